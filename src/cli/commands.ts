@@ -1,0 +1,103 @@
+/** `weave stop | status | ps | version`: thin views over the control API. */
+import { controlSocketPath, parseConfig } from "../config/index.js";
+import { VERSION, WeaveError } from "../core/index.js";
+import type { PsRow, StatusView } from "../daemon/index.js";
+import { socketAnswers } from "../plugin-api/index.js";
+import { callDaemon } from "./control-client.js";
+
+/** The control socket: --run-dir / WEAVE_RUN_DIR decide where the daemon is. */
+function controlSocket(args: readonly string[]): { socket: string; rest: string[] } {
+  const rest: string[] = [];
+  const runDirArgs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? "";
+    if (a === "--run-dir") runDirArgs.push(a, args[++i] ?? "");
+    else if (a.startsWith("--run-dir=")) runDirArgs.push(a);
+    else rest.push(a);
+  }
+  return { socket: controlSocketPath(parseConfig(runDirArgs, process.env).runDir), rest };
+}
+
+export async function stop(args: readonly string[]): Promise<number> {
+  const { socket } = controlSocket(args);
+  await callDaemon(socket, "POST", "/stop");
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (!(await socketAnswers(socket))) {
+      process.stdout.write("weave stopped\n");
+      return 0;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new WeaveError("WEAVE_TIMEOUT", "weave did not stop within 15 s");
+}
+
+export async function status(args: readonly string[]): Promise<number> {
+  const { socket, rest } = controlSocket(args);
+  const json = rest.includes("--json");
+  const s = await callDaemon<StatusView>(socket, "GET", "/status");
+  if (json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + "\n");
+    return 0;
+  }
+  const lines = [
+    `        Version: ${s.version}`,
+    `            PID: ${s.pid}`,
+    `  Plugin socket: ${s.socket}`,
+    `      State dir: ${s.stateDir}`,
+    `            MTU: ${s.mtu}`,
+    `         Docker: ${s.docker.status}${s.docker.error ? ` (${s.docker.error})` : ""}`,
+    `       Networks: ${s.networks.length}`,
+  ];
+  if (s.networks.length > 0) {
+    lines.push("");
+    lines.push(
+      table(
+        ["NETWORK", "ID", "BRIDGE", "SUBNETS", "INTERNAL", "ENDPOINTS"],
+        s.networks.map((n) => [
+          n.name || "-",
+          n.id.slice(0, 12),
+          n.bridge,
+          n.subnets.join(",") || "-",
+          n.internal ? "yes" : "no",
+          String(n.endpoints),
+        ]),
+      ),
+    );
+  }
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}
+
+export async function ps(args: readonly string[]): Promise<number> {
+  const { socket } = controlSocket(args);
+  const rows = await callDaemon<PsRow[]>(socket, "GET", "/ps");
+  process.stdout.write(
+    table(
+      ["CONTAINER", "NETWORK", "MAC", "IP"],
+      rows.map((r) => [
+        r.container || r.containerId || `endpoint:${r.endpoint}`,
+        r.network,
+        r.mac,
+        [r.ip, r.ipv6].filter((x) => x !== "").join(",") || "-",
+      ]),
+    ) + "\n",
+  );
+  return 0;
+}
+
+export function version(): number {
+  process.stdout.write(`weave ${VERSION}\n`);
+  return 0;
+}
+
+/** Left-aligned columns separated by two spaces. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [fmt(header), ...rows.map(fmt)].join("\n");
+}

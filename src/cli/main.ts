@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * The `weave` command. Maps errors to exit codes in one place:
+ * 0 ok, 1 failure, 2 usage error, 3 not running, 4 permission denied.
+ */
+import { flagsHelp } from "../config/index.js";
+import { errorMessage, isWeaveError } from "../core/index.js";
+import { ps, status, stop, version } from "./commands.js";
+import { exitCodeFor } from "./exit-codes.js";
+import { launch } from "./launch.js";
+
+export const USAGE = `Usage: weave COMMAND [OPTIONS]
+
+Commands:
+  launch [FLAGS]      Start the weave daemon (Docker network + IPAM plugin "weave") in the background
+  launch --foreground Run the daemon in the foreground (systemd, containers)
+  stop                Stop the daemon (running containers keep their network)
+  status [--json]     Version, sockets, state directory, Docker reachability, networks
+  ps                  Containers on weave networks: container, network, MAC, IP
+  version             Print weave's version
+  help                This text
+
+Every command accepts --run-dir (WEAVE_RUN_DIR) to find the daemon.
+
+Launch flags:
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command = "help", ...args] = argv;
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(USAGE + flagsHelp() + "\n");
+    return 0;
+  }
+  switch (command) {
+    case "launch":
+      return launch(args);
+    case "stop":
+      return stop(args);
+    case "status":
+      return status(args);
+    case "ps":
+      return ps(args);
+    case "version":
+    case "--version":
+      return version();
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE + flagsHelp() + "\n");
+      return 0;
+    default:
+      process.stderr.write(`weave: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`weave: ${errorMessage(err)}\n`);
+    process.exitCode = isWeaveError(err) ? exitCodeFor(err.code) : 1;
+  },
+);

@@ -1,0 +1,210 @@
+/**
+ * One schema for the daemon's settings: command-line flag > WEAVE_* environment variable > default.
+ * Pure: argv and env are passed in. Throws WEAVE_CONFIG with the offending flag quoted.
+ */
+import { isIP } from "node:net";
+import { WeaveError } from "../core/index.js";
+import type { LogLevel } from "../core/index.js";
+import { LOG_LEVELS } from "../core/index.js";
+import { parsePrefix } from "../ipam/index.js";
+
+export interface Config {
+  socket: string;
+  socketGroup: string;
+  logLevel: LogLevel;
+  nameserver: string | undefined;
+  ipallocRange: string;
+  stateDir: string;
+  runDir: string;
+  dockerSocket: string;
+  mtu: number | undefined;
+  defaultNetwork: string;
+  logFile: string;
+  foreground: boolean;
+}
+
+interface FlagSpec {
+  key: keyof Config;
+  flag: string;
+  env: string;
+  help: string;
+  default: string;
+  boolean?: boolean;
+  validate?: (value: string) => string | undefined;
+}
+
+const mtuCheck = (v: string) =>
+  /^\d+$/.test(v) && Number(v) >= 576 && Number(v) <= 65535 ? undefined : "expected an MTU from 576 to 65535";
+
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    key: "socket",
+    flag: "--socket",
+    env: "WEAVE_SOCKET",
+    default: "/run/docker/plugins/weave.sock",
+    help: "Unix socket of the Docker network and IPAM plugin",
+  },
+  {
+    key: "socketGroup",
+    flag: "--socket-group",
+    env: "WEAVE_SOCKET_GROUP",
+    default: "root",
+    help: "Group (name or gid) owning the plugin socket; mode is 0660",
+  },
+  {
+    key: "logLevel",
+    flag: "--log-level",
+    env: "WEAVE_LOG_LEVEL",
+    default: "info",
+    help: "Log level: debug, info, warning or error",
+    validate: (v) =>
+      LOG_LEVELS.includes(v as LogLevel) ? undefined : "expected debug, info, warning or error",
+  },
+  {
+    key: "nameserver",
+    flag: "--nameserver",
+    env: "WEAVE_NAMESERVER",
+    default: "",
+    help: "Give every endpoint a connected /32 route to this IP (e.g. a DNS server)",
+    validate: (v) => (v === "" || isIP(v) !== 0 ? undefined : "expected an IP address"),
+  },
+  {
+    key: "ipallocRange",
+    flag: "--ipalloc-range",
+    env: "WEAVE_IPALLOC_RANGE",
+    default: "10.32.0.0/12",
+    help: "IPv4 range from which subnets of networks created without --subnet are carved",
+    validate: (v) => {
+      try {
+        const p = parsePrefix(v, { strict: true });
+        return p.family === 4 && p.bits <= 24 ? undefined : "expected an IPv4 CIDR of /24 or larger";
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  },
+  {
+    key: "stateDir",
+    flag: "--state-dir",
+    env: "WEAVE_STATE_DIR",
+    default: "/var/lib/weave",
+    help: "Directory of weave's persistent state (SQLite database)",
+  },
+  {
+    key: "runDir",
+    flag: "--run-dir",
+    env: "WEAVE_RUN_DIR",
+    default: "/run/weave",
+    help: "Directory of the control socket and pid file",
+  },
+  {
+    key: "dockerSocket",
+    flag: "--docker-socket",
+    env: "WEAVE_DOCKER_SOCKET",
+    default: "/var/run/docker.sock",
+    help: "Docker Engine API socket",
+  },
+  {
+    key: "mtu",
+    flag: "--mtu",
+    env: "WEAVE_MTU",
+    default: "",
+    help: "MTU of bridges and container interfaces (default: the default route's MTU minus 50)",
+    validate: (v) => (v === "" ? undefined : mtuCheck(v)),
+  },
+  {
+    key: "defaultNetwork",
+    flag: "--default-network",
+    env: "WEAVE_DEFAULT_NETWORK",
+    default: "weave",
+    help: 'Docker network weave makes sure exists (driver and IPAM "weave"); "" for none',
+  },
+  {
+    key: "logFile",
+    flag: "--log-file",
+    env: "WEAVE_LOG_FILE",
+    default: "/var/log/weave.log",
+    help: "Where `weave launch` sends the background daemon's logs",
+  },
+  {
+    key: "foreground",
+    flag: "--foreground",
+    env: "WEAVE_FOREGROUND",
+    default: "false",
+    boolean: true,
+    help: "Run the daemon in the foreground (for systemd and containers)",
+  },
+];
+
+/** Parses daemon flags. Accepts `--flag value` and `--flag=value`. */
+export function parseConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Config {
+  const raw = new Map<keyof Config, string>();
+  for (const spec of FLAGS) {
+    const fromEnv = env[spec.env];
+    raw.set(spec.key, fromEnv ?? spec.default);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    const eq = arg.indexOf("=");
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const spec = FLAGS.find((f) => f.flag === name);
+    if (!spec) throw new WeaveError("WEAVE_CONFIG", `Unknown flag "${name}" (see weave launch --help)`);
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else if (spec.boolean) value = "true";
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new WeaveError("WEAVE_CONFIG", `Flag "${name}" needs a value`);
+      value = next;
+      i++;
+    }
+    raw.set(spec.key, value);
+  }
+  for (const spec of FLAGS) {
+    const value = raw.get(spec.key) ?? "";
+    if (spec.boolean && !["true", "false", "1", "0", ""].includes(value)) {
+      throw new WeaveError(
+        "WEAVE_CONFIG",
+        `Invalid value "${value}" for ${spec.flag}: expected true or false`,
+      );
+    }
+    const problem = spec.validate?.(value);
+    if (problem)
+      throw new WeaveError(
+        "WEAVE_CONFIG",
+        `Invalid value "${value}" for ${spec.flag} (${spec.env}): ${problem}`,
+      );
+  }
+  const get = (k: keyof Config) => raw.get(k) ?? "";
+  const mtu = get("mtu");
+  return {
+    socket: get("socket"),
+    socketGroup: get("socketGroup"),
+    logLevel: get("logLevel") as LogLevel,
+    nameserver: get("nameserver") || undefined,
+    ipallocRange: get("ipallocRange"),
+    stateDir: get("stateDir"),
+    runDir: get("runDir"),
+    dockerSocket: get("dockerSocket"),
+    mtu: mtu === "" ? undefined : Number(mtu),
+    defaultNetwork: get("defaultNetwork"),
+    logFile: get("logFile"),
+    foreground: ["true", "1"].includes(get("foreground")),
+  };
+}
+
+/** The flags section of `weave launch --help`. */
+export function flagsHelp(): string {
+  return FLAGS.map((f) => {
+    const def = f.default === "" ? "" : ` (default ${f.boolean ? "false" : JSON.stringify(f.default)})`;
+    return `  ${f.flag}${f.boolean ? "" : " VALUE"}\n      ${f.help}${def}\n      env: ${f.env}`;
+  }).join("\n");
+}
+
+/** Flags that only matter to the CLI process that finds the daemon (socket locations). */
+export function controlSocketPath(runDir: string): string {
+  return `${runDir}/weave.sock`;
+}

@@ -1,0 +1,170 @@
+/**
+ * The composition root: builds every component from the config, starts them in order, and closes
+ * them in reverse order on SIGTERM/SIGINT or a control-API stop, under a deadline.
+ *
+ * Start order: state -> kernel reconciled with the state -> plugin socket -> control socket ->
+ * Docker sync (outside any plugin call: default network, garbage collection).
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "../core/index.js";
+import {
+  createLogger,
+  errorMessage,
+  execFile,
+  KeyedSerialQueue,
+  VERSION,
+  WeaveError,
+} from "../core/index.js";
+import type { Config } from "../config/index.js";
+import { controlSocketPath } from "../config/index.js";
+import { DEFAULT_BRIDGE, IprouteDataplane } from "../dataplane/index.js";
+import { DockerClient } from "../docker/index.js";
+import { desiredDataplane, NetworkDriver } from "../driver/index.js";
+import { IpamService, parsePrefix } from "../ipam/index.js";
+import { buildRoutes, PluginServer } from "../plugin-api/index.js";
+import { openSqliteState } from "../store/index.js";
+import { ControlServer } from "./control-server.js";
+import { DockerSync } from "./docker-sync.js";
+import { detectMtu, resolveGroup, ulaRange } from "./host.js";
+import { buildStatus, buildPs } from "./views.js";
+
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
+/**
+ * Runs the daemon until it is told to stop. Resolves when it has shut down; rejects (before
+ * listening) when it cannot start, e.g. WEAVE_PERMISSION when not root, WEAVE_CONFLICT when another
+ * daemon owns the socket.
+ */
+export async function runDaemon(config: Config, logger?: Logger): Promise<void> {
+  const log = logger ?? createLogger({ level: config.logLevel, component: "weave" });
+  if (process.getuid?.() !== 0) {
+    throw new WeaveError(
+      "WEAVE_PERMISSION",
+      "weave must run as root (it creates bridges, veths and firewall rules)",
+    );
+  }
+  const gid = resolveGroup(config.socketGroup);
+  mkdirSync(config.runDir, { recursive: true, mode: 0o755 });
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+
+  const state = openSqliteState(join(config.stateDir, "weave.db"));
+  const closers: { name: string; close: () => Promise<void> | void }[] = [
+    { name: "state", close: () => state.close() },
+  ];
+  const shutdown = async (): Promise<void> => {
+    for (const c of closers.reverse()) {
+      try {
+        await c.close();
+      } catch (err) {
+        log.warning("error while closing", { component: c.name, error: errorMessage(err) });
+      }
+    }
+  };
+
+  try {
+    const now = () => Date.now();
+    const queue = new KeyedSerialQueue();
+    const dataplane = new IprouteDataplane({ exec: execFile, logger: log.child("dataplane") });
+    const mtu = config.mtu ?? (await detectMtu(execFile));
+    const ipam = new IpamService(
+      state,
+      {
+        range: parsePrefix(config.ipallocRange, { strict: true }),
+        subnetBits: 24,
+        rangeV6: parsePrefix(ulaRange(state)),
+        subnetBitsV6: 64,
+        replayWindowMs: 60_000,
+      },
+      now,
+    );
+    const driver = new NetworkDriver({
+      state,
+      dataplane,
+      queue,
+      logger: log.child("driver"),
+      config: { mtu, nameserver: config.nameserver },
+      now,
+    });
+
+    const report = await dataplane.reconcile(desiredDataplane(state.listNetworks(), state.listEndpoints()));
+    if (report.applied.length > 0) log.info("kernel reconciled with the state", { applied: report.applied });
+
+    const routes = buildRoutes({
+      driver,
+      ipam,
+      queue,
+      hostRoutes: async () => (await dataplane.hostRoutes()).map((r) => parsePrefix(r)),
+    });
+    const plugin = new PluginServer({
+      socketPath: config.socket,
+      socketMode: 0o660,
+      socketGid: gid,
+      routes,
+      logger: log.child("plugin"),
+    });
+    await plugin.start();
+    closers.push({ name: "plugin", close: () => plugin.close() });
+
+    const docker = new DockerClient({ socketPath: config.dockerSocket });
+    const sync = new DockerSync({
+      docker,
+      state,
+      driver,
+      ipam,
+      logger: log.child("docker"),
+      defaultNetwork: config.defaultNetwork,
+      defaultBridge: DEFAULT_BRIDGE,
+      now,
+      graceMs: 30_000,
+      intervalMs: 10_000,
+    });
+
+    let stopRequested: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+    const control = new ControlServer(
+      controlSocketPath(config.runDir),
+      {
+        "GET /status": async () => buildStatus({ config, state, docker, sync, mtu }),
+        "GET /ps": async () => buildPs({ state, docker }),
+        "POST /stop": async () => {
+          setImmediate(stopRequested);
+          return { stopping: true };
+        },
+      },
+      log.child("control"),
+    );
+    await control.start();
+    closers.push({ name: "control", close: () => control.close() });
+
+    const pidFile = join(config.runDir, "weave.pid");
+    writeFileSync(pidFile, `${process.pid}\n`);
+    closers.push({ name: "pidfile", close: () => rmSync(pidFile, { force: true }) });
+
+    sync.start();
+    closers.push({ name: "docker-sync", close: () => sync.close() });
+
+    const onSignal = (signal: string) => {
+      log.info("signal received, stopping", { signal });
+      stopRequested();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+    log.info("weave started", { version: VERSION, socket: config.socket, stateDir: config.stateDir, mtu });
+
+    await stopped;
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+  const deadline = setTimeout(() => {
+    log.error("shutdown took too long; exiting");
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS);
+  deadline.unref();
+  await shutdown();
+  clearTimeout(deadline);
+  log.info("weave stopped");
+}

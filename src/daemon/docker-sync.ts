@@ -1,0 +1,180 @@
+/**
+ * Keeps weave and Docker in agreement, always outside plugin calls (Docker may be waiting on us
+ * inside one). Docker replays nothing to a network driver, so this loop is how weave learns what
+ * happened while it, or Docker, was down:
+ *  - the default network exists in Docker (driver and IPAM "weave");
+ *  - networks Docker no longer has are removed (bridge, rules, pools);
+ *  - endpoints Docker no longer has are removed (veth, address), after a grace period that covers
+ *    a container start in progress;
+ *  - addresses and pools no endpoint or network uses are freed, after the same grace period.
+ */
+import type { Logger } from "../core/index.js";
+import { errorMessage, isWeaveError } from "../core/index.js";
+import type { DockerApi } from "../docker/index.js";
+import type { NetworkDriver } from "../driver/index.js";
+import { OPT_BRIDGE_NAME } from "../driver/index.js";
+import type { IpamService } from "../ipam/index.js";
+import { formatAddress, parseAddress, parsePrefix, formatPrefix } from "../ipam/index.js";
+import type { LocalState } from "../store/index.js";
+
+export interface DockerSyncOptions {
+  docker: DockerApi;
+  state: LocalState;
+  driver: NetworkDriver;
+  ipam: IpamService;
+  logger: Logger;
+  defaultNetwork: string;
+  defaultBridge: string;
+  now: () => number;
+  graceMs: number;
+  intervalMs: number;
+}
+
+export type DockerStatus = "unknown" | "reachable" | "unreachable";
+
+export class DockerSync {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  status: DockerStatus = "unknown";
+  lastError = "";
+
+  constructor(private readonly o: DockerSyncOptions) {}
+
+  /** Starts the loop; the first pass runs at once. */
+  start(): void {
+    this.schedule(0);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Runs one pass now (used by tests and after events). */
+  async syncNow(): Promise<void> {
+    if (this.running) return this.running;
+    this.running = this.pass().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      void this.syncNow().finally(() => this.schedule(this.o.intervalMs));
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async pass(): Promise<void> {
+    const { docker, logger } = this.o;
+    try {
+      await docker.ping();
+    } catch (err) {
+      if (this.status !== "unreachable")
+        logger.warning("Docker is unreachable", { error: errorMessage(err) });
+      this.status = "unreachable";
+      this.lastError = errorMessage(err);
+      return;
+    }
+    if (this.status !== "reachable") logger.info("Docker is reachable");
+    this.status = "reachable";
+    this.lastError = "";
+    try {
+      await this.ensureDefaultNetwork();
+      await this.collectGarbage();
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      logger.warning("sync with Docker failed", { error: errorMessage(err) });
+    }
+  }
+
+  private async ensureDefaultNetwork(): Promise<void> {
+    const { docker, logger, defaultNetwork: name } = this.o;
+    if (name === "") return;
+    const found = (await docker.listNetworks({ name: [name] })).find((n) => n.Name === name);
+    if (found) {
+      if (found.Driver !== "weave") {
+        logger.warning("default network exists with another driver", { network: name, driver: found.Driver });
+      }
+      return;
+    }
+    try {
+      await docker.createNetwork({
+        Name: name,
+        Driver: "weave",
+        CheckDuplicate: true,
+        IPAM: { Driver: "weave" },
+        Options: { [OPT_BRIDGE_NAME]: this.o.defaultBridge },
+      });
+      logger.info("created the default network", { network: name });
+    } catch (err) {
+      // A concurrent creator (another weave start, a user) may have won the race.
+      if (isWeaveError(err, "WEAVE_DOCKER") && /already exists/.test(err.message)) return;
+      throw err;
+    }
+  }
+
+  private async collectGarbage(): Promise<void> {
+    const { docker, state, driver, ipam, logger, now, graceMs } = this.o;
+    const old = (t: number) => now() - t > graceMs;
+    const liveEndpoints = new Set<string>();
+    for (const network of state.listNetworks()) {
+      let containers: Record<string, { EndpointID: string }> | null;
+      try {
+        containers = (await docker.inspectNetwork(network.id)).Containers;
+      } catch (err) {
+        if (!isWeaveError(err, "WEAVE_NOT_FOUND")) throw err;
+        if (!old(network.createdAt)) continue;
+        logger.info("removing a network Docker no longer has", { network: network.id });
+        for (const ep of state.listEndpoints(network.id)) {
+          await driver.deleteEndpoint({ networkId: network.id, endpointId: ep.id });
+        }
+        await driver.deleteNetwork(network.id);
+        continue;
+      }
+      for (const c of Object.values(containers ?? {})) liveEndpoints.add(c.EndpointID);
+      for (const ep of state.listEndpoints(network.id)) {
+        if (liveEndpoints.has(ep.id) || !old(ep.createdAt)) continue;
+        logger.info("removing an endpoint Docker no longer has", { network: network.id, endpoint: ep.id });
+        await driver.deleteEndpoint({ networkId: network.id, endpointId: ep.id });
+      }
+    }
+
+    // Addresses and pools nobody uses any more (their release was lost while weave was down).
+    const networks = state.listNetworks();
+    const inUse = new Set<string>();
+    const boundPools = new Set<string>();
+    for (const n of networks) {
+      for (const d of [...n.ipv4, ...n.ipv6]) {
+        boundPools.add(formatPrefix(parsePrefix(d.Pool)));
+        for (const a of [d.Gateway, ...Object.values(d.AuxAddresses ?? {})]) {
+          if (a) inUse.add(canonical(a));
+        }
+      }
+    }
+    for (const ep of state.listEndpoints()) {
+      if (ep.ipv4) inUse.add(canonical(ep.ipv4));
+      if (ep.ipv6) inUse.add(canonical(ep.ipv6));
+    }
+    for (const pool of state.listPools()) {
+      if (!boundPools.has(pool.pool)) {
+        if (old(pool.createdAt)) {
+          logger.info("freeing a pool no network uses", { pool: pool.id });
+          ipam.reclaimPool(pool.id);
+        }
+        continue;
+      }
+      for (const a of state.listAddresses(pool.id)) {
+        if (a.kind === "gateway" || inUse.has(a.address) || !old(a.createdAt)) continue;
+        logger.info("freeing an address no endpoint uses", { pool: pool.id, address: a.address });
+        ipam.reclaimAddress(pool.id, a.address);
+      }
+    }
+  }
+}
+
+function canonical(cidrOrIp: string): string {
+  return formatAddress(parseAddress(cidrOrIp.split("/")[0] ?? ""));
+}

@@ -1,0 +1,2 @@
+export { runDaemon } from "./daemon.js";
+export type { StatusView, PsRow, NetworkView } from "./views.js";

@@ -1,0 +1,246 @@
+/**
+ * The real data plane: iproute2 (`ip -json` to read, `ip -batch -` to write), `nft -f -` for weave's
+ * tables and iptables for dockerd coexistence. Every process goes through the injected Exec, so tests can
+ * run this adapter inside a scratch network namespace by wrapping commands in `nsenter --net=...`.
+ *
+ * Design note: each method observes the kernel, asks the pure planner for the difference and applies it.
+ * A batch that fails (e.g. because something changed between observing and applying) is retried once
+ * after observing again; deletes run one by one so that "Cannot find device" counts as success.
+ */
+import { errorMessage, WeaveError } from "../core/index.js";
+import type { Exec, Logger } from "../core/index.js";
+import { syncIptablesForward } from "./iptables-compat.js";
+import { renderNftRuleset } from "./nft-rules.js";
+import {
+  describeOp,
+  isWeaveBridgeName,
+  planBridge,
+  planReconcile,
+  planVeth,
+  renderOp,
+  validateBridgeSpec,
+  validateVethSpec,
+} from "./planner.js";
+import type { DataplaneOp, ObservedLink } from "./planner.js";
+import type {
+  BridgeSpec,
+  Dataplane,
+  DataplaneState,
+  NetworkPolicy,
+  ReconcileReport,
+  VethSpec,
+} from "./types.js";
+
+export interface IprouteDataplaneOptions {
+  exec: Exec;
+  logger: Logger;
+}
+
+const GONE = /Cannot find device|does not exist|No such device/;
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function parseJsonArray(text: string, what: string): unknown[] {
+  try {
+    const value: unknown = JSON.parse(text.trim() === "" ? "[]" : text);
+    if (Array.isArray(value)) return value;
+  } catch (err) {
+    throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}"`, { cause: err });
+  }
+  throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}": not a JSON array`);
+}
+
+/**
+ * Converts the output of `ip -json -details address show` into observed links. Link-local IPv6
+ * addresses are left out: the kernel adds them by itself and weave never manages them.
+ */
+export function parseIpAddrJson(text: string): ObservedLink[] {
+  return parseJsonArray(text, "ip -json -details address show").map((item) => {
+    const o = record(item);
+    const flags = Array.isArray(o["flags"]) ? o["flags"] : [];
+    const addresses = (Array.isArray(o["addr_info"]) ? o["addr_info"] : [])
+      .map(record)
+      .filter((a) => a["scope"] !== "link" && typeof a["local"] === "string")
+      .map((a) => `${String(a["local"])}/${String(a["prefixlen"])}`);
+    const master = str(o["master"]);
+    const mac = str(o["address"]);
+    return {
+      name: str(o["ifname"]) ?? "",
+      kind: str(record(o["linkinfo"])["info_kind"]),
+      mtu: typeof o["mtu"] === "number" ? o["mtu"] : 0,
+      up: flags.includes("UP"),
+      addresses,
+      ...(master !== undefined ? { master } : {}),
+      ...(mac !== undefined ? { mac } : {}),
+    };
+  });
+}
+
+/**
+ * Converts `ip -json route show` output into destination CIDRs, leaving out default routes and routes
+ * through weave's bridges (and, for IPv6, link-local and multicast destinations).
+ */
+export function parseRoutesJson(text: string, family: 4 | 6): string[] {
+  const out: string[] = [];
+  for (const item of parseJsonArray(text, "ip -json route show")) {
+    const r = record(item);
+    const dst = str(r["dst"]);
+    const dev = str(r["dev"]);
+    if (dst === undefined || dst === "default") continue;
+    if (dev !== undefined && isWeaveBridgeName(dev)) continue;
+    if (family === 6 && /^(fe[89ab]|ff)/i.test(dst)) continue;
+    out.push(dst.includes("/") ? dst : `${dst}/${family === 4 ? 32 : 128}`);
+  }
+  return out;
+}
+
+/** The iproute2/nftables implementation of the Dataplane port. */
+export class IprouteDataplane implements Dataplane {
+  private readonly exec: Exec;
+  private readonly logger: Logger;
+
+  constructor(options: IprouteDataplaneOptions) {
+    this.exec = options.exec;
+    this.logger = options.logger;
+  }
+
+  /** Reads every link of the namespace with its kind, master, MTU, up flag, addresses and MAC. */
+  async observeLinks(): Promise<ObservedLink[]> {
+    const res = await this.run("ip", ["-json", "-details", "address", "show"], "list links");
+    return parseIpAddrJson(res.stdout);
+  }
+
+  async ensureBridge(spec: BridgeSpec): Promise<void> {
+    validateBridgeSpec(spec);
+    await this.converge((links) =>
+      planBridge(
+        spec,
+        links.find((l) => l.name === spec.name),
+      ),
+    );
+  }
+
+  async deleteBridge(name: string): Promise<void> {
+    await this.deleteLink(name, "bridge");
+  }
+
+  async ensureVeth(spec: VethSpec): Promise<void> {
+    validateVethSpec(spec);
+    await this.converge((links) =>
+      planVeth(
+        spec,
+        links.find((l) => l.name === spec.hostName),
+        links.find((l) => l.name === spec.peerName),
+      ),
+    );
+  }
+
+  async deleteVeth(hostName: string): Promise<void> {
+    await this.deleteLink(hostName, "veth");
+  }
+
+  async applyPolicies(policies: NetworkPolicy[]): Promise<void> {
+    const ruleset = renderNftRuleset(policies);
+    await this.run("nft", ["-f", "-"], "apply nftables rules", ruleset);
+    const ran = await syncIptablesForward(this.exec, this.logger, policies);
+    for (const cmd of ran) this.logger.info("Updated the FORWARD chain", { command: cmd });
+    if (policies.some((p) => !p.internal)) await this.ensureIpForward();
+    this.logger.debug("Applied network policies", { bridges: policies.map((p) => p.bridge) });
+  }
+
+  async reconcile(desired: DataplaneState): Promise<ReconcileReport> {
+    desired.bridges.forEach(validateBridgeSpec);
+    desired.veths.forEach(validateVethSpec);
+    const applied = await this.converge((links) => planReconcile(desired, links));
+    await this.applyPolicies(desired.policies);
+    return { applied };
+  }
+
+  async hostRoutes(): Promise<string[]> {
+    const v4 = await this.run("ip", ["-json", "route", "show", "table", "main"], "list routes");
+    const routes = parseRoutesJson(v4.stdout, 4);
+    // IPv6 may be disabled on the host; then there are simply no IPv6 routes.
+    const v6 = await this.exec("ip", ["-6", "-json", "route", "show", "table", "main"], { check: false });
+    if (v6.code === 0) routes.push(...parseRoutesJson(v6.stdout, 6));
+    return routes;
+  }
+
+  /** Observes, plans and applies; on failure observes and plans once more, then gives up. */
+  private async converge(plan: (links: ObservedLink[]) => DataplaneOp[]): Promise<string[]> {
+    const ops = plan(await this.observeLinks());
+    if (ops.length === 0) return [];
+    try {
+      return await this.apply(ops);
+    } catch (err) {
+      const retry = plan(await this.observeLinks());
+      if (retry.length === 0) return ops.map(describeOp);
+      this.logger.debug("Retrying data-plane operations", { error: errorMessage(err) });
+      return await this.apply(retry);
+    }
+  }
+
+  private async apply(ops: DataplaneOp[]): Promise<string[]> {
+    let batch: string[] = [];
+    let batchOps: DataplaneOp[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const what = batchOps.map(describeOp).join(", ");
+      await this.run("ip", ["-batch", "-"], what, batch.join("\n") + "\n");
+      batch = [];
+      batchOps = [];
+    };
+    for (const op of ops) {
+      if (op.op === "delete-bridge" || op.op === "delete-veth") {
+        await flush();
+        await this.deleteLink(op.name, op.op === "delete-bridge" ? "bridge" : "veth");
+      } else {
+        batch.push(...renderOp(op));
+        batchOps.push(op);
+      }
+    }
+    await flush();
+    const applied = ops.map(describeOp);
+    for (const line of applied) this.logger.info("Data plane changed", { op: line });
+    return applied;
+  }
+
+  private async deleteLink(name: string, kind: string): Promise<void> {
+    const res = await this.exec("ip", ["link", "del", name], { check: false });
+    if (res.code === 0 || GONE.test(res.stderr)) return;
+    throw new WeaveError("WEAVE_DATAPLANE", `Cannot delete ${kind} "${name}": ${res.stderr.trim()}`);
+  }
+
+  private async ensureIpForward(): Promise<void> {
+    let res;
+    try {
+      res = await this.exec("sysctl", ["-qw", "net.ipv4.ip_forward=1"], { check: false });
+    } catch (err) {
+      const code = err instanceof Error ? (err.cause as { code?: unknown } | undefined)?.code : undefined;
+      if (code !== "ENOENT") throw err;
+    }
+    if (res?.code === 0) return;
+    await this.run(
+      "sh",
+      ["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
+      "enable IPv4 forwarding (net.ipv4.ip_forward=1)",
+    );
+  }
+
+  /** Runs a command; a failure becomes WEAVE_DATAPLANE naming `what` and quoting stderr. */
+  private async run(file: string, args: string[], what: string, input?: string) {
+    const res = await this.exec(file, args, { check: false, ...(input !== undefined ? { input } : {}) });
+    if (res.code !== 0) {
+      throw new WeaveError(
+        "WEAVE_DATAPLANE",
+        `Cannot ${what} with "${file} ${args.join(" ")}" (exit ${res.code}): ${res.stderr.trim()}`,
+      );
+    }
+    return res;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The data plane's vocabulary. Weave owns:
+ *  - bridges named `weave` (the default network) or `weave-*`, one per weave network;
+ *  - veth pairs whose host end is `vwe<10 hex>` and whose container end is `vwp<10 hex>`
+ *    (Docker renames the container end to `ethweN` inside the sandbox);
+ *  - the nftables tables `inet weave` (filter) and `ip weave-nat` (masquerade), replaced as a whole;
+ *  - iptables rules in `filter FORWARD` that carry the comment `weave:<bridge>` (only added where the
+ *    FORWARD policy is DROP, as dockerd sets it, so that weave's traffic is not dropped there).
+ */
+
+/** A Linux bridge for one weave network on this host. */
+export interface BridgeSpec {
+  /** Interface name, at most 15 characters. */
+  name: string;
+  mtu: number;
+  /** Gateway addresses in CIDR form (`10.32.0.1/24`), assigned to the bridge. */
+  addresses: string[];
+}
+
+/** A veth pair for one endpoint; the host end is attached to the bridge and up. */
+export interface VethSpec {
+  hostName: string;
+  peerName: string;
+  bridge: string;
+  mtu: number;
+  /** MAC of the container end (`02:..`); when absent the kernel's is kept. */
+  peerMac?: string;
+}
+
+/** Traffic rules of one network. */
+export interface NetworkPolicy {
+  bridge: string;
+  /** IPv4/IPv6 subnets of the network, CIDR. */
+  subnets: string[];
+  /** Internal networks have no way out: nothing forwarded in or out of the bridge. */
+  internal: boolean;
+  /** Gateway addresses (plain IPs) on the bridge; the only host addresses an internal network reaches. */
+  gateways?: string[];
+}
+
+export interface DataplaneState {
+  bridges: BridgeSpec[];
+  veths: VethSpec[];
+  policies: NetworkPolicy[];
+}
+
+export interface ReconcileReport {
+  /** Human-readable list of the operations that were applied, e.g. `create bridge weave-1a2b3c4d5`. */
+  applied: string[];
+}
+
+/**
+ * The data-plane port. Every method is idempotent: creating what exists with the right attributes
+ * and deleting what is gone both succeed. Failures reject with WeaveError code WEAVE_DATAPLANE.
+ */
+export interface Dataplane {
+  ensureBridge(spec: BridgeSpec): Promise<void>;
+  deleteBridge(name: string): Promise<void>;
+  ensureVeth(spec: VethSpec): Promise<void>;
+  deleteVeth(hostName: string): Promise<void>;
+  /** Replaces all of weave's traffic rules with exactly these policies (atomically for nftables). */
+  applyPolicies(policies: NetworkPolicy[]): Promise<void>;
+  /** Makes the kernel match `desired`: creates what is missing, removes weave-owned orphans. */
+  reconcile(desired: DataplaneState): Promise<ReconcileReport>;
+  /** Destinations (CIDR) of the main routing table's routes, except routes via weave's own bridges. */
+  hostRoutes(): Promise<string[]>;
+}
+
+export const VETH_HOST_PREFIX = "vwe";
+export const VETH_PEER_PREFIX = "vwp";
+export const BRIDGE_PREFIX = "weave-";
+export const DEFAULT_BRIDGE = "weave";

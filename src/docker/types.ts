@@ -1,0 +1,41 @@
+/** The few Docker Engine API shapes weave uses (API 1.41, Docker 20.10 and later). */
+
+export interface DockerNetworkSummary {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Internal: boolean;
+  IPAM: { Driver: string; Config: { Subnet?: string; IPRange?: string; Gateway?: string }[] | null };
+  Options: Record<string, string> | null;
+}
+
+export interface DockerNetworkEndpoint {
+  Name: string;
+  EndpointID: string;
+  MacAddress: string;
+  IPv4Address: string;
+  IPv6Address: string;
+}
+
+export interface DockerNetwork extends DockerNetworkSummary {
+  Containers: Record<string, DockerNetworkEndpoint> | null;
+}
+
+export interface CreateNetworkBody {
+  Name: string;
+  Driver: string;
+  CheckDuplicate?: boolean;
+  Internal?: boolean;
+  IPAM?: { Driver: string; Config?: { Subnet?: string; IPRange?: string; Gateway?: string }[] };
+  Options?: Record<string, string>;
+  Labels?: Record<string, string>;
+}
+
+/** The Docker API port; errors reject with WeaveError code WEAVE_DOCKER (or WEAVE_NOT_FOUND for 404). */
+export interface DockerApi {
+  ping(): Promise<void>;
+  version(): Promise<{ Version: string; ApiVersion: string }>;
+  listNetworks(filters?: Record<string, string[]>): Promise<DockerNetworkSummary[]>;
+  inspectNetwork(id: string): Promise<DockerNetwork>;
+  createNetwork(body: CreateNetworkBody): Promise<{ Id: string }>;
+}

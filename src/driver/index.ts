@@ -1,0 +1,3 @@
+export * from "./types.js";
+export * from "./network-spec.js";
+export * from "./network-driver.js";

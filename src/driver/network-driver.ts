@@ -1,0 +1,243 @@
+/**
+ * The network driver: Docker's CreateNetwork/CreateEndpoint/Join/... over the local state and the
+ * data plane. Every change to a network goes through one serial queue keyed by network ID, and is
+ * written to the state before the data plane is touched and before Docker gets an answer.
+ * Deletes of unknown objects succeed (Docker retries nothing and swallows their errors anyway).
+ */
+import { createHash } from "node:crypto";
+import type { KeyedSerialQueue, Logger } from "../core/index.js";
+import { WeaveError } from "../core/index.js";
+import type { Dataplane } from "../dataplane/index.js";
+import { VETH_HOST_PREFIX, VETH_PEER_PREFIX } from "../dataplane/index.js";
+import { parseAddress } from "../ipam/index.js";
+import type { EndpointRecord, LocalState, NetworkRecord } from "../store/index.js";
+import {
+  bridgeSpec,
+  checkIpamData,
+  defaultBridgeName,
+  firstGateway,
+  networkPolicy,
+  parseNetworkOptions,
+  vethSpec,
+} from "./network-spec.js";
+import type {
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  CreateNetworkRequest,
+  EndpointRef,
+  JoinRequest,
+  JoinResponse,
+  StaticRoute,
+} from "./types.js";
+
+export const CONTAINER_IF_PREFIX = "ethwe";
+
+export interface DriverConfig {
+  /** MTU for networks without their own `-o com.docker.network.driver.mtu`. */
+  mtu: number;
+  /** Every endpoint gets a connected /32 route to this address (--nameserver). */
+  nameserver: string | undefined;
+}
+
+export interface DriverDeps {
+  state: LocalState;
+  dataplane: Dataplane;
+  queue: KeyedSerialQueue;
+  logger: Logger;
+  config: DriverConfig;
+  now: () => number;
+}
+
+const POLICY_KEY = "\u0000policies";
+
+export class NetworkDriver {
+  constructor(private readonly deps: DriverDeps) {}
+
+  async createNetwork(req: CreateNetworkRequest): Promise<void> {
+    const { state, queue, logger } = this.deps;
+    const parsed = parseNetworkOptions(req.options);
+    if (parsed.unknown.length > 0) {
+      logger.warning("ignoring unknown driver options", { network: req.networkId, options: parsed.unknown });
+    }
+    checkIpamData(req.ipv4, 4);
+    checkIpamData(req.ipv6, 6);
+    await queue.run(req.networkId, async () => {
+      const bridge = parsed.bridge ?? defaultBridgeName(req.networkId);
+      const existing = state.getNetwork(req.networkId);
+      const owner = state.listNetworks().find((n) => n.bridge === bridge && n.id !== req.networkId);
+      if (owner) {
+        throw new WeaveError(
+          "WEAVE_CONFLICT",
+          `Bridge "${bridge}" is already used by weave network ${owner.id.slice(0, 12)}`,
+        );
+      }
+      const record: NetworkRecord = {
+        id: req.networkId,
+        bridge,
+        mtu: parsed.mtu ?? this.deps.config.mtu,
+        internal: parsed.internal,
+        ipv4: req.ipv4,
+        ipv6: req.ipv6,
+        options: req.options,
+        createdAt: existing?.createdAt ?? this.deps.now(),
+      };
+      state.putNetwork(record);
+      try {
+        await this.deps.dataplane.ensureBridge(bridgeSpec(record));
+        await this.applyPolicies();
+      } catch (err) {
+        if (!existing) {
+          state.deleteNetwork(record.id);
+          await this.deps.dataplane.deleteBridge(bridge).catch(() => undefined);
+          await this.applyPolicies().catch(() => undefined);
+        }
+        throw err;
+      }
+      logger.info("network created", { network: req.networkId, bridge, internal: record.internal });
+    });
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    const { state, dataplane, queue, logger } = this.deps;
+    await queue.run(networkId, async () => {
+      const network = state.getNetwork(networkId);
+      if (!network) return;
+      for (const ep of state.listEndpoints(networkId)) await dataplane.deleteVeth(ep.hostIf);
+      await dataplane.deleteBridge(network.bridge);
+      state.deleteNetwork(networkId);
+      await this.applyPolicies();
+      logger.info("network deleted", { network: networkId, bridge: network.bridge });
+    });
+  }
+
+  async createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    const { state, dataplane, queue } = this.deps;
+    return queue.run(req.networkId, async () => {
+      const network = this.requireNetwork(req.networkId);
+      if (req.address === "" && network.ipv4.length > 0) {
+        throw new WeaveError("WEAVE_BAD_REQUEST", `Endpoint ${short(req.endpointId)} has no IPv4 address`);
+      }
+      if (req.address !== "") parseAddress(req.address.split("/")[0] ?? "");
+      const mac = req.macAddress !== "" ? normalizeMac(req.macAddress) : endpointMac(req.endpointId);
+      const existing = state.getEndpoint(req.endpointId);
+      if (existing && existing.networkId !== req.networkId) {
+        throw new WeaveError("WEAVE_CONFLICT", `Endpoint ${short(req.endpointId)} exists on another network`);
+      }
+      const record: EndpointRecord = {
+        id: req.endpointId,
+        networkId: req.networkId,
+        hostIf: VETH_HOST_PREFIX + req.endpointId.slice(0, 10),
+        peerIf: VETH_PEER_PREFIX + req.endpointId.slice(0, 10),
+        mac,
+        ipv4: req.address || null,
+        ipv6: req.addressIPv6 || null,
+        sandboxKey: existing?.sandboxKey ?? null,
+        createdAt: existing?.createdAt ?? this.deps.now(),
+      };
+      state.putEndpoint(record);
+      try {
+        await dataplane.ensureVeth(vethSpec(record, network));
+      } catch (err) {
+        if (!existing) {
+          state.deleteEndpoint(record.id);
+          await dataplane.deleteVeth(record.hostIf).catch(() => undefined);
+        }
+        throw err;
+      }
+      // Never echo what Docker already set: return a MAC only when Docker sent none.
+      return { Interface: req.macAddress === "" ? { MacAddress: mac } : null };
+    });
+  }
+
+  async deleteEndpoint(ref: EndpointRef): Promise<void> {
+    const { state, dataplane, queue } = this.deps;
+    await queue.run(ref.networkId, async () => {
+      const ep = state.getEndpoint(ref.endpointId);
+      if (!ep) return;
+      await dataplane.deleteVeth(ep.hostIf);
+      state.deleteEndpoint(ep.id);
+    });
+  }
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    const { state, dataplane, queue } = this.deps;
+    return queue.run(req.networkId, async () => {
+      const network = this.requireNetwork(req.networkId);
+      const ep = state.getEndpoint(req.endpointId);
+      if (!ep || ep.networkId !== req.networkId) {
+        throw new WeaveError(
+          "WEAVE_NOT_FOUND",
+          `Endpoint ${short(req.endpointId)} not found on network ${short(req.networkId)}`,
+        );
+      }
+      // The veth may have been lost (e.g. removed by hand); Join is the last chance to recreate it.
+      await dataplane.ensureVeth(vethSpec(ep, network));
+      state.setEndpointSandbox(ep.id, req.sandboxKey || null);
+      const gateway = network.internal ? "" : firstGateway(network.ipv4);
+      const gatewayV6 = network.internal ? "" : firstGateway(network.ipv6);
+      const routes: StaticRoute[] = [];
+      const ns = this.deps.config.nameserver;
+      if (ns) routes.push({ Destination: `${ns}/${ns.includes(":") ? 128 : 32}`, RouteType: 1 });
+      const res: JoinResponse = {
+        InterfaceName: { SrcName: ep.peerIf, DstPrefix: CONTAINER_IF_PREFIX },
+        DisableGatewayService: gateway === "" && gatewayV6 === "",
+      };
+      if (gateway) res.Gateway = gateway;
+      if (gatewayV6) res.GatewayIPv6 = gatewayV6;
+      if (routes.length > 0) res.StaticRoutes = routes;
+      return res;
+    });
+  }
+
+  async leave(ref: EndpointRef): Promise<void> {
+    const { state, queue } = this.deps;
+    await queue.run(ref.networkId, async () => {
+      if (state.getEndpoint(ref.endpointId)) state.setEndpointSandbox(ref.endpointId, null);
+    });
+  }
+
+  endpointInfo(ref: EndpointRef): { Value: Record<string, string> } {
+    const ep = this.deps.state.getEndpoint(ref.endpointId);
+    if (!ep) return { Value: {} };
+    const value: Record<string, string> = { mac: ep.mac, veth: ep.hostIf };
+    if (ep.ipv4) value["ipv4"] = ep.ipv4;
+    if (ep.ipv6) value["ipv6"] = ep.ipv6;
+    return { Value: value };
+  }
+
+  /** Recomputes and applies the traffic rules of every network (serialised). */
+  applyPolicies(): Promise<void> {
+    return this.deps.queue.run(POLICY_KEY, () =>
+      this.deps.dataplane.applyPolicies(this.deps.state.listNetworks().map(networkPolicy)),
+    );
+  }
+
+  private requireNetwork(id: string): NetworkRecord {
+    const n = this.deps.state.getNetwork(id);
+    if (!n) {
+      throw new WeaveError(
+        "WEAVE_NOT_FOUND",
+        `Network ${short(id)} is not a weave network known to this host (was the state directory removed? restart weave to adopt it from Docker)`,
+      );
+    }
+    return n;
+  }
+}
+
+/** A stable, locally administered unicast MAC derived from the endpoint ID. */
+export function endpointMac(endpointId: string): string {
+  const h = createHash("sha256").update(endpointId).digest();
+  const bytes = [0x02, h[0] ?? 0, h[1] ?? 0, h[2] ?? 0, h[3] ?? 0, h[4] ?? 0];
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+function normalizeMac(mac: string): string {
+  if (!/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/.test(mac)) {
+    throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid MAC address "${mac}"`);
+  }
+  return mac.toLowerCase().replaceAll("-", ":");
+}
+
+function short(id: string): string {
+  return id.slice(0, 12);
+}

@@ -1,0 +1,3 @@
+export * from "./cidr.js";
+export * from "./allocate.js";
+export * from "./ipam-service.js";

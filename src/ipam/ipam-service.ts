@@ -1,0 +1,253 @@
+/**
+ * The IPAM driver's logic over the local state. Pools are carved from the configured range (or
+ * given by the user), addresses are the lowest free ones. All state changes are synchronous SQLite
+ * writes, so each call is atomic with respect to the event loop and durable when it returns.
+ *
+ * Replay (RequiresRequestReplay): when a new Docker engine starts talking to us (IpamDriver
+ * GetCapabilities), every pool and address is marked "awaiting replay". During that window an exact
+ * re-request of a marked pool or address succeeds (Docker re-reserving what it had); the window
+ * closes at the first request that is not a replay, or after `replayWindowMs`. Outside the window
+ * a request for a taken pool or address fails, so `--ip` never silently duplicates an address.
+ */
+import { WeaveError } from "../core/index.js";
+import type { LocalState, PoolRecord } from "../store/index.js";
+import type { Family, Prefix } from "./cidr.js";
+import {
+  containsAddress,
+  containsPrefix,
+  formatAddress,
+  formatPrefix,
+  overlaps,
+  parseAddress,
+  parsePrefix,
+} from "./cidr.js";
+import { carveSubnet, isUsable, pickAddress } from "./allocate.js";
+
+export const GATEWAY_REQUEST = "com.docker.network.gateway";
+export const LOCAL_ADDRESS_SPACE = "LocalDefault";
+export const GLOBAL_ADDRESS_SPACE = "GlobalDefault";
+
+export interface IpamConfig {
+  /** Range for IPv4 pools carved without --subnet. */
+  range: Prefix;
+  /** Length of carved IPv4 pools. */
+  subnetBits: number;
+  /** Range for IPv6 pools carved without --subnet (a ULA /48). */
+  rangeV6: Prefix;
+  subnetBitsV6: number;
+  replayWindowMs: number;
+}
+
+export interface PoolRequest {
+  addressSpace: string;
+  pool: string;
+  subPool: string;
+  options: Record<string, string>;
+  v6: boolean;
+}
+
+export interface AddressRequest {
+  poolId: string;
+  address: string;
+  options: Record<string, string>;
+}
+
+export class IpamService {
+  private replayUntil = 0;
+
+  constructor(
+    private readonly state: LocalState,
+    private readonly config: IpamConfig,
+    private readonly now: () => number,
+  ) {
+    // Marks left by a replay that was cut short by our own restart must not outlive it.
+    this.state.clearReplayPending();
+  }
+
+  /** A new engine registered us: open the replay window. */
+  beginReplay(): void {
+    this.state.markAllReplayPending();
+    this.replayUntil = this.now() + this.config.replayWindowMs;
+  }
+
+  private endReplayIfOver(isReplay: boolean): void {
+    if (this.replayUntil === 0) return;
+    if (isReplay && this.now() < this.replayUntil) return;
+    this.replayUntil = 0;
+    this.state.clearReplayPending();
+  }
+
+  /**
+   * Reserves a pool. `hostRoutes` are destinations a carved pool must not overlap.
+   * Throws WEAVE_BAD_REQUEST, WEAVE_IPAM_POOL_OVERLAP or WEAVE_IPAM_EXHAUSTED.
+   */
+  requestPool(req: PoolRequest, hostRoutes: readonly Prefix[]): { poolId: string; pool: string } {
+    const family: Family = req.v6 ? 6 : 4;
+    const pools = this.state.listPools();
+    if (req.pool === "") {
+      if (req.subPool !== "") {
+        throw new WeaveError("WEAVE_BAD_REQUEST", `An --ip-range ("${req.subPool}") needs a --subnet`);
+      }
+      this.endReplayIfOver(false);
+      const range = family === 4 ? this.config.range : this.config.rangeV6;
+      const bits = family === 4 ? this.config.subnetBits : this.config.subnetBitsV6;
+      const taken = [...pools.map((p) => parsePrefix(p.pool)), ...hostRoutes.filter((r) => r.bits > 0)];
+      const carved = carveSubnet(range, bits, taken);
+      if (!carved) {
+        throw new WeaveError(
+          "WEAVE_IPAM_EXHAUSTED",
+          `Cannot allocate a /${bits} subnet in "${formatPrefix(range)}": range exhausted (every subnet is in use or overlaps a host route); remove unused networks or set --ipalloc-range`,
+        );
+      }
+      return this.savePool(req, carved, undefined);
+    }
+
+    const pool = parsePrefix(req.pool, { strict: true });
+    if (pool.family !== family) {
+      throw new WeaveError("WEAVE_BAD_REQUEST", `Subnet "${req.pool}" is not an IPv${family} subnet`);
+    }
+    let sub: Prefix | undefined;
+    if (req.subPool !== "") {
+      sub = parsePrefix(req.subPool, { strict: true });
+      if (!containsPrefix(pool, sub)) {
+        throw new WeaveError(
+          "WEAVE_BAD_REQUEST",
+          `IP range "${req.subPool}" is not inside subnet "${req.pool}"`,
+        );
+      }
+    }
+    const id = poolId(req.addressSpace, pool, sub);
+    const same = pools.find((p) => p.id === id);
+    if (same?.replayPending) {
+      this.state.setPoolReplayed(id);
+      this.endReplayIfOver(true);
+      return { poolId: id, pool: same.pool };
+    }
+    this.endReplayIfOver(false);
+    const clash = pools.find((p) => overlaps(parsePrefix(p.pool), pool));
+    if (clash) {
+      throw new WeaveError(
+        "WEAVE_IPAM_POOL_OVERLAP",
+        `Subnet "${formatPrefix(pool)}" overlaps subnet "${clash.pool}" of another weave network`,
+      );
+    }
+    return this.savePool(req, pool, sub);
+  }
+
+  private savePool(
+    req: PoolRequest,
+    pool: Prefix,
+    sub: Prefix | undefined,
+  ): { poolId: string; pool: string } {
+    const id = poolId(req.addressSpace, pool, sub);
+    const record: PoolRecord = {
+      id,
+      family: pool.family,
+      pool: formatPrefix(pool),
+      subPool: sub ? formatPrefix(sub) : null,
+      addressSpace: req.addressSpace,
+      options: req.options,
+      replayPending: false,
+      createdAt: this.now(),
+    };
+    this.state.putPool(record);
+    return { poolId: id, pool: record.pool };
+  }
+
+  /** Frees a pool found unused by reconciliation (does not touch the replay window). */
+  reclaimPool(id: string): void {
+    this.state.deletePool(id);
+  }
+
+  /** Frees an address found unused by reconciliation (does not touch the replay window). */
+  reclaimAddress(id: string, address: string): void {
+    this.state.deleteAddress(id, address);
+  }
+
+  /** Frees a pool and its addresses; succeeds for unknown pools. */
+  releasePool(id: string): void {
+    this.endReplayIfOver(false);
+    this.state.deletePool(id);
+  }
+
+  /**
+   * Reserves an address and returns it in CIDR form with the pool's length. An explicit address is
+   * given exactly or the call fails; otherwise the lowest free usable address of the sub-pool.
+   */
+  requestAddress(req: AddressRequest): { address: string } {
+    const pool = this.state.getPool(req.poolId);
+    if (!pool) throw new WeaveError("WEAVE_NOT_FOUND", `Unknown address pool "${req.poolId}"`);
+    const prefix = parsePrefix(pool.pool);
+    const isGateway = req.options["RequestAddressType"] === GATEWAY_REQUEST;
+    const kind = isGateway ? "gateway" : "endpoint";
+
+    let value: bigint;
+    if (req.address !== "") {
+      const addr = parseAddress(req.address);
+      if (!containsAddress(prefix, addr)) {
+        throw new WeaveError("WEAVE_BAD_REQUEST", `Address "${req.address}" is not in subnet "${pool.pool}"`);
+      }
+      if (!isUsable(prefix, addr.value)) {
+        throw new WeaveError(
+          "WEAVE_BAD_REQUEST",
+          `Address "${req.address}" is the network or broadcast address of "${pool.pool}"`,
+        );
+      }
+      value = addr.value;
+      const text = formatAddress(addr);
+      const existing = this.state.getAddress(pool.id, text);
+      if (existing) {
+        if (existing.replayPending) {
+          this.state.setAddressReplayed(pool.id, text);
+          this.endReplayIfOver(true);
+          return { address: `${text}/${prefix.bits}` };
+        }
+        this.endReplayIfOver(false);
+        throw new WeaveError(
+          "WEAVE_IPAM_ADDRESS_IN_USE",
+          `Address "${text}" is already in use in subnet "${pool.pool}"`,
+        );
+      }
+      this.endReplayIfOver(true);
+    } else {
+      this.endReplayIfOver(false);
+      const taken = new Set(this.state.listAddresses(pool.id).map((a) => parseAddress(a.address).value));
+      const within = isGateway || pool.subPool === null ? prefix : parsePrefix(pool.subPool);
+      const picked = pickAddress(prefix, within, taken);
+      if (picked === undefined) {
+        throw new WeaveError(
+          "WEAVE_IPAM_EXHAUSTED",
+          `Cannot allocate an address in "${pool.subPool ?? pool.pool}": pool exhausted`,
+        );
+      }
+      value = picked;
+    }
+    const text = formatAddress({ family: prefix.family, value });
+    this.state.putAddress({
+      poolId: pool.id,
+      address: text,
+      kind,
+      replayPending: false,
+      createdAt: this.now(),
+    });
+    return { address: `${text}/${prefix.bits}` };
+  }
+
+  /** Frees an address; succeeds when it is not allocated or the pool is gone. */
+  releaseAddress(poolIdValue: string, address: string): void {
+    this.endReplayIfOver(false);
+    if (address === "") return;
+    let text: string;
+    try {
+      text = formatAddress(parseAddress(address.split("/")[0] ?? ""));
+    } catch {
+      throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IP address "${address}"`);
+    }
+    this.state.deleteAddress(poolIdValue, text);
+  }
+}
+
+/** The opaque PoolID Docker stores: address space, pool and sub-pool. */
+export function poolId(space: string, pool: Prefix, sub: Prefix | undefined): string {
+  return `${space}/${formatPrefix(pool)}${sub ? `/${formatPrefix(sub)}` : ""}`;
+}

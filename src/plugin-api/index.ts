@@ -1,0 +1,4 @@
+export * from "./routes.js";
+export * from "./server.js";
+export * from "./unix-socket.js";
+export { Reader, parseBody } from "./validate.js";

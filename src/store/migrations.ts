@@ -1,0 +1,51 @@
+/**
+ * Versioned schema of the local state. Each entry runs once, in order, inside one transaction;
+ * `PRAGMA user_version` records how far a database has come. Never edit a released migration:
+ * append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: networks, endpoints, IPAM pools and addresses.
+  `
+  CREATE TABLE networks (
+    id          TEXT PRIMARY KEY,
+    bridge      TEXT NOT NULL UNIQUE,
+    mtu         INTEGER NOT NULL,
+    internal    INTEGER NOT NULL,
+    ipv4        TEXT NOT NULL,   -- JSON IpamData[] as Docker sent it
+    ipv6        TEXT NOT NULL,   -- JSON IpamData[]
+    options     TEXT NOT NULL,   -- JSON of CreateNetwork Options
+    created_at  INTEGER NOT NULL
+  );
+  CREATE TABLE endpoints (
+    id           TEXT PRIMARY KEY,
+    network_id   TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+    host_if      TEXT NOT NULL UNIQUE,
+    peer_if      TEXT NOT NULL UNIQUE,
+    mac          TEXT NOT NULL,
+    ipv4         TEXT,           -- CIDR, e.g. 10.32.0.2/24
+    ipv6         TEXT,
+    sandbox_key  TEXT,           -- set by Join, cleared by Leave
+    created_at   INTEGER NOT NULL
+  );
+  CREATE INDEX endpoints_network ON endpoints(network_id);
+  CREATE TABLE pools (
+    id              TEXT PRIMARY KEY,
+    family          INTEGER NOT NULL,
+    pool            TEXT NOT NULL,
+    sub_pool        TEXT,
+    address_space   TEXT NOT NULL,
+    options         TEXT NOT NULL,
+    replay_pending  INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL
+  );
+  CREATE TABLE addresses (
+    pool_id         TEXT NOT NULL REFERENCES pools(id) ON DELETE CASCADE,
+    address         TEXT NOT NULL,
+    kind            TEXT NOT NULL,  -- gateway | endpoint
+    replay_pending  INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (pool_id, address)
+  );
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];
