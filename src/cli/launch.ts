@@ -10,7 +10,9 @@ import { fileURLToPath } from "node:url";
 import { controlSocketPath, parseConfig, type Config } from "../config/index.js";
 import { WeaveError } from "../core/index.js";
 import { runDaemon } from "../daemon/index.js";
+import type { StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
+import { callDaemon } from "./control-client.js";
 
 export const LAUNCH_TIMEOUT_MS = 60_000;
 
@@ -54,6 +56,7 @@ async function startBackground(config: Config, args: readonly string[]): Promise
     }
     if ((await socketAnswers(config.socket)) && (await socketAnswers(controlSocketPath(config.runDir)))) {
       process.stdout.write(`weave ${child.pid ?? ""} is running; plugin socket ${config.socket}\n`);
+      await waitForDefaultNetwork(config, deadline);
       return 0;
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -62,6 +65,27 @@ async function startBackground(config: Config, args: readonly string[]): Promise
     "WEAVE_TIMEOUT",
     `weave did not answer on "${config.socket}" within ${LAUNCH_TIMEOUT_MS / 1000} s; see ${config.logFile}`,
   );
+}
+
+/**
+ * Waits until the default network exists in Docker, so that `weave launch && docker run --net=weave`
+ * works. When Docker is not reachable weave creates it later; say so instead of waiting.
+ */
+async function waitForDefaultNetwork(config: Config, deadline: number): Promise<void> {
+  if (config.defaultNetwork === "") return;
+  const socket = controlSocketPath(config.runDir);
+  while (Date.now() < deadline) {
+    const s = await callDaemon<StatusView>(socket, "GET", "/status").catch(() => undefined);
+    if (s?.defaultNetwork.ready) return;
+    if (s?.docker.status === "unreachable") {
+      process.stdout.write(
+        `Docker is not reachable yet (${s.docker.error}); weave creates the network "${config.defaultNetwork}" when it is\n`,
+      );
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.stdout.write(`The network "${config.defaultNetwork}" is not in Docker yet; see weave status\n`);
 }
 
 function safeSize(path: string): number {

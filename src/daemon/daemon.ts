@@ -87,7 +87,9 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       now,
     });
 
-    const report = await dataplane.reconcile(desiredDataplane(state.listNetworks(), state.listEndpoints()));
+    // Orphans are removed later, by the Docker sync, once Docker has said what it still has.
+    const desired = desiredDataplane(state.listNetworks(), state.listEndpoints());
+    const report = await dataplane.reconcile(desired, "create");
     if (report.applied.length > 0) log.info("kernel reconciled with the state", { applied: report.applied });
 
     const routes = buildRoutes({
@@ -109,6 +111,8 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     const docker = new DockerClient({ socketPath: config.dockerSocket });
     const sync = new DockerSync({
       docker,
+      dataplane,
+      driverName: "weave",
       state,
       driver,
       ipam,

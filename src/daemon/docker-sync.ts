@@ -2,23 +2,31 @@
  * Keeps weave and Docker in agreement, always outside plugin calls (Docker may be waiting on us
  * inside one). Docker replays nothing to a network driver, so this loop is how weave learns what
  * happened while it, or Docker, was down:
- *  - the default network exists in Docker (driver and IPAM "weave");
+ *  - the default network exists in Docker (driver and IPAM "weave"), checked each time Docker
+ *    becomes reachable (a user may remove it later; it is not forced back);
+ *  - networks of driver weave that weave has no record of are adopted (see adopt.ts);
  *  - networks Docker no longer has are removed (bridge, rules, pools);
  *  - endpoints Docker no longer has are removed (veth, address), after a grace period that covers
  *    a container start in progress;
- *  - addresses and pools no endpoint or network uses are freed, after the same grace period.
+ *  - addresses and pools no endpoint or network uses are freed, after the same grace period;
+ *  - weave-owned bridges and veths that no record names are deleted (only now, once Docker has been
+ *    asked: at start, before that, an unknown link might belong to a network still to be adopted).
  */
 import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
+import type { Dataplane } from "../dataplane/index.js";
 import type { NetworkDriver } from "../driver/index.js";
-import { OPT_BRIDGE_NAME } from "../driver/index.js";
+import { desiredDataplane, OPT_BRIDGE_NAME } from "../driver/index.js";
+import { adoptUnknownNetworks } from "./adopt.js";
 import type { IpamService } from "../ipam/index.js";
 import { formatAddress, parseAddress, parsePrefix, formatPrefix } from "../ipam/index.js";
 import type { LocalState } from "../store/index.js";
 
 export interface DockerSyncOptions {
   docker: DockerApi;
+  dataplane: Dataplane;
+  driverName: string;
   state: LocalState;
   driver: NetworkDriver;
   ipam: IpamService;
@@ -38,6 +46,8 @@ export class DockerSync {
   private closed = false;
   status: DockerStatus = "unknown";
   lastError = "";
+  /** True once the default network is known to exist in Docker (or none is wanted). */
+  defaultNetworkReady = false;
 
   constructor(private readonly o: DockerSyncOptions) {}
 
@@ -78,12 +88,24 @@ export class DockerSync {
       this.lastError = errorMessage(err);
       return;
     }
-    if (this.status !== "reachable") logger.info("Docker is reachable");
+    const becameReachable = this.status !== "reachable";
+    if (becameReachable) logger.info("Docker is reachable");
     this.status = "reachable";
     this.lastError = "";
+    const { state, dataplane } = this.o;
     try {
-      await this.ensureDefaultNetwork();
+      if (becameReachable) await this.ensureDefaultNetwork();
+      await adoptUnknownNetworks(this.o);
       await this.collectGarbage();
+      const swept = await dataplane.reconcile(
+        desiredDataplane(state.listNetworks(), state.listEndpoints()),
+        "orphans",
+      );
+      if (swept.applied.length > 0) logger.info("removed orphaned links", { applied: swept.applied });
+      logger.debug("sync with Docker done", {
+        networks: state.listNetworks().length,
+        endpoints: state.listEndpoints().length,
+      });
     } catch (err) {
       this.lastError = errorMessage(err);
       logger.warning("sync with Docker failed", { error: errorMessage(err) });
@@ -92,26 +114,34 @@ export class DockerSync {
 
   private async ensureDefaultNetwork(): Promise<void> {
     const { docker, logger, defaultNetwork: name } = this.o;
-    if (name === "") return;
+    if (name === "") {
+      this.defaultNetworkReady = true;
+      return;
+    }
     const found = (await docker.listNetworks({ name: [name] })).find((n) => n.Name === name);
     if (found) {
-      if (found.Driver !== "weave") {
+      if (found.Driver !== this.o.driverName) {
         logger.warning("default network exists with another driver", { network: name, driver: found.Driver });
       }
+      this.defaultNetworkReady = true;
       return;
     }
     try {
       await docker.createNetwork({
         Name: name,
-        Driver: "weave",
+        Driver: this.o.driverName,
         CheckDuplicate: true,
-        IPAM: { Driver: "weave" },
+        IPAM: { Driver: this.o.driverName },
         Options: { [OPT_BRIDGE_NAME]: this.o.defaultBridge },
       });
       logger.info("created the default network", { network: name });
+      this.defaultNetworkReady = true;
     } catch (err) {
       // A concurrent creator (another weave start, a user) may have won the race.
-      if (isWeaveError(err, "WEAVE_DOCKER") && /already exists/.test(err.message)) return;
+      if (isWeaveError(err, "WEAVE_DOCKER") && /already exists/.test(err.message)) {
+        this.defaultNetworkReady = true;
+        return;
+      }
       throw err;
     }
   }

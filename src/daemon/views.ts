@@ -22,6 +22,7 @@ export interface StatusView {
   stateDir: string;
   mtu: number;
   docker: { status: string; error: string };
+  defaultNetwork: { name: string; ready: boolean };
   networks: NetworkView[];
 }
 
@@ -59,6 +60,7 @@ export async function buildStatus(o: {
     stateDir: o.config.stateDir,
     mtu: o.mtu,
     docker: { status: o.sync.status, error: o.sync.lastError },
+    defaultNetwork: { name: o.config.defaultNetwork, ready: o.sync.defaultNetworkReady },
     networks: o.state.listNetworks().map((n) => ({
       id: n.id,
       name: names.get(n.id) ?? "",

@@ -19,7 +19,9 @@ import type {
   BridgeSpec,
   Dataplane,
   DataplaneState,
+  DesiredState,
   NetworkPolicy,
+  ReconcileMode,
   ReconcileReport,
   VethSpec,
 } from "./types.js";
@@ -99,11 +101,22 @@ export class FakeDataplane implements Dataplane {
     }
   }
 
-  async reconcile(desired: DataplaneState): Promise<ReconcileReport> {
-    desired.bridges.forEach(validateBridgeSpec);
-    desired.veths.forEach(validateVethSpec);
-    const applied = this.apply(planReconcile(desired, [...this.links.values()]));
-    await this.applyPolicies(desired.policies);
+  async reconcile(desiredState: DesiredState, mode: ReconcileMode = "full"): Promise<ReconcileReport> {
+    const resolve = (): DataplaneState => {
+      const desired = typeof desiredState === "function" ? desiredState() : desiredState;
+      desired.bridges.forEach(validateBridgeSpec);
+      desired.veths.forEach(validateVethSpec);
+      return desired;
+    };
+    let policies: NetworkPolicy[] = [];
+    const applied = this.apply(
+      (() => {
+        const desired = resolve();
+        policies = desired.policies;
+        return planReconcile(desired, [...this.links.values()], mode);
+      })(),
+    );
+    if (mode !== "orphans") await this.applyPolicies(policies);
     return { applied };
   }
 

@@ -26,7 +26,9 @@ import type {
   BridgeSpec,
   Dataplane,
   DataplaneState,
+  DesiredState,
   NetworkPolicy,
+  ReconcileMode,
   ReconcileReport,
   VethSpec,
 } from "./types.js";
@@ -154,11 +156,20 @@ export class IprouteDataplane implements Dataplane {
     this.logger.debug("Applied network policies", { bridges: policies.map((p) => p.bridge) });
   }
 
-  async reconcile(desired: DataplaneState): Promise<ReconcileReport> {
-    desired.bridges.forEach(validateBridgeSpec);
-    desired.veths.forEach(validateVethSpec);
-    const applied = await this.converge((links) => planReconcile(desired, links));
-    await this.applyPolicies(desired.policies);
+  async reconcile(desiredState: DesiredState, mode: ReconcileMode = "full"): Promise<ReconcileReport> {
+    const resolve = (): DataplaneState => {
+      const desired = typeof desiredState === "function" ? desiredState() : desiredState;
+      desired.bridges.forEach(validateBridgeSpec);
+      desired.veths.forEach(validateVethSpec);
+      return desired;
+    };
+    let policies: NetworkPolicy[] = [];
+    const applied = await this.converge((links) => {
+      const desired = resolve();
+      policies = desired.policies;
+      return planReconcile(desired, links, mode);
+    });
+    if (mode !== "orphans") await this.applyPolicies(policies);
     return { applied };
   }
 

@@ -9,7 +9,7 @@
 import { isIP } from "node:net";
 import { WeaveError } from "../core/index.js";
 import { BRIDGE_PREFIX, DEFAULT_BRIDGE, VETH_HOST_PREFIX } from "./types.js";
-import type { BridgeSpec, DataplaneState, VethSpec } from "./types.js";
+import type { BridgeSpec, DataplaneState, ReconcileMode, VethSpec } from "./types.js";
 
 /** One kernel link as observed (only the attributes the planner looks at). */
 export interface ObservedLink {
@@ -208,7 +208,11 @@ export function planVeth(
  * then of orphan bridges (`weave`/`weave-*` of kind bridge), then bridge creates/fixes, then veth
  * creates/fixes. Links with other names or kinds are never touched.
  */
-export function planReconcile(desired: DataplaneState, observed: readonly ObservedLink[]): DataplaneOp[] {
+export function planReconcile(
+  desired: DataplaneState,
+  observed: readonly ObservedLink[],
+  mode: ReconcileMode = "full",
+): DataplaneOp[] {
   const byName = new Map(observed.map((l) => [l.name, l]));
   const wantBridges = new Set(desired.bridges.map((b) => b.name));
   const wantVeths = new Set(desired.veths.map((v) => v.hostName));
@@ -236,7 +240,9 @@ export function planReconcile(desired: DataplaneState, observed: readonly Observ
     const host = byName.get(spec.hostName);
     vethOps.push(...planVeth(spec, host, byName.get(spec.peerName), recreated.has(spec.bridge)));
   }
-  return [...vethDeletes, ...bridgeDeletes, ...bridgeOps, ...vethOps];
+  const deletes = mode === "create" ? [] : [...vethDeletes, ...bridgeDeletes];
+  const creates = mode === "orphans" ? [] : [...bridgeOps, ...vethOps];
+  return [...deletes, ...creates];
 }
 
 function ipAddrArgs(cidr: string, dev: string, verb: "add" | "del"): string {

@@ -44,6 +44,14 @@ export interface DataplaneState {
   policies: NetworkPolicy[];
 }
 
+/**
+ * What the kernel should hold, or a function computing it. The function is called after the kernel
+ * has been read, so that an object recorded in between is never mistaken for an orphan.
+ */
+export type DesiredState = DataplaneState | (() => DataplaneState);
+
+export type ReconcileMode = "full" | "create" | "orphans";
+
 export interface ReconcileReport {
   /** Human-readable list of the operations that were applied, e.g. `create bridge weave-1a2b3c4d5`. */
   applied: string[];
@@ -60,8 +68,14 @@ export interface Dataplane {
   deleteVeth(hostName: string): Promise<void>;
   /** Replaces all of weave's traffic rules with exactly these policies (atomically for nftables). */
   applyPolicies(policies: NetworkPolicy[]): Promise<void>;
-  /** Makes the kernel match `desired`: creates what is missing, removes weave-owned orphans. */
-  reconcile(desired: DataplaneState): Promise<ReconcileReport>;
+  /**
+   * Makes the kernel match `desired`. Mode "full" (default) creates or fixes what is missing,
+   * removes weave-owned orphans and applies the policies; "create" leaves orphans alone (used at start,
+   * before Docker has been asked which unknown objects are really orphans); "orphans" only removes
+   * weave-owned links that `desired` does not name (safe while plugin calls run, because the driver
+   * records an object before creating it).
+   */
+  reconcile(desired: DesiredState, mode?: ReconcileMode): Promise<ReconcileReport>;
   /** Destinations (CIDR) of the main routing table's routes, except routes via weave's own bridges. */
   hostRoutes(): Promise<string[]>;
 }

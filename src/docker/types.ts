@@ -5,7 +5,12 @@ export interface DockerNetworkSummary {
   Name: string;
   Driver: string;
   Internal: boolean;
-  IPAM: { Driver: string; Config: { Subnet?: string; IPRange?: string; Gateway?: string }[] | null };
+  IPAM: {
+    Driver: string;
+    Config:
+      | { Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }[]
+      | null;
+  };
   Options: Record<string, string> | null;
 }
 

@@ -149,6 +149,28 @@ export class NetworkDriver {
     });
   }
 
+  /**
+   * Records an endpoint Docker reports but weave does not know (state lost). Its veth is left as
+   * it is: the container end lives in the container.
+   */
+  async adoptEndpoint(ref: EndpointRef, mac: string, ipv4: string, ipv6: string): Promise<void> {
+    const { state, queue } = this.deps;
+    await queue.run(ref.networkId, async () => {
+      if (!state.getNetwork(ref.networkId) || state.getEndpoint(ref.endpointId)) return;
+      state.putEndpoint({
+        id: ref.endpointId,
+        networkId: ref.networkId,
+        hostIf: VETH_HOST_PREFIX + ref.endpointId.slice(0, 10),
+        peerIf: VETH_PEER_PREFIX + ref.endpointId.slice(0, 10),
+        mac: mac === "" ? endpointMac(ref.endpointId) : normalizeMac(mac),
+        ipv4: ipv4 || null,
+        ipv6: ipv6 || null,
+        sandboxKey: null,
+        createdAt: this.deps.now(),
+      });
+    });
+  }
+
   async deleteEndpoint(ref: EndpointRef): Promise<void> {
     const { state, dataplane, queue } = this.deps;
     await queue.run(ref.networkId, async () => {

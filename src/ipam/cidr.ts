@@ -25,7 +25,8 @@ export function familyWidth(family: Family): number {
 
 /** Parses a plain IPv4/IPv6 address (`10.0.0.1`, `fd00::1`). */
 export function parseAddress(text: string): Address {
-  const kind = isIP(text);
+  // isIP accepts zone IDs ("fe80::1%eth0"); weave addresses never carry one.
+  const kind = text.includes("%") ? 0 : isIP(text);
   if (kind === 4) {
     let value = 0n;
     for (const part of text.split(".")) value = (value << 8n) | BigInt(Number(part));

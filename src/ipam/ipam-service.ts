@@ -70,6 +70,11 @@ export class IpamService {
     this.replayUntil = this.now() + this.config.replayWindowMs;
   }
 
+  /** Closes a window whose time is up before any replay mark is consulted. */
+  private expireReplay(): void {
+    if (this.replayUntil !== 0 && this.now() >= this.replayUntil) this.endReplayIfOver(false);
+  }
+
   private endReplayIfOver(isReplay: boolean): void {
     if (this.replayUntil === 0) return;
     if (isReplay && this.now() < this.replayUntil) return;
@@ -83,6 +88,7 @@ export class IpamService {
    */
   requestPool(req: PoolRequest, hostRoutes: readonly Prefix[]): { poolId: string; pool: string } {
     const family: Family = req.v6 ? 6 : 4;
+    this.expireReplay();
     const pools = this.state.listPools();
     if (req.pool === "") {
       if (req.subPool !== "") {
@@ -154,6 +160,51 @@ export class IpamService {
     return { poolId: id, pool: record.pool };
   }
 
+  /**
+   * Re-creates a pool and its addresses from what Docker reports (state lost); idempotent.
+   * Returns the PoolID, which is the one Docker stored, since IDs are derived from the subnets.
+   */
+  adoptPool(
+    space: string,
+    pool: string,
+    subPool: string,
+    gateway: string,
+    addresses: readonly string[],
+  ): string {
+    const prefix = parsePrefix(pool);
+    const sub = subPool ? parsePrefix(subPool) : undefined;
+    const id = poolId(space, prefix, sub);
+    this.state.transaction(() => {
+      if (!this.state.getPool(id)) {
+        this.state.putPool({
+          id,
+          family: prefix.family,
+          pool: formatPrefix(prefix),
+          subPool: sub ? formatPrefix(sub) : null,
+          addressSpace: space,
+          options: {},
+          replayPending: false,
+          createdAt: this.now(),
+        });
+      }
+      const put = (a: string, kind: "gateway" | "endpoint") => {
+        const text = formatAddress(parseAddress(a.split("/")[0] ?? ""));
+        if (!this.state.getAddress(id, text)) {
+          this.state.putAddress({
+            poolId: id,
+            address: text,
+            kind,
+            replayPending: false,
+            createdAt: this.now(),
+          });
+        }
+      };
+      if (gateway) put(gateway, "gateway");
+      for (const a of addresses) if (a) put(a, "endpoint");
+    });
+    return id;
+  }
+
   /** Frees a pool found unused by reconciliation (does not touch the replay window). */
   reclaimPool(id: string): void {
     this.state.deletePool(id);
@@ -177,6 +228,7 @@ export class IpamService {
   requestAddress(req: AddressRequest): { address: string } {
     const pool = this.state.getPool(req.poolId);
     if (!pool) throw new WeaveError("WEAVE_NOT_FOUND", `Unknown address pool "${req.poolId}"`);
+    this.expireReplay();
     const prefix = parsePrefix(pool.pool);
     const isGateway = req.options["RequestAddressType"] === GATEWAY_REQUEST;
     const kind = isGateway ? "gateway" : "endpoint";
