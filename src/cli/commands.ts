@@ -1,21 +1,27 @@
 /** `weave stop | status | ps | version`: thin views over the control API. */
-import { controlSocketPath, parseConfig } from "../config/index.js";
+import { controlSocketPath, FLAGS } from "../config/index.js";
 import { VERSION, WeaveError } from "../core/index.js";
 import type { PsRow, StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
 import { callDaemon } from "./control-client.js";
 
-/** The control socket: --run-dir / WEAVE_RUN_DIR decide where the daemon is. */
+/**
+ * The control socket: --run-dir, else WEAVE_RUN_DIR, else the default decide where the daemon is.
+ * Only these are read: an unrelated bad WEAVE_* variable must not break `weave status`.
+ */
 function controlSocket(args: readonly string[]): { socket: string; rest: string[] } {
   const rest: string[] = [];
-  const runDirArgs: string[] = [];
+  let runDir: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? "";
-    if (a === "--run-dir") runDirArgs.push(a, args[++i] ?? "");
-    else if (a.startsWith("--run-dir=")) runDirArgs.push(a);
+    if (a === "--run-dir") runDir = args[++i] ?? "";
+    else if (a.startsWith("--run-dir=")) runDir = a.slice("--run-dir=".length);
     else rest.push(a);
   }
-  return { socket: controlSocketPath(parseConfig(runDirArgs, process.env).runDir), rest };
+  const dir =
+    runDir ?? process.env["WEAVE_RUN_DIR"] ?? FLAGS.find((f) => f.key === "runDir")?.default ?? "/run/weave";
+  if (dir === "") throw new WeaveError("WEAVE_CONFIG", "--run-dir needs a value");
+  return { socket: controlSocketPath(dir), rest };
 }
 
 export async function stop(args: readonly string[]): Promise<number> {

@@ -9,7 +9,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { controlSocketPath, parseConfig, type Config } from "../config/index.js";
 import { WeaveError } from "../core/index.js";
-import { runDaemon } from "../daemon/index.js";
+import { resolveGroup, runDaemon } from "../daemon/index.js";
 import type { StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
 import { callDaemon } from "./control-client.js";
@@ -25,6 +25,7 @@ export async function launch(args: readonly string[]): Promise<number> {
     await runDaemon(config);
     return 0;
   }
+  resolveGroup(config.socketGroup); // a usage error belongs to this process, before any spawn
   if (await socketAnswers(controlSocketPath(config.runDir))) {
     throw new WeaveError("WEAVE_CONFLICT", "weave is already running; stop it first with: weave stop");
   }

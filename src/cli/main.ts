@@ -49,7 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(USAGE + flagsHelp() + "\n");
       return 0;
     default:
-      process.stderr.write(`weave: unknown command "${command}"\n\n${USAGE}`);
+      process.stderr.write(`weave: unknown command "${command}"\n\n${USAGE}${flagsHelp()}\n`);
       return 2;
   }
 }

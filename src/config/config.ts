@@ -6,6 +6,7 @@ import { isIP } from "node:net";
 import { WeaveError } from "../core/index.js";
 import type { LogLevel } from "../core/index.js";
 import { LOG_LEVELS } from "../core/index.js";
+import { MAX_MTU, MIN_MTU } from "../driver/index.js";
 import { parsePrefix } from "../ipam/index.js";
 
 export interface Config {
@@ -34,7 +35,9 @@ interface FlagSpec {
 }
 
 const mtuCheck = (v: string) =>
-  /^\d+$/.test(v) && Number(v) >= 576 && Number(v) <= 65535 ? undefined : "expected an MTU from 576 to 65535";
+  /^\d+$/.test(v) && Number(v) >= MIN_MTU && Number(v) <= MAX_MTU
+    ? undefined
+    : `expected an MTU from ${MIN_MTU} to ${MAX_MTU}`;
 
 export const FLAGS: readonly FlagSpec[] = [
   {
@@ -66,7 +69,7 @@ export const FLAGS: readonly FlagSpec[] = [
     env: "WEAVE_NAMESERVER",
     default: "",
     help: "Give every endpoint a connected /32 route to this IP (e.g. a DNS server)",
-    validate: (v) => (v === "" || isIP(v) !== 0 ? undefined : "expected an IP address"),
+    validate: (v) => (v === "" || (isIP(v) !== 0 && !v.includes("%")) ? undefined : "expected an IP address"),
   },
   {
     key: "ipallocRange",
@@ -204,7 +207,16 @@ export function flagsHelp(): string {
   }).join("\n");
 }
 
-/** Flags that only matter to the CLI process that finds the daemon (socket locations). */
+/** The daemon's control socket in a run directory. */
 export function controlSocketPath(runDir: string): string {
   return `${runDir}/weave.sock`;
+}
+
+/**
+ * The driver name Docker knows weave by: the plugin socket's file name without ".sock"
+ * (Docker names legacy plugins after their socket), "weave" by default.
+ */
+export function driverName(socket: string): string {
+  const base = socket.slice(socket.lastIndexOf("/") + 1);
+  return base.endsWith(".sock") ? base.slice(0, -".sock".length) : base;
 }

@@ -17,7 +17,7 @@ import {
   WeaveError,
 } from "../core/index.js";
 import type { Config } from "../config/index.js";
-import { controlSocketPath } from "../config/index.js";
+import { controlSocketPath, driverName } from "../config/index.js";
 import { DEFAULT_BRIDGE, IprouteDataplane } from "../dataplane/index.js";
 import { DockerClient } from "../docker/index.js";
 import { desiredDataplane, NetworkDriver } from "../driver/index.js";
@@ -91,6 +91,9 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     const desired = desiredDataplane(state.listNetworks(), state.listEndpoints());
     const report = await dataplane.reconcile(desired, "create");
     if (report.applied.length > 0) log.info("kernel reconciled with the state", { applied: report.applied });
+    // With no network on record (first start, or a lost state directory) the rules in the kernel are
+    // left as they are until the Docker sync has adopted what Docker still has.
+    if (desired.policies.length > 0) await driver.applyPolicies();
 
     const routes = buildRoutes({
       driver,
@@ -112,7 +115,7 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     const sync = new DockerSync({
       docker,
       dataplane,
-      driverName: "weave",
+      driverName: driverName(config.socket),
       state,
       driver,
       ipam,
@@ -130,7 +133,7 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       controlSocketPath(config.runDir),
       {
         "GET /status": async () => buildStatus({ config, state, docker, sync, mtu }),
-        "GET /ps": async () => buildPs({ state, docker }),
+        "GET /ps": async () => buildPs({ state, docker, driverName: driverName(config.socket) }),
         "POST /stop": async () => {
           setImmediate(stopRequested);
           return { stopping: true };

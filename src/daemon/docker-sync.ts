@@ -9,8 +9,10 @@
  *  - endpoints Docker no longer has are removed (veth, address), after a grace period that covers
  *    a container start in progress;
  *  - addresses and pools no endpoint or network uses are freed, after the same grace period;
- *  - weave-owned bridges and veths that no record names are deleted (only now, once Docker has been
- *    asked: at start, before that, an unknown link might belong to a network still to be adopted).
+ *  - the data plane is repaired: missing bridges and veths of recorded objects are recreated,
+ *    weave-owned bridges and veths that no record names are deleted (only now, once Docker has been
+ *    asked: at start, an unknown link might belong to a network still to be adopted), and the rules
+ *    are re-applied.
  */
 import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
@@ -97,11 +99,14 @@ export class DockerSync {
       if (becameReachable) await this.ensureDefaultNetwork();
       await adoptUnknownNetworks(this.o);
       await this.collectGarbage();
-      const swept = await dataplane.reconcile(
+      // Self-healing: links lost or added behind weave's back are put right (the desired state is
+      // read after the kernel, so nothing recorded meanwhile looks orphaned), then the rules are
+      // re-applied (e.g. dockerd switched FORWARD to DROP after weave started, or a firewall reload).
+      const swept = await dataplane.reconcile(() =>
         desiredDataplane(state.listNetworks(), state.listEndpoints()),
-        "orphans",
       );
-      if (swept.applied.length > 0) logger.info("removed orphaned links", { applied: swept.applied });
+      if (swept.applied.length > 0) logger.info("repaired the data plane", { applied: swept.applied });
+      await this.o.driver.applyPolicies();
       logger.debug("sync with Docker done", {
         networks: state.listNetworks().length,
         endpoints: state.listEndpoints().length,
@@ -172,16 +177,27 @@ export class DockerSync {
       }
     }
 
-    // Addresses and pools nobody uses any more (their release was lost while weave was down).
-    const networks = state.listNetworks();
+    // Addresses and pools nobody uses any more (their release was lost while weave was down). What
+    // is in use is what Docker reports for every network whose IPAM is weave, whatever its driver
+    // (e.g. `-d bridge --ipam-driver weave`), plus weave's own endpoints.
     const inUse = new Set<string>();
     const boundPools = new Set<string>();
-    for (const n of networks) {
-      for (const d of [...n.ipv4, ...n.ipv6]) {
-        boundPools.add(formatPrefix(parsePrefix(d.Pool)));
-        for (const a of [d.Gateway, ...Object.values(d.AuxAddresses ?? {})]) {
+    for (const summary of await docker.listNetworks()) {
+      if (summary.IPAM.Driver !== this.o.driverName) continue;
+      let network;
+      try {
+        network = await docker.inspectNetwork(summary.Id);
+      } catch (err) {
+        if (isWeaveError(err, "WEAVE_NOT_FOUND")) continue; // removed meanwhile
+        throw err;
+      }
+      for (const c of network.IPAM.Config ?? []) {
+        if (c.Subnet) boundPools.add(formatPrefix(parsePrefix(c.Subnet)));
+        for (const a of [c.Gateway, ...Object.values(c.AuxiliaryAddresses ?? {})])
           if (a) inUse.add(canonical(a));
-        }
+      }
+      for (const c of Object.values(network.Containers ?? {})) {
+        for (const a of [c.IPv4Address, c.IPv6Address]) if (a) inUse.add(canonical(a));
       }
     }
     for (const ep of state.listEndpoints()) {

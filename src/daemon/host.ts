@@ -3,9 +3,13 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Exec } from "../core/index.js";
 import { WeaveError } from "../core/index.js";
+import { MIN_MTU } from "../driver/index.js";
 import type { LocalState } from "../store/index.js";
 
-/** VXLAN over IPv4 costs 50 bytes; weave reserves it even on one host so MTUs agree across hosts. */
+/**
+ * VXLAN over IPv4 costs 50 bytes. It is reserved on one host too, so that a network's MTU does not
+ * change when hosts join it later (multi-host weave carries it over VXLAN).
+ */
 export const OVERLAY_OVERHEAD = 50;
 export const FALLBACK_MTU = 1450;
 
@@ -17,7 +21,7 @@ export async function detectMtu(exec: Exec): Promise<number> {
     const dev = routes.find((r) => r.dev)?.dev;
     if (!dev) return FALLBACK_MTU;
     const mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, "utf8").trim());
-    return Number.isFinite(mtu) && mtu > 576 + OVERLAY_OVERHEAD ? mtu - OVERLAY_OVERHEAD : FALLBACK_MTU;
+    return Number.isFinite(mtu) && mtu > 0 ? Math.max(MIN_MTU, mtu - OVERLAY_OVERHEAD) : FALLBACK_MTU;
   } catch {
     return FALLBACK_MTU;
   }

@@ -1,2 +1,3 @@
 export { runDaemon } from "./daemon.js";
 export type { StatusView, PsRow, NetworkView } from "./views.js";
+export { resolveGroup } from "./host.js";

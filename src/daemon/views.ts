@@ -1,5 +1,6 @@
 /** What `weave status` and `weave ps` show, assembled from the state and (best effort) Docker. */
 import type { Config } from "../config/index.js";
+import { driverName } from "../config/index.js";
 import { VERSION } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
 import type { LocalState } from "../store/index.js";
@@ -36,9 +37,9 @@ export interface PsRow {
   ipv6: string;
 }
 
-async function networkNames(docker: DockerApi): Promise<Map<string, string>> {
+async function networkNames(docker: DockerApi, driver: string): Promise<Map<string, string>> {
   try {
-    const list = await docker.listNetworks({ driver: ["weave"] });
+    const list = await docker.listNetworks({ driver: [driver] });
     return new Map(list.map((n) => [n.Id, n.Name]));
   } catch {
     return new Map();
@@ -52,7 +53,7 @@ export async function buildStatus(o: {
   sync: DockerSync;
   mtu: number;
 }): Promise<StatusView> {
-  const names = await networkNames(o.docker);
+  const names = await networkNames(o.docker, driverName(o.config.socket));
   return {
     version: VERSION,
     pid: process.pid,
@@ -73,8 +74,12 @@ export async function buildStatus(o: {
   };
 }
 
-export async function buildPs(o: { state: LocalState; docker: DockerApi }): Promise<PsRow[]> {
-  const names = await networkNames(o.docker);
+export async function buildPs(o: {
+  state: LocalState;
+  docker: DockerApi;
+  driverName: string;
+}): Promise<PsRow[]> {
+  const names = await networkNames(o.docker, o.driverName);
   const owners = new Map<string, { id: string; name: string }>();
   for (const n of o.state.listNetworks()) {
     try {

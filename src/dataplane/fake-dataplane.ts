@@ -108,15 +108,12 @@ export class FakeDataplane implements Dataplane {
       desired.veths.forEach(validateVethSpec);
       return desired;
     };
-    let policies: NetworkPolicy[] = [];
     const applied = this.apply(
       (() => {
         const desired = resolve();
-        policies = desired.policies;
         return planReconcile(desired, [...this.links.values()], mode);
       })(),
     );
-    if (mode !== "orphans") await this.applyPolicies(policies);
     return { applied };
   }
 

@@ -163,13 +163,10 @@ export class IprouteDataplane implements Dataplane {
       desired.veths.forEach(validateVethSpec);
       return desired;
     };
-    let policies: NetworkPolicy[] = [];
     const applied = await this.converge((links) => {
       const desired = resolve();
-      policies = desired.policies;
       return planReconcile(desired, links, mode);
     });
-    if (mode !== "orphans") await this.applyPolicies(policies);
     return { applied };
   }
 

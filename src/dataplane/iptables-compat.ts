@@ -94,8 +94,13 @@ function isWeaveRule(args: readonly string[]): boolean {
 
 export interface ForwardRuleDiff {
   policyDrop: boolean;
-  /** Rules to insert (arguments after `-I FORWARD 1`). */
+  /** Rules to insert (arguments after `-I FORWARD <position>`). */
   add: string[][];
+  /**
+   * 1-based position for the inserts: right after dockerd's `-j DOCKER-USER` jump when there is one
+   * (so users can still restrict weave traffic in DOCKER-USER, as Docker documents), else 1.
+   */
+  position: number;
   /** Weave-tagged rules to delete (arguments after `-D FORWARD`); duplicates are removed too. */
   remove: string[][];
 }
@@ -121,7 +126,10 @@ export function diffForwardRules(
     else remove.push(rule);
   }
   const add = [...wanted].filter(([key]) => !seen.has(key)).map(([, rule]) => rule);
-  return { policyDrop, add, remove };
+  const removed = new Set(remove);
+  const kept = listing.rules.filter((r) => !removed.has(r));
+  const userJump = kept.findIndex((r) => r.join(" ") === "-j DOCKER-USER");
+  return { policyDrop, add, remove, position: userJump >= 0 ? userJump + 2 : 1 };
 }
 
 function isMissingBinary(err: unknown): boolean {
@@ -162,7 +170,7 @@ export async function syncIptablesForward(
     const diff = diffForwardRules(parseForwardListing(listing.stdout), policies);
     const commands = [
       ...diff.remove.map((r) => ["-w", "5", "-D", "FORWARD", ...r]),
-      ...diff.add.map((r) => ["-w", "5", "-I", "FORWARD", "1", ...r]),
+      ...diff.add.map((r) => ["-w", "5", "-I", "FORWARD", String(diff.position), ...r]),
     ];
     for (const args of commands) {
       try {

@@ -69,11 +69,11 @@ export interface Dataplane {
   /** Replaces all of weave's traffic rules with exactly these policies (atomically for nftables). */
   applyPolicies(policies: NetworkPolicy[]): Promise<void>;
   /**
-   * Makes the kernel match `desired`. Mode "full" (default) creates or fixes what is missing,
-   * removes weave-owned orphans and applies the policies; "create" leaves orphans alone (used at start,
-   * before Docker has been asked which unknown objects are really orphans); "orphans" only removes
-   * weave-owned links that `desired` does not name (safe while plugin calls run, because the driver
-   * records an object before creating it).
+   * Makes the kernel's links (bridges, veths) match `desired`; policies are applied separately with
+   * applyPolicies. Mode "full" (default) creates or fixes what is missing and removes weave-owned
+   * orphans; "create" leaves orphans alone (used at start, before Docker has been asked which unknown
+   * objects are really orphans); "orphans" only removes weave-owned links that `desired` does not name
+   * (safe while plugin calls run, because the driver records an object before creating it).
    */
   reconcile(desired: DesiredState, mode?: ReconcileMode): Promise<ReconcileReport>;
   /** Destinations (CIDR) of the main routing table's routes, except routes via weave's own bridges. */

@@ -102,9 +102,12 @@ export class NetworkDriver {
     await queue.run(networkId, async () => {
       const network = state.getNetwork(networkId);
       if (!network) return;
-      for (const ep of state.listEndpoints(networkId)) await dataplane.deleteVeth(ep.hostIf);
-      await dataplane.deleteBridge(network.bridge);
+      // Unrecord before deleting, so that a repair pass never recreates what is going away; a crash
+      // in between leaves orphans, which the next pass removes.
+      const endpoints = state.listEndpoints(networkId);
       state.deleteNetwork(networkId);
+      for (const ep of endpoints) await dataplane.deleteVeth(ep.hostIf);
+      await dataplane.deleteBridge(network.bridge);
       await this.applyPolicies();
       logger.info("network deleted", { network: networkId, bridge: network.bridge });
     });
@@ -176,8 +179,8 @@ export class NetworkDriver {
     await queue.run(ref.networkId, async () => {
       const ep = state.getEndpoint(ref.endpointId);
       if (!ep) return;
-      await dataplane.deleteVeth(ep.hostIf);
       state.deleteEndpoint(ep.id);
+      await dataplane.deleteVeth(ep.hostIf);
     });
   }
 
@@ -239,7 +242,7 @@ export class NetworkDriver {
     if (!n) {
       throw new WeaveError(
         "WEAVE_NOT_FOUND",
-        `Network ${short(id)} is not a weave network known to this host (was the state directory removed? restart weave to adopt it from Docker)`,
+        `Network ${short(id)} is not a weave network known to this host (if weave's state was lost, weave adopts Docker's weave networks within 10 s; retry then)`,
       );
     }
     return n;

@@ -14,6 +14,10 @@ export const OPT_ENABLE_IPV4 = "com.docker.network.enable_ipv4";
 export const OPT_MTU = "com.docker.network.driver.mtu";
 export const OPT_BRIDGE_NAME = "com.docker.network.bridge.name";
 
+/** MTUs weave accepts, for --mtu and for the per-network option alike. */
+export const MIN_MTU = 576;
+export const MAX_MTU = 65535;
+
 /** Driver options (`docker network create -o k=v`) weave understands. */
 export const KNOWN_DRIVER_OPTIONS: readonly string[] = [OPT_MTU, OPT_BRIDGE_NAME];
 
@@ -38,10 +42,10 @@ export function parseNetworkOptions(options: JsonObject): ParsedNetworkOptions {
     const text = typeof value === "string" ? value : JSON.stringify(value);
     if (key === OPT_MTU) {
       const n = Number(text);
-      if (!/^\d+$/.test(text) || n < 68 || n > 65535) {
+      if (!/^\d+$/.test(text) || n < MIN_MTU || n > MAX_MTU) {
         throw new WeaveError(
           "WEAVE_BAD_REQUEST",
-          `Invalid option ${OPT_MTU}="${text}": expected 68 to 65535`,
+          `Invalid option ${OPT_MTU}="${text}": expected ${MIN_MTU} to ${MAX_MTU}`,
         );
       }
       mtu = n;
@@ -49,7 +53,7 @@ export function parseNetworkOptions(options: JsonObject): ParsedNetworkOptions {
       if (!/^weave(-[A-Za-z0-9_.]{1,9})?$/.test(text)) {
         throw new WeaveError(
           "WEAVE_BAD_REQUEST",
-          `Invalid option ${OPT_BRIDGE_NAME}="${text}": expected "weave" or "weave-" followed by 1 to 9 letters or digits`,
+          `Invalid option ${OPT_BRIDGE_NAME}="${text}": expected "weave" or "weave-" followed by 1 to 9 letters, digits, "_" or "."`,
         );
       }
       bridge = text;

@@ -5,7 +5,7 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { connect, type Server } from "node:net";
 import { dirname } from "node:path";
-import { WeaveError } from "../core/index.js";
+import { errorMessage, WeaveError } from "../core/index.js";
 
 /** True when something accepts connections on the unix socket `path`. */
 export function socketAnswers(path: string, timeoutMs = 500): Promise<boolean> {
@@ -45,8 +45,20 @@ export async function listenUnix(server: Server, path: string, mode: number, gid
       resolve();
     });
   });
-  chownSync(path, 0, gid);
-  chmodSync(path, mode);
+  try {
+    // Owner -1 keeps the creating user (root for the daemon); 0 would fail with EPERM for non-root.
+    chownSync(path, -1, gid);
+    chmodSync(path, mode);
+  } catch (err) {
+    // Do not leave a listening server (and its socket file) behind a failed start.
+    server.close();
+    removeSocket(path);
+    throw new WeaveError(
+      "WEAVE_PERMISSION",
+      `Cannot give "${path}" group ${gid} and mode ${mode.toString(8)}: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Removes the socket file if it is still there; never throws. */

@@ -49,7 +49,7 @@ interface AddressRow {
  * Throws WEAVE_STATE when the database cannot be opened or is newer than this program.
  */
 export function openSqliteState(path: string): LocalState {
-  let db: Database.Database;
+  let db: Database.Database | undefined;
   try {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     db = new Database(path);
@@ -59,6 +59,7 @@ export function openSqliteState(path: string): LocalState {
     db.pragma("busy_timeout = 5000");
     migrate(db);
   } catch (err) {
+    db?.close();
     if (err instanceof WeaveError) throw err;
     throw new WeaveError("WEAVE_STATE", `Cannot open the state database "${path}": ${String(err)}`, {
       cause: err,

@@ -126,6 +126,59 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
     ok(await host.docker(["network", "rm", net]));
   });
 
+  test("--ipv6 networks are dual-stack, with a carved ULA /64 or the given subnet", async () => {
+    const auto = uniq("v6a");
+    const given = uniq("v6b");
+    ok(await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", "--ipv6", auto]));
+    ok(
+      await host.docker([
+        "network",
+        "create",
+        "-d",
+        "weave",
+        "--ipam-driver",
+        "weave",
+        "--ipv6",
+        "--subnet",
+        "fd00:10::/64",
+        given,
+      ]),
+    );
+    const subnets = ok(
+      await host.docker(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", auto]),
+    );
+    assert.match(subnets, /^10\.\d+\.\d+\.0\/24 fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+    const a = await runSleeper(host, uniq("a"), [`--net=${auto}`]);
+    const b = await runSleeper(host, uniq("b"), [`--net=${auto}`]);
+    const ip6 = ok(
+      await host.docker([
+        "inspect",
+        "-f",
+        `{{(index .NetworkSettings.Networks "${auto}").GlobalIPv6Address}}`,
+        b,
+      ]),
+    );
+    assert.match(ip6, /^fd/);
+    ok(await host.docker(["exec", a, "ping", "-6", "-c", "2", "-W", "2", ip6]), "ping over IPv6");
+    const c = await runSleeper(host, uniq("c"), [`--net=${given}`]);
+    const ip6c = ok(
+      await host.docker([
+        "inspect",
+        "-f",
+        `{{(index .NetworkSettings.Networks "${given}").GlobalIPv6Address}}`,
+        c,
+      ]),
+    );
+    assert.equal(ip6c, "fd00:10::2");
+    assert.equal(
+      (await host.docker(["exec", a, "ping", "-6", "-c", "1", "-W", "1", ip6c])).code !== 0,
+      true,
+      "IPv6 is isolated between networks too",
+    );
+    ok(await host.docker(["rm", "-f", a, b, c]));
+    ok(await host.docker(["network", "rm", auto, given]));
+  });
+
   test("networks without --subnet get distinct free subnets", async () => {
     const n1 = uniq("auto");
     const n2 = uniq("auto");

@@ -127,6 +127,7 @@ void describe("IprouteDataplane in a scratch network namespace (root)", { skip: 
     for (const kept of ["weavex", "keep0", "keep1", "weave-t1", veth.hostName])
       assert.ok(all.has(kept), kept);
     assert.deepEqual((await dp.reconcile(desired)).applied, []);
+    await dp.applyPolicies(desired.policies);
     const nat = await nsExec(ns)("nft", ["list", "table", "ip", "weave-nat"]);
     assert.match(nat.stdout, /ip saddr 10\.210\.0\.0\/24 oifname != "weave-t1" masquerade/);
   });

@@ -45,6 +45,7 @@ void describe("iptables FORWARD diff", () => {
   void it("adds one rule for an internal network and three for a non-internal one when the policy is DROP", () => {
     const diff = diffForwardRules(parseForwardListing(dockerListing), [a, i]);
     assert.equal(diff.policyDrop, true);
+    assert.equal(diff.position, 2, "inserted right after dockerd's DOCKER-USER jump");
     assert.deepEqual(diff.remove, []);
     assert.deepEqual(
       diff.add.map((r) => r.join(" ")),
@@ -80,6 +81,7 @@ void describe("iptables FORWARD diff", () => {
     const listing = `-P FORWARD ACCEPT\n-A FORWARD -i weave-a -o weave-a -m comment --comment "weave:weave-a" -j ACCEPT\n`;
     const diff = diffForwardRules(parseForwardListing(listing), [a]);
     assert.equal(diff.policyDrop, false);
+    assert.equal(diff.position, 1, "no DOCKER-USER chain: first position");
     assert.deepEqual(diff.add, []);
     assert.equal(diff.remove.length, 1);
   });
@@ -103,16 +105,16 @@ void describe("syncIptablesForward", () => {
     return { exec, calls };
   }
 
-  void it("inserts missing rules at the top of FORWARD", async () => {
+  void it("inserts missing rules right after the DOCKER-USER jump", async () => {
     const { exec, calls } = scripted({ iptables: { stdout: dockerListing, stderr: "", code: 0 } });
     const ran = await syncIptablesForward(exec, silentLogger, [i]);
     assert.deepEqual(calls, [
       "iptables -w 5 -S FORWARD",
-      "iptables -w 5 -I FORWARD 1 -i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
+      "iptables -w 5 -I FORWARD 2 -i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
       "ip6tables -w 5 -S FORWARD",
     ]);
     assert.deepEqual(ran, [
-      "iptables -I FORWARD 1 -i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
+      "iptables -I FORWARD 2 -i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
     ]);
   });
 

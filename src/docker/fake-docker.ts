@@ -1,0 +1,99 @@
+/**
+ * An in-memory DockerApi for unit tests: networks with their containers, a switch to make Docker
+ * unreachable, and a record of every call.
+ */
+import { WeaveError } from "../core/index.js";
+import type {
+  CreateNetworkBody,
+  DockerApi,
+  DockerNetwork,
+  DockerNetworkEndpoint,
+  DockerNetworkSummary,
+} from "./types.js";
+
+export class FakeDocker implements DockerApi {
+  readonly networks = new Map<string, DockerNetwork>();
+  readonly calls: string[] = [];
+  reachable = true;
+  private nextId = 1;
+
+  /** Adds a network as Docker would report it; returns its ID. */
+  addNetwork(n: Partial<DockerNetwork> & { Name: string; Driver: string }): string {
+    const id = n.Id ?? (this.nextId++).toString(16).padStart(64, "0");
+    this.networks.set(id, {
+      Id: id,
+      Name: n.Name,
+      Driver: n.Driver,
+      Internal: n.Internal ?? false,
+      IPAM: n.IPAM ?? { Driver: "default", Config: [] },
+      Options: n.Options ?? {},
+      Containers: n.Containers ?? {},
+    });
+    return id;
+  }
+
+  /** Attaches a container's endpoint to a network. */
+  addContainer(networkId: string, containerId: string, ep: DockerNetworkEndpoint): void {
+    const n = this.networks.get(networkId);
+    if (!n) throw new Error(`no network ${networkId}`);
+    n.Containers = { ...(n.Containers ?? {}), [containerId]: ep };
+  }
+
+  private check(call: string): void {
+    this.calls.push(call);
+    if (!this.reachable) throw new WeaveError("WEAVE_DOCKER", `Cannot reach Docker (${call}): fake is down`);
+  }
+
+  async ping(): Promise<void> {
+    this.check("ping");
+  }
+
+  async version(): Promise<{ Version: string; ApiVersion: string }> {
+    this.check("version");
+    return { Version: "20.10.24", ApiVersion: "1.41" };
+  }
+
+  async listNetworks(filters?: Record<string, string[]>): Promise<DockerNetworkSummary[]> {
+    this.check("listNetworks");
+    return [...this.networks.values()]
+      .filter((n) => !filters?.["name"] || filters["name"].some((x) => n.Name.includes(x)))
+      .filter((n) => !filters?.["driver"] || filters["driver"].includes(n.Driver))
+      .map((n) => ({
+        Id: n.Id,
+        Name: n.Name,
+        Driver: n.Driver,
+        Internal: n.Internal,
+        IPAM: n.IPAM,
+        Options: n.Options,
+      }));
+  }
+
+  async inspectNetwork(id: string): Promise<DockerNetwork> {
+    this.check(`inspectNetwork ${id.slice(0, 12)}`);
+    const n = this.networks.get(id) ?? [...this.networks.values()].find((x) => x.Name === id);
+    if (!n)
+      throw new WeaveError(
+        "WEAVE_NOT_FOUND",
+        `Docker API GET /networks/${id} failed (404): network ${id} not found`,
+      );
+    return structuredClone(n);
+  }
+
+  async createNetwork(body: CreateNetworkBody): Promise<{ Id: string }> {
+    this.check(`createNetwork ${body.Name}`);
+    if ([...this.networks.values()].some((n) => n.Name === body.Name)) {
+      throw new WeaveError(
+        "WEAVE_DOCKER",
+        `Docker API POST /networks/create failed (409): network with name ${body.Name} already exists`,
+      );
+    }
+    const id = this.addNetwork({
+      Name: body.Name,
+      Driver: body.Driver,
+      Internal: body.Internal ?? false,
+      IPAM: { Driver: body.IPAM?.Driver ?? "default", Config: body.IPAM?.Config ?? [] },
+      Options: body.Options ?? {},
+    });
+    return { Id: id };
+  }
+}

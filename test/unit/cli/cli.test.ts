@@ -1,0 +1,68 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { ErrorCode } from "../../../src/core/index.js";
+import { exitCodeFor } from "../../../src/cli/exit-codes.js";
+import { table } from "../../../src/cli/commands.js";
+
+const ALL_CODES: ErrorCode[] = [
+  "WEAVE_BAD_REQUEST",
+  "WEAVE_NOT_FOUND",
+  "WEAVE_CONFLICT",
+  "WEAVE_IPAM_EXHAUSTED",
+  "WEAVE_IPAM_ADDRESS_IN_USE",
+  "WEAVE_IPAM_POOL_OVERLAP",
+  "WEAVE_UNSUPPORTED",
+  "WEAVE_DATAPLANE",
+  "WEAVE_STATE",
+  "WEAVE_DOCKER",
+  "WEAVE_TIMEOUT",
+  "WEAVE_NOT_RUNNING",
+  "WEAVE_PERMISSION",
+  "WEAVE_CONFIG",
+  "WEAVE_INTERNAL",
+];
+
+void describe("exitCodeFor", () => {
+  void it("maps usage errors to 2, not running to 3, permission to 4, everything else to 1", () => {
+    assert.equal(exitCodeFor("WEAVE_CONFIG"), 2);
+    assert.equal(exitCodeFor("WEAVE_BAD_REQUEST"), 2);
+    assert.equal(exitCodeFor("WEAVE_NOT_RUNNING"), 3);
+    assert.equal(exitCodeFor("WEAVE_PERMISSION"), 4);
+    for (const code of ALL_CODES) {
+      const n = exitCodeFor(code);
+      assert.ok(Number.isInteger(n) && n >= 1 && n <= 4, `${code} -> ${n}`);
+      if (!["WEAVE_CONFIG", "WEAVE_BAD_REQUEST", "WEAVE_NOT_RUNNING", "WEAVE_PERMISSION"].includes(code)) {
+        assert.equal(n, 1, code);
+      }
+    }
+  });
+});
+
+void describe("table", () => {
+  void it("left-aligns columns separated by two spaces, without trailing spaces", () => {
+    const out = table(
+      ["NETWORK", "ID", "SUBNETS"],
+      [
+        ["weave", "0123456789ab", "10.32.0.0/24"],
+        ["a-much-longer-name", "ab", "-"],
+      ],
+    );
+    assert.equal(
+      out,
+      [
+        "NETWORK             ID            SUBNETS",
+        "weave               0123456789ab  10.32.0.0/24",
+        "a-much-longer-name  ab            -",
+      ].join("\n"),
+    );
+    for (const line of out.split("\n")) assert.equal(line, line.trimEnd());
+  });
+
+  void it("prints only the header when there are no rows", () => {
+    assert.equal(table(["CONTAINER", "IP"], []), "CONTAINER  IP");
+  });
+
+  void it("tolerates short rows", () => {
+    assert.equal(table(["A", "B"], [["x"]]), "A  B\nx");
+  });
+});

@@ -1,0 +1,163 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { isWeaveError } from "../../../src/core/index.js";
+import { controlSocketPath, FLAGS, flagsHelp, parseConfig } from "../../../src/config/index.js";
+
+function configError(fn: () => unknown, ...mustMention: string[]): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
+    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
+    return true;
+  });
+}
+
+void describe("parseConfig", () => {
+  void it("has documented defaults", () => {
+    assert.deepEqual(parseConfig([], {}), {
+      socket: "/run/docker/plugins/weave.sock",
+      socketGroup: "root",
+      logLevel: "info",
+      nameserver: undefined,
+      ipallocRange: "10.32.0.0/12",
+      stateDir: "/var/lib/weave",
+      runDir: "/run/weave",
+      dockerSocket: "/var/run/docker.sock",
+      mtu: undefined,
+      defaultNetwork: "weave",
+      logFile: "/var/log/weave.log",
+      foreground: false,
+    });
+  });
+
+  void it("reads every setting from its WEAVE_* environment twin", () => {
+    const c = parseConfig([], {
+      WEAVE_SOCKET: "/tmp/w.sock",
+      WEAVE_SOCKET_GROUP: "docker",
+      WEAVE_LOG_LEVEL: "debug",
+      WEAVE_NAMESERVER: "10.32.0.53",
+      WEAVE_IPALLOC_RANGE: "10.64.0.0/16",
+      WEAVE_STATE_DIR: "/tmp/state",
+      WEAVE_RUN_DIR: "/tmp/run",
+      WEAVE_DOCKER_SOCKET: "/tmp/docker.sock",
+      WEAVE_MTU: "1400",
+      WEAVE_DEFAULT_NETWORK: "",
+      WEAVE_LOG_FILE: "/tmp/weave.log",
+      WEAVE_FOREGROUND: "1",
+      UNRELATED: "x",
+    });
+    assert.deepEqual(c, {
+      socket: "/tmp/w.sock",
+      socketGroup: "docker",
+      logLevel: "debug",
+      nameserver: "10.32.0.53",
+      ipallocRange: "10.64.0.0/16",
+      stateDir: "/tmp/state",
+      runDir: "/tmp/run",
+      dockerSocket: "/tmp/docker.sock",
+      mtu: 1400,
+      defaultNetwork: "",
+      logFile: "/tmp/weave.log",
+      foreground: true,
+    });
+  });
+
+  void it("a flag overrides its environment twin", () => {
+    const env = { WEAVE_LOG_LEVEL: "debug", WEAVE_MTU: "1400", WEAVE_FOREGROUND: "false" };
+    const c = parseConfig(["--log-level", "error", "--mtu=9000", "--foreground"], env);
+    assert.equal(c.logLevel, "error");
+    assert.equal(c.mtu, 9000);
+    assert.equal(c.foreground, true);
+  });
+
+  void it("accepts --flag=value and --flag value, and the last occurrence wins", () => {
+    assert.equal(parseConfig(["--state-dir=/a"], {}).stateDir, "/a");
+    assert.equal(parseConfig(["--state-dir", "/b"], {}).stateDir, "/b");
+    assert.equal(parseConfig(["--state-dir", "/a", "--state-dir=/c"], {}).stateDir, "/c");
+    // A value may itself contain "=" and may look like a flag.
+    assert.equal(parseConfig(["--socket-group=a=b"], {}).socketGroup, "a=b");
+    assert.equal(parseConfig(["--default-network", "--weird"], {}).defaultNetwork, "--weird");
+    assert.equal(parseConfig(["--default-network="], {}).defaultNetwork, "");
+    assert.equal(parseConfig(["--foreground=false"], {}).foreground, false);
+    assert.equal(parseConfig(["--foreground=1"], {}).foreground, true);
+  });
+
+  void it("rejects unknown flags and flags missing a value with WEAVE_CONFIG", () => {
+    configError(() => parseConfig(["--nope"], {}), "--nope");
+    configError(() => parseConfig(["positional"], {}), "positional");
+    configError(() => parseConfig(["--state-dir"], {}), "--state-dir", "needs a value");
+  });
+
+  void it("an invalid log level names the flag and the env twin", () => {
+    configError(() => parseConfig(["--log-level", "verbose"], {}), "--log-level", "verbose");
+    configError(
+      () => parseConfig([], { WEAVE_LOG_LEVEL: "trace" }),
+      "--log-level",
+      "WEAVE_LOG_LEVEL",
+      "trace",
+    );
+  });
+
+  void it("an invalid MTU names the flag", () => {
+    for (const v of ["abc", "575", "65536", "1500.5", "-1", " 1500"]) {
+      configError(() => parseConfig([`--mtu=${v}`], {}), "--mtu");
+    }
+    configError(() => parseConfig([], { WEAVE_MTU: "10" }), "--mtu", "WEAVE_MTU");
+    assert.equal(parseConfig(["--mtu=576"], {}).mtu, 576);
+    assert.equal(parseConfig(["--mtu", "65535"], {}).mtu, 65535);
+  });
+
+  void it("an invalid range names the flag", () => {
+    for (const v of ["10.32.0.0", "10.32.0.1/12", "10.32.0.0/25", "fd00::/48", "nonsense", "10.32.0.0/33"]) {
+      configError(() => parseConfig(["--ipalloc-range", v], {}), "--ipalloc-range", v);
+    }
+    assert.equal(parseConfig(["--ipalloc-range", "192.168.0.0/24"], {}).ipallocRange, "192.168.0.0/24");
+  });
+
+  void it("an invalid nameserver names the flag", () => {
+    for (const v of ["dns.example", "10.0.0", "10.0.0.1/32"]) {
+      configError(() => parseConfig(["--nameserver", v], {}), "--nameserver", v);
+    }
+    assert.equal(parseConfig(["--nameserver", "fd00::53"], {}).nameserver, "fd00::53");
+    assert.equal(parseConfig(["--nameserver="], {}).nameserver, undefined);
+  });
+
+  void it("an invalid boolean names the flag", () => {
+    configError(() => parseConfig(["--foreground=yes"], {}), "--foreground");
+    configError(() => parseConfig([], { WEAVE_FOREGROUND: "on" }), "--foreground");
+  });
+
+  void it("every flag has a WEAVE_ env twin and appears in flagsHelp()", () => {
+    const help = flagsHelp();
+    const envs = new Set<string>();
+    const flags = new Set<string>();
+    for (const f of FLAGS) {
+      assert.match(f.flag, /^--[a-z][a-z-]*$/);
+      assert.match(f.env, /^WEAVE_[A-Z_]+$/);
+      assert.equal(f.env, "WEAVE_" + f.flag.slice(2).toUpperCase().replaceAll("-", "_"), f.flag);
+      assert.ok(help.includes(f.flag), `${f.flag} missing from help`);
+      assert.ok(help.includes(`env: ${f.env}`), `${f.env} missing from help`);
+      assert.ok(help.includes(f.help), `help text of ${f.flag} missing`);
+      envs.add(f.env);
+      flags.add(f.flag);
+    }
+    assert.equal(envs.size, FLAGS.length, "env names are unique");
+    assert.equal(flags.size, FLAGS.length, "flag names are unique");
+    // Each flag's value really comes from its env twin.
+    const sample: Partial<Record<string, string>> = {
+      logLevel: "warning",
+      mtu: "1234",
+      nameserver: "10.9.9.9",
+      ipallocRange: "10.50.0.0/16",
+      foreground: "true",
+    };
+    for (const f of FLAGS) {
+      const value = sample[f.key] ?? `/x/${f.key}`;
+      assert.equal(String(parseConfig([], { [f.env]: value })[f.key]), value, f.env);
+      assert.equal(String(parseConfig([`${f.flag}=${value}`], {})[f.key]), value, f.flag);
+    }
+  });
+
+  void it("controlSocketPath is under the run dir", () => {
+    assert.equal(controlSocketPath("/run/weave"), "/run/weave/weave.sock");
+  });
+});

@@ -1,0 +1,279 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { KeyedSerialQueue, silentLogger } from "../../../src/core/index.js";
+import { DockerSync } from "../../../src/daemon/docker-sync.js";
+import { FakeDataplane } from "../../../src/dataplane/index.js";
+import { FakeDocker } from "../../../src/docker/index.js";
+import { NetworkDriver } from "../../../src/driver/index.js";
+import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
+import type { LocalState } from "../../../src/store/index.js";
+import { openSqliteState } from "../../../src/store/index.js";
+
+const GRACE = 30_000;
+
+function setup() {
+  const clock = { t: 1_000_000 };
+  const now = () => clock.t;
+  const state: LocalState = openSqliteState(":memory:");
+  const dataplane = new FakeDataplane();
+  const docker = new FakeDocker();
+  const queue = new KeyedSerialQueue();
+  const driver = new NetworkDriver({
+    state,
+    dataplane,
+    queue,
+    logger: silentLogger,
+    config: { mtu: 1450, nameserver: undefined },
+    now,
+  });
+  const ipam = new IpamService(
+    state,
+    {
+      range: parsePrefix("10.32.0.0/12"),
+      subnetBits: 24,
+      rangeV6: parsePrefix("fd00:1:2::/48"),
+      subnetBitsV6: 64,
+      replayWindowMs: 60_000,
+    },
+    now,
+  );
+  const sync = new DockerSync({
+    docker,
+    dataplane,
+    driverName: "weave",
+    state,
+    driver,
+    ipam,
+    logger: silentLogger,
+    defaultNetwork: "weave",
+    defaultBridge: "weave",
+    now,
+    graceMs: GRACE,
+    intervalMs: 10_000,
+  });
+  return { clock, state, dataplane, docker, driver, ipam, sync };
+}
+
+/** A weave network as Docker and weave both know it, with weave IPAM. */
+async function weaveNetwork(h: ReturnType<typeof setup>, subnet: string) {
+  const pool = h.ipam.requestPool(
+    { addressSpace: "LocalDefault", pool: subnet, subPool: "", options: {}, v6: false },
+    [],
+  );
+  const gw = h.ipam.requestAddress({
+    poolId: pool.poolId,
+    address: "",
+    options: { RequestAddressType: "com.docker.network.gateway" },
+  });
+  const id = h.docker.addNetwork({
+    Name: `n-${subnet}`,
+    Driver: "weave",
+    IPAM: { Driver: "weave", Config: [{ Subnet: subnet, Gateway: gw.address.split("/")[0] ?? "" }] },
+  });
+  await h.driver.createNetwork({
+    networkId: id,
+    options: {},
+    ipv4: [{ Pool: subnet, Gateway: gw.address }],
+    ipv6: [],
+  });
+  return { id, poolId: pool.poolId };
+}
+
+async function endpoint(
+  h: ReturnType<typeof setup>,
+  net: { id: string; poolId: string },
+  epId: string,
+  inDocker: boolean,
+) {
+  const addr = h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
+  const res = await h.driver.createEndpoint({
+    networkId: net.id,
+    endpointId: epId,
+    address: addr.address,
+    addressIPv6: "",
+    macAddress: "",
+    options: {},
+  });
+  if (inDocker) {
+    h.docker.addContainer(net.id, `c-${epId}`, {
+      Name: `c-${epId.slice(0, 4)}`,
+      EndpointID: epId,
+      MacAddress: res.Interface?.MacAddress ?? "",
+      IPv4Address: addr.address,
+      IPv6Address: "",
+    });
+  }
+  return addr.address;
+}
+
+void describe("DockerSync", () => {
+  void it("creates the default network when Docker becomes reachable, and only then", async () => {
+    const h = setup();
+    await h.sync.syncNow();
+    const created = [...h.docker.networks.values()].find((n) => n.Name === "weave");
+    assert.ok(created, "default network created");
+    assert.equal(created.Driver, "weave");
+    assert.equal(created.IPAM.Driver, "weave");
+    assert.equal(created.Options?.["com.docker.network.bridge.name"], "weave");
+    assert.equal(h.sync.defaultNetworkReady, true);
+    h.docker.networks.delete(created.Id); // a user removes it: not forced back while Docker stays up
+    await h.sync.syncNow();
+    assert.equal([...h.docker.networks.values()].filter((n) => n.Name === "weave").length, 0);
+  });
+
+  void it("reports Docker unreachable and does nothing else", async () => {
+    const h = setup();
+    h.docker.reachable = false;
+    await h.sync.syncNow();
+    assert.equal(h.sync.status, "unreachable");
+    assert.match(h.sync.lastError, /Cannot reach Docker/);
+    assert.equal(h.dataplane.commands.length, 0);
+  });
+
+  void it("removes endpoints Docker no longer has, after the grace period only", async () => {
+    const h = setup();
+    const net = await weaveNetwork(h, "10.40.0.0/24");
+    await endpoint(h, net, "a".repeat(64), true);
+    const lost = await endpoint(h, net, "b".repeat(64), false);
+    await h.sync.syncNow();
+    assert.equal(h.state.listEndpoints(net.id).length, 2, "young endpoints are kept");
+    h.clock.t += GRACE + 1;
+    await h.sync.syncNow();
+    assert.deepEqual(
+      h.state.listEndpoints(net.id).map((e) => e.id),
+      ["a".repeat(64)],
+    );
+    assert.ok(!h.dataplane.links.has("vwebbbbbbbbbb"), "its veth is gone");
+    const addresses = h.state.listAddresses(net.poolId).map((a) => a.address);
+    assert.ok(!addresses.includes(lost.split("/")[0] ?? ""), "its address is free");
+    assert.ok(addresses.includes("10.40.0.1"), "the gateway stays");
+  });
+
+  void it("removes networks Docker no longer has, with their bridge and rules", async () => {
+    const h = setup();
+    const net = await weaveNetwork(h, "10.41.0.0/24");
+    h.docker.networks.delete(net.id);
+    h.clock.t += GRACE + 1;
+    await h.sync.syncNow();
+    assert.equal(h.state.getNetwork(net.id), undefined);
+    assert.ok(!h.dataplane.links.has(`weave-${net.id.slice(0, 9)}`));
+    assert.equal(h.state.getPool(net.poolId), undefined, "its pool is freed too");
+  });
+
+  void it("keeps pools and addresses of networks of other drivers that use weave IPAM", async () => {
+    const h = setup();
+    const pool = h.ipam.requestPool(
+      { addressSpace: "LocalDefault", pool: "", subPool: "", options: {}, v6: false },
+      [],
+    );
+    const gw = h.ipam.requestAddress({
+      poolId: pool.poolId,
+      address: "",
+      options: { RequestAddressType: "com.docker.network.gateway" },
+    });
+    const addr = h.ipam.requestAddress({ poolId: pool.poolId, address: "", options: {} });
+    const id = h.docker.addNetwork({
+      Name: "br",
+      Driver: "bridge",
+      IPAM: { Driver: "weave", Config: [{ Subnet: pool.pool, Gateway: gw.address.split("/")[0] ?? "" }] },
+    });
+    h.docker.addContainer(id, "c1", {
+      Name: "c1",
+      EndpointID: "e1",
+      MacAddress: "",
+      IPv4Address: addr.address,
+      IPv6Address: "",
+    });
+    h.clock.t += GRACE + 1;
+    await h.sync.syncNow();
+    assert.ok(h.state.getPool(pool.poolId), "pool kept");
+    assert.equal(h.state.listAddresses(pool.poolId).length, 2, "gateway and container address kept");
+  });
+
+  void it("frees pools no network uses and addresses nobody uses, after the grace period", async () => {
+    const h = setup();
+    const orphanPool = h.ipam.requestPool(
+      { addressSpace: "LocalDefault", pool: "", subPool: "", options: {}, v6: false },
+      [],
+    );
+    const net = await weaveNetwork(h, "10.42.0.0/24");
+    const stray = h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
+    await h.sync.syncNow();
+    assert.ok(h.state.getPool(orphanPool.poolId), "young pool kept");
+    h.clock.t += GRACE + 1;
+    await h.sync.syncNow();
+    assert.equal(h.state.getPool(orphanPool.poolId), undefined);
+    assert.equal(h.state.getAddress(net.poolId, stray.address.split("/")[0] ?? ""), undefined);
+  });
+
+  void it("adopts a weave network weave has no record of, with its pool, addresses and endpoints", async () => {
+    const h = setup();
+    const id = h.docker.addNetwork({
+      Name: "lost",
+      Driver: "weave",
+      Internal: true,
+      IPAM: {
+        Driver: "weave",
+        Config: [
+          {
+            Subnet: "10.50.0.0/24",
+            IPRange: "10.50.0.128/25",
+            Gateway: "10.50.0.1",
+            AuxiliaryAddresses: { r: "10.50.0.9" },
+          },
+        ],
+      },
+      Options: { "com.docker.network.driver.mtu": "1400" },
+    });
+    h.docker.addContainer(id, "c1", {
+      Name: "c1",
+      EndpointID: "e".repeat(64),
+      MacAddress: "02:00:00:00:00:07",
+      IPv4Address: "10.50.0.130/24",
+      IPv6Address: "",
+    });
+    await h.sync.syncNow();
+    const n = h.state.getNetwork(id);
+    assert.ok(n, "network adopted");
+    assert.equal(n.internal, true);
+    assert.equal(n.mtu, 1400);
+    assert.deepEqual(n.ipv4, [
+      { Pool: "10.50.0.0/24", Gateway: "10.50.0.1/24", AuxAddresses: { r: "10.50.0.9/24" } },
+    ]);
+    const pool = h.state.listPools().find((p) => p.pool === "10.50.0.0/24");
+    assert.equal(pool?.id, "LocalDefault/10.50.0.0/24/10.50.0.128/25", "the PoolID Docker stored");
+    assert.deepEqual(
+      h.state
+        .listAddresses(pool.id)
+        .map((a) => a.address)
+        .sort(),
+      ["10.50.0.1", "10.50.0.130", "10.50.0.9"],
+    );
+    const ep = h.state.getEndpoint("e".repeat(64));
+    assert.equal(ep?.mac, "02:00:00:00:00:07");
+    assert.equal(ep?.ipv4, "10.50.0.130/24");
+    assert.throws(
+      () => h.ipam.requestAddress({ poolId: pool.id, address: "10.50.0.130", options: {} }),
+      /already in use/,
+    );
+  });
+
+  void it("repairs the data plane: a lost bridge is recreated, orphans removed, rules re-applied", async () => {
+    const h = setup();
+    const net = await weaveNetwork(h, "10.43.0.0/24");
+    const bridge = `weave-${net.id.slice(0, 9)}`;
+    h.dataplane.links.delete(bridge);
+    h.dataplane.addLink({ name: "weave-zzz", kind: "bridge", mtu: 1500, up: true, addresses: [] });
+    h.dataplane.ruleset = "";
+    await h.sync.syncNow();
+    console.log(
+      "DEBUG",
+      bridge,
+      h.state.listNetworks().map((n) => n.bridge),
+      h.dataplane.commands.join(" ; "),
+    );
+    assert.ok(h.dataplane.links.has(bridge));
+    assert.ok(!h.dataplane.links.has("weave-zzz"));
+    assert.match(h.dataplane.ruleset, new RegExp(bridge));
+  });
+});
