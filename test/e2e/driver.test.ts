@@ -193,6 +193,15 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
     ok(await host.docker(["network", "rm", n1, n2]));
   });
 
+  test("weave IPAM also serves Docker's bridge driver, from the same range", async () => {
+    const net = uniq("brw");
+    ok(await host.docker(["network", "create", "-d", "bridge", "--ipam-driver", "weave", net]));
+    const c = await runSleeper(host, uniq("c"), [`--net=${net}`]);
+    assert.match(await containerIp(host, c, net), /^10\.(3[2-9]|4[0-7])\.\d+\.\d+$/);
+    ok(await host.docker(["rm", "-f", c]));
+    ok(await host.docker(["network", "rm", net]));
+  });
+
   test("Docker's default IPAM works with the weave driver", async () => {
     const net = uniq("dflt");
     ok(await host.docker(["network", "create", "-d", "weave", net]));
