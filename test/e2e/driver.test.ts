@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Host } from "./harness/index.js";
-import { createHost, requireE2E, TEST_IMAGE, WEAVE_BIN } from "./harness/index.js";
+import { requireE2E, TEST_IMAGE, WEAVE_BIN } from "./harness/index.js";
 import {
   canPing,
   containerIp,
@@ -17,6 +17,8 @@ import {
   uniq,
   weaveStatus,
   weaveVeths,
+  weaveNetwork,
+  launchedHost,
 } from "./lib.js";
 
 const skip = requireE2E();
@@ -25,9 +27,7 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
   let host: Host;
 
   before(async () => {
-    host = await createHost({ name: "drv" });
-    await host.loadTestImage();
-    ok(await host.weave(["launch"]), "weave launch");
+    host = await launchedHost("drv");
   });
 
   after(async () => {
@@ -70,25 +70,17 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
 
   test("--subnet, --ip-range, --gateway and --aux-address are honoured; --ip is exact", async () => {
     const net = uniq("ipam");
-    ok(
-      await host.docker([
-        "network",
-        "create",
-        "-d",
-        "weave",
-        "--ipam-driver",
-        "weave",
-        "--subnet",
-        "10.99.0.0/24",
-        "--ip-range",
-        "10.99.0.128/25",
-        "--gateway",
-        "10.99.0.254",
-        "--aux-address",
-        "reserved=10.99.0.10",
-        net,
-      ]),
-      "network create",
+    await weaveNetwork(
+      host,
+      "--subnet",
+      "10.99.0.0/24",
+      "--ip-range",
+      "10.99.0.128/25",
+      "--gateway",
+      "10.99.0.254",
+      "--aux-address",
+      "reserved=10.99.0.10",
+      net,
     );
     const c1 = await runSleeper(host, uniq("c"), [`--net=${net}`]);
     const ip1 = await containerIp(host, c1, net);
@@ -129,21 +121,8 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
   test("--ipv6 networks are dual-stack, with a carved ULA /64 or the given subnet", async () => {
     const auto = uniq("v6a");
     const given = uniq("v6b");
-    ok(await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", "--ipv6", auto]));
-    ok(
-      await host.docker([
-        "network",
-        "create",
-        "-d",
-        "weave",
-        "--ipam-driver",
-        "weave",
-        "--ipv6",
-        "--subnet",
-        "fd00:10::/64",
-        given,
-      ]),
-    );
+    await weaveNetwork(host, "--ipv6", auto);
+    await weaveNetwork(host, "--ipv6", "--subnet", "fd00:10::/64", given);
     const subnets = ok(
       await host.docker(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", auto]),
     );
@@ -182,8 +161,8 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
   test("networks without --subnet get distinct free subnets", async () => {
     const n1 = uniq("auto");
     const n2 = uniq("auto");
-    ok(await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", n1]));
-    ok(await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", n2]));
+    await weaveNetwork(host, n1);
+    await weaveNetwork(host, n2);
     const s = async (n: string) =>
       ok(await host.docker(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n]));
     const [s1, s2, sw] = [await s(n1), await s(n2), await s("weave")];
@@ -218,11 +197,9 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
     const netB = uniq("isob");
     const netI = uniq("isoi");
     try {
-      ok(await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", netA]));
-      ok(await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", netB]));
-      ok(
-        await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", "--internal", netI]),
-      );
+      await weaveNetwork(host, netA);
+      await weaveNetwork(host, netB);
+      await weaveNetwork(host, "--internal", netI);
       const a1 = await runSleeper(host, uniq("a"), [`--net=${netA}`]);
       const a2 = await runSleeper(host, uniq("a"), [`--net=${netA}`]);
       const b1 = await runSleeper(host, uniq("b"), [`--net=${netB}`]);
@@ -257,7 +234,7 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
 
   test("network rm removes the bridge and its rules", async () => {
     const net = uniq("gone");
-    ok(await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", net]));
+    await weaveNetwork(host, net);
     const id = ok(await host.docker(["network", "inspect", "-f", "{{.Id}}", net]));
     const bridge = `weave-${id.slice(0, 9)}`;
     ok(await host.sh(`ip link show ${bridge}`));

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { ExecResult, Host } from "./harness/index.js";
-import { run, TEST_IMAGE } from "./harness/index.js";
+import { createHost, run, TEST_IMAGE } from "./harness/index.js";
 
 /** Asserts a command succeeded, showing its output when it did not. */
 export function ok(res: ExecResult, what = "command"): string {
@@ -111,4 +111,25 @@ export async function createOutside(host: Host): Promise<{ ip: string; destroy: 
       await run(["ip", "netns", "del", ns]);
     },
   };
+}
+
+/**
+ * `docker network create -d weave --ipam-driver weave [args...]`; the last argument is the name.
+ * Returns the network's ID.
+ */
+export async function weaveNetwork(host: Host, ...args: string[]): Promise<string> {
+  const name = args[args.length - 1] ?? "";
+  ok(
+    await host.docker(["network", "create", "-d", "weave", "--ipam-driver", "weave", ...args]),
+    `network create ${name}`,
+  );
+  return ok(await host.docker(["network", "inspect", "-f", "{{.Id}}", name]));
+}
+
+/** A host with the test image loaded and weave launched. */
+export async function launchedHost(name: string, options: { dockerdArgs?: string[] } = {}): Promise<Host> {
+  const host = await createHost({ name, ...options });
+  await host.loadTestImage();
+  ok(await host.weave(["launch"]), "weave launch");
+  return host;
 }

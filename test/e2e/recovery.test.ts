@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Host } from "./harness/index.js";
-import { createHost, requireE2E, TEST_IMAGE } from "./harness/index.js";
+import { requireE2E, TEST_IMAGE } from "./harness/index.js";
 import {
   canPing,
   containerIp,
@@ -17,6 +17,8 @@ import {
   uniq,
   weaveStatus,
   weaveVeths,
+  weaveNetwork,
+  launchedHost,
 } from "./lib.js";
 
 const skip = requireE2E();
@@ -31,23 +33,9 @@ describe("weave recovery at start", { skip, timeout: 900_000 }, () => {
   let bridge: string;
 
   before(async () => {
-    host = await createHost({ name: "rcv" });
-    await host.loadTestImage();
-    ok(await host.weave(["launch"]), "weave launch");
+    host = await launchedHost("rcv");
     net = uniq("rcv");
-    ok(
-      await host.docker([
-        "network",
-        "create",
-        "-d",
-        "weave",
-        "--ipam-driver",
-        "weave",
-        "--subnet",
-        "10.66.0.0/24",
-        net,
-      ]),
-    );
+    await weaveNetwork(host, "--subnet", "10.66.0.0/24", net);
     bridge = `weave-${ok(await host.docker(["network", "inspect", "-f", "{{.Id}}", net])).slice(0, 9)}`;
   });
 
@@ -115,9 +103,7 @@ describe("dockerd --live-restore", { skip, timeout: 600_000 }, () => {
   let host: Host;
 
   before(async () => {
-    host = await createHost({ name: "live", dockerdArgs: ["--live-restore"] });
-    await host.loadTestImage();
-    ok(await host.weave(["launch"]), "weave launch");
+    host = await launchedHost("live", { dockerdArgs: ["--live-restore"] });
   });
 
   after(async () => {
@@ -126,19 +112,7 @@ describe("dockerd --live-restore", { skip, timeout: 600_000 }, () => {
 
   test("a dockerd crash keeps live allocations: traffic flows and the address stays taken", async () => {
     const net = uniq("lr");
-    ok(
-      await host.docker([
-        "network",
-        "create",
-        "-d",
-        "weave",
-        "--ipam-driver",
-        "weave",
-        "--subnet",
-        "10.55.0.0/24",
-        net,
-      ]),
-    );
+    await weaveNetwork(host, "--subnet", "10.55.0.0/24", net);
     const a = await runSleeper(host, uniq("a"), [`--net=${net}`, "--ip", "10.55.0.10"]);
     const b = await runSleeper(host, uniq("b"), [`--net=${net}`]);
     await host.stopDockerd({ signal: "SIGKILL" });

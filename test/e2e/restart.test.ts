@@ -5,8 +5,19 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Host } from "./harness/index.js";
-import { createHost, requireE2E, TEST_IMAGE } from "./harness/index.js";
-import { canPing, containerIp, eventually, ok, runSleeper, uniq, weaveStatus, weaveVeths } from "./lib.js";
+import { requireE2E, TEST_IMAGE } from "./harness/index.js";
+import {
+  canPing,
+  containerIp,
+  eventually,
+  ok,
+  runSleeper,
+  uniq,
+  weaveStatus,
+  weaveVeths,
+  weaveNetwork,
+  launchedHost,
+} from "./lib.js";
 
 const skip = requireE2E();
 
@@ -26,23 +37,9 @@ describe("weave and dockerd restarts", { skip, timeout: 900_000 }, () => {
   let net: string;
 
   before(async () => {
-    host = await createHost({ name: "rst" });
-    await host.loadTestImage();
-    ok(await host.weave(["launch"]), "weave launch");
+    host = await launchedHost("rst");
     net = uniq("rnet");
-    ok(
-      await host.docker([
-        "network",
-        "create",
-        "-d",
-        "weave",
-        "--ipam-driver",
-        "weave",
-        "--subnet",
-        "10.77.0.0/24",
-        net,
-      ]),
-    );
+    await weaveNetwork(host, "--subnet", "10.77.0.0/24", net);
   });
 
   after(async () => {
