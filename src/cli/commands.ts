@@ -4,12 +4,13 @@ import { VERSION, WeaveError } from "../core/index.js";
 import type { PsRow, StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
 import { callDaemon } from "./control-client.js";
+import { statusDns } from "./dns.js";
 
 /**
  * The control socket: --run-dir, else WEAVE_RUN_DIR, else the default decide where the daemon is.
  * Only these are read: an unrelated bad WEAVE_* variable must not break `weave status`.
  */
-function controlSocket(args: readonly string[]): { socket: string; rest: string[] } {
+export function controlSocket(args: readonly string[]): { socket: string; rest: string[] } {
   const rest: string[] = [];
   let runDir: string | undefined;
   for (let i = 0; i < args.length; i++) {
@@ -41,7 +42,10 @@ export async function stop(args: readonly string[]): Promise<number> {
 export async function status(args: readonly string[]): Promise<number> {
   const { socket, rest } = controlSocket(args);
   const json = rest.includes("--json");
-  const s = await callDaemon<StatusView>(socket, "GET", "/status");
+  if (rest[0] === "dns") return statusDns(socket, json);
+  const s = await callDaemon<
+    StatusView & { dns: { domain: string; addresses: string[]; entries: number } | null }
+  >(socket, "GET", "/status");
   if (json) {
     process.stdout.write(JSON.stringify(s, null, 2) + "\n");
     return 0;
@@ -54,6 +58,7 @@ export async function status(args: readonly string[]): Promise<number> {
     `            MTU: ${s.mtu}`,
     `         Docker: ${s.docker.status}${s.docker.error ? ` (${s.docker.error})` : ""}`,
     `       Networks: ${s.networks.length}`,
+    `       weaveDNS: ${s.dns ? `${s.dns.domain} on ${s.dns.addresses.join(", ") || "-"}, ${s.dns.entries} entries` : "off"}`,
   ];
   if (s.networks.length > 0) {
     lines.push("");

@@ -1,6 +1,6 @@
 /** The CLI side of the control API: JSON over HTTP on the daemon's unix socket. */
 import { request } from "node:http";
-import { WeaveError } from "../core/index.js";
+import { isErrorCode, WeaveError } from "../core/index.js";
 
 /**
  * Calls the daemon. Rejects with WEAVE_NOT_RUNNING when nothing listens on the socket,
@@ -11,17 +11,24 @@ export function callDaemon<T>(
   method: "GET" | "POST",
   path: string,
   timeoutMs = 15_000,
+  body?: unknown,
 ): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, timeout: timeoutMs }, (res) => {
+    const headers = payload
+      ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }
+      : {};
+    const req = request({ socketPath, method, path, timeout: timeoutMs, headers }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (text += d));
       res.on("end", () => {
         try {
-          const body = JSON.parse(text) as T & { error?: string };
-          if ((res.statusCode ?? 500) >= 400) reject(new WeaveError("WEAVE_INTERNAL", body.error ?? text));
-          else resolve(body);
+          const body = JSON.parse(text) as T & { error?: string; code?: string };
+          if ((res.statusCode ?? 500) >= 400) {
+            const code = isErrorCode(body.code) ? body.code : "WEAVE_INTERNAL";
+            reject(new WeaveError(code, body.error ?? text));
+          } else resolve(body);
         } catch (err) {
           reject(
             new WeaveError("WEAVE_INTERNAL", `Invalid answer from the weave daemon: ${text}`, { cause: err }),
@@ -55,6 +62,6 @@ export function callDaemon<T>(
         );
       }
     });
-    req.end();
+    req.end(payload);
   });
 }

@@ -5,7 +5,8 @@
  */
 import { flagsHelp } from "../config/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
-import { ps, status, stop, version } from "./commands.js";
+import { controlSocket, ps, status, stop, version } from "./commands.js";
+import { dnsAdd, dnsArgs, dnsLookup, dnsRemove } from "./dns.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { launch } from "./launch.js";
 
@@ -15,8 +16,15 @@ Commands:
   launch [FLAGS]      Start the weave daemon (Docker network + IPAM plugin "weave") in the background
   launch --foreground Run the daemon in the foreground (systemd, containers)
   stop                Stop the daemon (running containers keep their network)
-  status [--json]     Version, sockets, state directory, Docker reachability, networks
+  status [--json]     Version, sockets, state directory, Docker reachability, networks, weaveDNS
+  status dns [--json] weaveDNS: domain, addresses, every name and address it answers with
   ps                  Containers on weave networks: container, network, MAC, IP
+  dns-add [IP...] [CONTAINER] [-h FQDN]
+                      Add DNS records (tied to CONTAINER when given; its addresses when no IP)
+  dns-remove [IP...] [CONTAINER] [-h FQDN]
+                      Remove records added with dns-add (all of that name when no IP)
+  dns-lookup NAME     The addresses weaveDNS answers for NAME
+  dns-args [--json]   The docker run flags (--json: daemon.json keys) that make containers use weaveDNS
   version             Print weave's version
   help                This text
 
@@ -27,7 +35,9 @@ Launch flags:
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command = "help", ...args] = argv;
-  if (args.includes("--help") || args.includes("-h")) {
+  // -h is dns-add's and dns-remove's hostname option; elsewhere it asks for help.
+  const takesH = command === "dns-add" || command === "dns-remove";
+  if (args.includes("--help") || (!takesH && args.includes("-h"))) {
     process.stdout.write(USAGE + flagsHelp() + "\n");
     return 0;
   }
@@ -40,6 +50,16 @@ async function main(argv: readonly string[]): Promise<number> {
       return status(args);
     case "ps":
       return ps(args);
+    case "dns-add":
+    case "dns-remove":
+    case "dns-lookup":
+    case "dns-args": {
+      const { socket, rest } = controlSocket(args);
+      if (command === "dns-add") return dnsAdd(socket, rest);
+      if (command === "dns-remove") return dnsRemove(socket, rest);
+      if (command === "dns-lookup") return dnsLookup(socket, rest);
+      return dnsArgs(socket, rest);
+    }
     case "version":
     case "--version":
       return version();

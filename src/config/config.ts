@@ -22,6 +22,13 @@ export interface Config {
   defaultNetwork: string;
   logFile: string;
   foreground: boolean;
+  noDns: boolean;
+  dnsDomain: string;
+  dnsTtl: number;
+  dnsUpstream: string[];
+  dnsPort: number;
+  dnsWorkers: number;
+  dnsResolvConf: string;
 }
 
 interface FlagSpec {
@@ -137,6 +144,71 @@ export const FLAGS: readonly FlagSpec[] = [
     boolean: true,
     help: "Run the daemon in the foreground (for systemd and containers)",
   },
+  {
+    key: "noDns",
+    flag: "--no-dns",
+    env: "WEAVE_NO_DNS",
+    default: "false",
+    boolean: true,
+    help: "Do not run weaveDNS",
+  },
+  {
+    key: "dnsDomain",
+    flag: "--dns-domain",
+    env: "WEAVE_DNS_DOMAIN",
+    default: "weave.local",
+    help: "Domain weaveDNS is authoritative for",
+    validate: (v) =>
+      /^([a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}\.?$/i.test(v) ? undefined : "expected a DNS domain",
+  },
+  {
+    key: "dnsTtl",
+    flag: "--dns-ttl",
+    env: "WEAVE_DNS_TTL",
+    default: "1",
+    help: "TTL in seconds of weaveDNS answers",
+    validate: (v) => (/^\d{1,7}$/.test(v) ? undefined : "expected a number of seconds"),
+  },
+  {
+    key: "dnsUpstream",
+    flag: "--dns-upstream",
+    env: "WEAVE_DNS_UPSTREAM",
+    default: "",
+    help: "Comma-separated upstream servers (IP, IP:PORT or [IPv6]:PORT) instead of those of --dns-resolv-conf",
+    validate: (v) =>
+      v === "" ||
+      v
+        .split(",")
+        .every((x) =>
+          /^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?|[0-9a-f:]+)$/i.test(x.trim()),
+        )
+        ? undefined
+        : "expected IP, IP:PORT or [IPv6]:PORT entries separated by commas",
+  },
+  {
+    key: "dnsPort",
+    flag: "--dns-port",
+    env: "WEAVE_DNS_PORT",
+    default: "53",
+    help: "UDP and TCP port of weaveDNS on each weave network's gateway address",
+    validate: (v) =>
+      /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : "expected a port",
+  },
+  {
+    key: "dnsWorkers",
+    flag: "--dns-workers",
+    env: "WEAVE_DNS_WORKERS",
+    default: "1",
+    help: "Extra processes answering weaveDNS queries over UDP (0: the daemon alone)",
+    validate: (v) => (/^\d{1,2}$/.test(v) ? undefined : "expected a number from 0 to 99"),
+  },
+  {
+    key: "dnsResolvConf",
+    flag: "--dns-resolv-conf",
+    env: "WEAVE_DNS_RESOLV_CONF",
+    default: "/etc/resolv.conf",
+    help: "resolv.conf whose nameservers get queries for other names (followed when it changes)",
+  },
 ];
 
 /** Parses daemon flags. Accepts `--flag value` and `--flag=value`. */
@@ -196,6 +268,16 @@ export function parseConfig(
     defaultNetwork: get("defaultNetwork"),
     logFile: get("logFile"),
     foreground: ["true", "1"].includes(get("foreground")),
+    noDns: ["true", "1"].includes(get("noDns")),
+    dnsDomain: get("dnsDomain"),
+    dnsTtl: Number(get("dnsTtl")),
+    dnsUpstream: get("dnsUpstream")
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x !== ""),
+    dnsPort: Number(get("dnsPort")),
+    dnsWorkers: Number(get("dnsWorkers")),
+    dnsResolvConf: get("dnsResolvConf"),
   };
 }
 

@@ -2,22 +2,30 @@
  * One error class for the whole project. Users (and the edges that translate errors for Docker
  * and for the CLI) match on `code`, never on the message text.
  */
-export type ErrorCode =
-  | "WEAVE_BAD_REQUEST"
-  | "WEAVE_NOT_FOUND"
-  | "WEAVE_CONFLICT"
-  | "WEAVE_IPAM_EXHAUSTED"
-  | "WEAVE_IPAM_ADDRESS_IN_USE"
-  | "WEAVE_IPAM_POOL_OVERLAP"
-  | "WEAVE_UNSUPPORTED"
-  | "WEAVE_DATAPLANE"
-  | "WEAVE_STATE"
-  | "WEAVE_DOCKER"
-  | "WEAVE_TIMEOUT"
-  | "WEAVE_NOT_RUNNING"
-  | "WEAVE_PERMISSION"
-  | "WEAVE_CONFIG"
-  | "WEAVE_INTERNAL";
+export const ERROR_CODES = [
+  "WEAVE_BAD_REQUEST",
+  "WEAVE_NOT_FOUND",
+  "WEAVE_CONFLICT",
+  "WEAVE_IPAM_EXHAUSTED",
+  "WEAVE_IPAM_ADDRESS_IN_USE",
+  "WEAVE_IPAM_POOL_OVERLAP",
+  "WEAVE_UNSUPPORTED",
+  "WEAVE_DATAPLANE",
+  "WEAVE_STATE",
+  "WEAVE_DOCKER",
+  "WEAVE_TIMEOUT",
+  "WEAVE_NOT_RUNNING",
+  "WEAVE_PERMISSION",
+  "WEAVE_CONFIG",
+  "WEAVE_INTERNAL",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** True for a known error code (e.g. one received from the daemon). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && (ERROR_CODES as readonly string[]).includes(code);
+}
 
 export class WeaveError extends Error {
   readonly code: ErrorCode;

@@ -1,13 +1,20 @@
 /**
  * The control API the CLI talks to: JSON over HTTP on a unix socket in the run directory
- * (mode 0600: root only). Read-only views plus a stop request.
+ * (mode 0600: root only). Read-only views, DNS record changes and a stop request.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Logger } from "../core/index.js";
-import { errorMessage } from "../core/index.js";
+import { errorMessage, isWeaveError } from "../core/index.js";
 import { listenUnix, removeSocket } from "../plugin-api/index.js";
 
-export type ControlHandler = () => Promise<unknown>;
+export interface ControlRequest {
+  query: URLSearchParams;
+  body: unknown;
+}
+
+export type ControlHandler = (req: ControlRequest) => Promise<unknown>;
+
+const MAX_BODY = 64 * 1024;
 
 export class ControlServer {
   private readonly server: Server;
@@ -18,9 +25,9 @@ export class ControlServer {
     logger: Logger,
   ) {
     this.server = createServer((req, res) => {
-      const key = `${req.method ?? "GET"} ${(req.url ?? "/").split("?")[0] ?? "/"}`;
+      const url = new URL(req.url ?? "/", "http://weave");
+      const key = `${req.method ?? "GET"} ${url.pathname}`;
       const handler = routes[key];
-      req.resume();
       const send = (status: number, body: unknown) => {
         const text = JSON.stringify(body);
         res.writeHead(status, {
@@ -30,16 +37,24 @@ export class ControlServer {
         res.end(text);
       };
       if (!handler) {
+        req.resume();
         send(404, { error: `No such control call "${key}"` });
         return;
       }
-      handler().then(
-        (body) => send(200, body),
-        (err: unknown) => {
-          logger.warning("control call failed", { call: key, error: errorMessage(err) });
-          send(500, { error: errorMessage(err) });
-        },
-      );
+      readJson(req)
+        .then((body) => handler({ query: url.searchParams, body }))
+        .then(
+          (body) => send(200, body),
+          (err: unknown) => {
+            const status = isWeaveError(err, "WEAVE_BAD_REQUEST")
+              ? 400
+              : isWeaveError(err, "WEAVE_NOT_FOUND")
+                ? 404
+                : 500;
+            logger.warning("control call failed", { call: key, error: errorMessage(err) });
+            send(status, { error: errorMessage(err), code: isWeaveError(err) ? err.code : "WEAVE_INTERNAL" });
+          },
+        );
     });
   }
 
@@ -54,4 +69,23 @@ export class ControlServer {
     });
     removeSocket(this.socketPath);
   }
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    req.setEncoding("utf8");
+    req.on("data", (d: string) => {
+      text += d;
+      if (text.length > MAX_BODY) req.destroy(new Error("request too large"));
+    });
+    req.on("end", () => {
+      try {
+        resolve(text === "" ? undefined : JSON.parse(text));
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    req.on("error", reject);
+  });
 }

@@ -2,8 +2,8 @@
  * The composition root: builds every component from the config, starts them in order, and closes
  * them in reverse order on SIGTERM/SIGINT or a control-API stop, under a deadline.
  *
- * Start order: state -> kernel reconciled with the state -> plugin socket -> control socket ->
- * Docker sync (outside any plugin call: default network, garbage collection).
+ * Start order: state -> kernel reconciled with the state -> plugin socket -> weaveDNS -> control
+ * socket -> Docker sync (outside any plugin call: default network, adoption, garbage collection).
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -27,7 +27,8 @@ import { openSqliteState } from "../store/index.js";
 import { ControlServer } from "./control-server.js";
 import { DockerSync } from "./docker-sync.js";
 import { detectMtu, resolveGroup, ulaRange } from "./host.js";
-import { buildStatus, buildPs } from "./views.js";
+import { controlRoutes } from "./control-routes.js";
+import { DnsService } from "./dns-service.js";
 
 export const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -78,6 +79,10 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       },
       now,
     );
+    const docker = new DockerClient({ socketPath: config.dockerSocket });
+    const dns = !config.noDns
+      ? new DnsService({ config, state, docker, queue, logger: log.child("dns") })
+      : undefined;
     const driver = new NetworkDriver({
       state,
       dataplane,
@@ -85,6 +90,7 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       logger: log.child("driver"),
       config: { mtu, nameserver: config.nameserver },
       now,
+      onNetworksChanged: () => void dns?.updateAddresses(),
     });
 
     // Orphans are removed later, by the Docker sync, once Docker has said what it still has.
@@ -111,7 +117,10 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     await plugin.start();
     closers.push({ name: "plugin", close: () => plugin.close() });
 
-    const docker = new DockerClient({ socketPath: config.dockerSocket });
+    if (dns) {
+      await dns.start();
+      closers.push({ name: "dns", close: () => dns.close() });
+    }
     const sync = new DockerSync({
       docker,
       dataplane,
@@ -125,20 +134,14 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       now,
       graceMs: 30_000,
       intervalMs: 10_000,
+      onAdopted: () => void dns?.reconcile().catch(() => undefined),
     });
 
     let stopRequested: () => void = () => undefined;
     const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
     const control = new ControlServer(
       controlSocketPath(config.runDir),
-      {
-        "GET /status": async () => buildStatus({ config, state, docker, sync, mtu }),
-        "GET /ps": async () => buildPs({ state, docker, driverName: driverName(config.socket) }),
-        "POST /stop": async () => {
-          setImmediate(stopRequested);
-          return { stopping: true };
-        },
-      },
+      controlRoutes({ config, state, docker, sync, dns, mtu, stop: () => setImmediate(stopRequested) }),
       log.child("control"),
     );
     await control.start();

@@ -38,6 +38,8 @@ export interface DockerSyncOptions {
   now: () => number;
   graceMs: number;
   intervalMs: number;
+  /** Called after networks were adopted (so that their containers get their DNS names). */
+  onAdopted?: () => void;
 }
 
 export type DockerStatus = "unknown" | "reachable" | "unreachable";
@@ -97,7 +99,7 @@ export class DockerSync {
     const { state, dataplane } = this.o;
     try {
       if (becameReachable) await this.ensureDefaultNetwork();
-      await adoptUnknownNetworks(this.o);
+      if ((await adoptUnknownNetworks(this.o)).length > 0) this.o.onAdopted?.();
       await this.collectGarbage();
       // Self-healing: links lost or added behind weave's back are put right (the desired state is
       // read after the kernel, so nothing recorded meanwhile looks orphaned), then the rules are

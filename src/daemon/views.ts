@@ -11,6 +11,8 @@ export interface NetworkView {
   name: string;
   bridge: string;
   subnets: string[];
+  /** Gateway addresses (plain IPs), where weaveDNS listens. */
+  gateways: string[];
   internal: boolean;
   mtu: number;
   endpoints: number;
@@ -67,6 +69,7 @@ export async function buildStatus(o: {
       name: names.get(n.id) ?? "",
       bridge: n.bridge,
       subnets: [...n.ipv4, ...n.ipv6].map((d) => d.Pool),
+      gateways: [...n.ipv4, ...n.ipv6].map((d) => d.Gateway?.split("/")[0] ?? "").filter((g) => g !== ""),
       internal: n.internal,
       mtu: n.mtu,
       endpoints: o.state.listEndpoints(n.id).length,

@@ -4,7 +4,14 @@
  */
 import { request } from "node:http";
 import { WeaveError } from "../core/index.js";
-import type { CreateNetworkBody, DockerApi, DockerNetwork, DockerNetworkSummary } from "./types.js";
+import type {
+  CreateNetworkBody,
+  DockerApi,
+  DockerContainer,
+  DockerContainerSummary,
+  DockerNetwork,
+  DockerNetworkSummary,
+} from "./types.js";
 
 export const DOCKER_API_VERSION = "v1.41";
 
@@ -35,6 +42,14 @@ export class DockerClient implements DockerApi {
 
   inspectNetwork(id: string): Promise<DockerNetwork> {
     return this.call("GET", `/networks/${encodeURIComponent(id)}`) as Promise<DockerNetwork>;
+  }
+
+  listContainers(): Promise<DockerContainerSummary[]> {
+    return this.call("GET", "/containers/json") as Promise<DockerContainerSummary[]>;
+  }
+
+  inspectContainer(id: string): Promise<DockerContainer> {
+    return this.call("GET", `/containers/${encodeURIComponent(id)}/json`) as Promise<DockerContainer>;
   }
 
   createNetwork(body: CreateNetworkBody): Promise<{ Id: string }> {

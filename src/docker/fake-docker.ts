@@ -6,6 +6,8 @@ import { WeaveError } from "../core/index.js";
 import type {
   CreateNetworkBody,
   DockerApi,
+  DockerContainer,
+  DockerContainerSummary,
   DockerNetwork,
   DockerNetworkEndpoint,
   DockerNetworkSummary,
@@ -13,6 +15,8 @@ import type {
 
 export class FakeDocker implements DockerApi {
   readonly networks = new Map<string, DockerNetwork>();
+  /** Containers by ID, running or not. */
+  readonly containers = new Map<string, DockerContainer>();
   readonly calls: string[] = [];
   reachable = true;
   private nextId = 1;
@@ -42,6 +46,29 @@ export class FakeDocker implements DockerApi {
   private check(call: string): void {
     this.calls.push(call);
     if (!this.reachable) throw new WeaveError("WEAVE_DOCKER", `Cannot reach Docker (${call}): fake is down`);
+  }
+
+  /** Adds (or replaces) a container. */
+  putContainer(c: DockerContainer): void {
+    this.containers.set(c.Id, structuredClone(c));
+  }
+
+  async listContainers(): Promise<DockerContainerSummary[]> {
+    this.check("listContainers");
+    return [...this.containers.values()]
+      .filter((c) => c.State.Running)
+      .map((c) => ({ Id: c.Id, Names: [c.Name], State: "running" }));
+  }
+
+  async inspectContainer(id: string): Promise<DockerContainer> {
+    this.check(`inspectContainer ${id.slice(0, 12)}`);
+    const c = this.containers.get(id) ?? [...this.containers.values()].find((x) => x.Name === `/${id}`);
+    if (!c)
+      throw new WeaveError(
+        "WEAVE_NOT_FOUND",
+        `Docker API GET /containers/${id}/json failed (404): No such container`,
+      );
+    return structuredClone(c);
   }
 
   async ping(): Promise<void> {

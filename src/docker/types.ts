@@ -36,8 +36,49 @@ export interface CreateNetworkBody {
   Labels?: Record<string, string>;
 }
 
+/** What weave reads of a container (GET /containers/{id}/json). */
+export interface DockerContainer {
+  Id: string;
+  /** With Docker's leading slash, e.g. "/db". */
+  Name: string;
+  State: { Running: boolean; Pid?: number };
+  Config: { Hostname: string; Domainname: string };
+  NetworkSettings: {
+    Networks: Record<
+      string,
+      {
+        NetworkID: string;
+        EndpointID: string;
+        IPAddress: string;
+        GlobalIPv6Address: string;
+        MacAddress: string;
+        Aliases: string[] | null;
+      }
+    > | null;
+  };
+}
+
+/** A running container as GET /containers/json lists it. */
+export interface DockerContainerSummary {
+  Id: string;
+  Names: string[];
+  State: string;
+}
+
+/** One message of GET /events. */
+export interface DockerEvent {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> | null };
+  time: number;
+  timeNano: number;
+}
+
 /** The Docker API port; errors reject with WeaveError code WEAVE_DOCKER (or WEAVE_NOT_FOUND for 404). */
 export interface DockerApi {
+  /** Running containers. */
+  listContainers(): Promise<DockerContainerSummary[]>;
+  inspectContainer(id: string): Promise<DockerContainer>;
   ping(): Promise<void>;
   version(): Promise<{ Version: string; ApiVersion: string }>;
   listNetworks(filters?: Record<string, string[]>): Promise<DockerNetworkSummary[]>;

@@ -46,6 +46,8 @@ export interface DriverDeps {
   logger: Logger;
   config: DriverConfig;
   now: () => number;
+  /** Called after a network was created or deleted (e.g. weaveDNS listens on its gateway). */
+  onNetworksChanged?: () => void;
 }
 
 const POLICY_KEY = "\u0000policies";
@@ -94,6 +96,7 @@ export class NetworkDriver {
         throw err;
       }
       logger.info("network created", { network: req.networkId, bridge, internal: record.internal });
+      this.deps.onNetworksChanged?.();
     });
   }
 
@@ -110,6 +113,7 @@ export class NetworkDriver {
       await dataplane.deleteBridge(network.bridge);
       await this.applyPolicies();
       logger.info("network deleted", { network: networkId, bridge: network.bridge });
+      this.deps.onNetworksChanged?.();
     });
   }
 

@@ -48,4 +48,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // 2: DNS records added by hand (weave dns-add), optionally tied to a container.
+  `
+  CREATE TABLE dns_records (
+    fqdn          TEXT NOT NULL,   -- absolute, lower case, e.g. db.weave.local.
+    address       TEXT NOT NULL,   -- canonical IPv4 or IPv6 address
+    container_id  TEXT NOT NULL DEFAULT '',  -- '' when not tied to a container
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (fqdn, address, container_id)
+  );
+  CREATE INDEX dns_records_container ON dns_records(container_id);
+  `,
 ];

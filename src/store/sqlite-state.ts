@@ -3,7 +3,14 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { WeaveError } from "../core/index.js";
 import { MIGRATIONS } from "./migrations.js";
-import type { AddressRecord, EndpointRecord, LocalState, NetworkRecord, PoolRecord } from "./types.js";
+import type {
+  AddressRecord,
+  DnsRecord,
+  EndpointRecord,
+  LocalState,
+  NetworkRecord,
+  PoolRecord,
+} from "./types.js";
 
 interface NetworkRow {
   id: string;
@@ -135,6 +142,15 @@ class SqliteState implements LocalState {
          ON CONFLICT(pool_id, address) DO UPDATE SET kind=excluded.kind, replay_pending=excluded.replay_pending`,
       ),
       deleteAddress: db.prepare("DELETE FROM addresses WHERE pool_id = ? AND address = ?"),
+      listDns: db.prepare<[], { fqdn: string; address: string; container_id: string; created_at: number }>(
+        "SELECT * FROM dns_records ORDER BY fqdn, address",
+      ),
+      putDns: db.prepare(
+        `INSERT INTO dns_records (fqdn, address, container_id, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(fqdn, address, container_id) DO NOTHING`,
+      ),
+      deleteDns: db.prepare("DELETE FROM dns_records WHERE fqdn = ? AND address = ? AND container_id = ?"),
+      deleteDnsOf: db.prepare("DELETE FROM dns_records WHERE container_id = ?"),
       getMeta: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       putMeta: db.prepare(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -260,6 +276,24 @@ class SqliteState implements LocalState {
   }
   setAddressReplayed(poolId: string, address: string): void {
     this.q.addressReplayed.run(poolId, address);
+  }
+
+  listDnsRecords(): DnsRecord[] {
+    return this.q.listDns.all().map((r) => ({
+      fqdn: r.fqdn,
+      address: r.address,
+      containerId: r.container_id,
+      createdAt: r.created_at,
+    }));
+  }
+  putDnsRecord(r: DnsRecord): void {
+    this.q.putDns.run(r.fqdn, r.address, r.containerId, r.createdAt);
+  }
+  deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId">): boolean {
+    return this.q.deleteDns.run(r.fqdn, r.address, r.containerId).changes > 0;
+  }
+  deleteDnsRecordsOf(containerId: string): number {
+    return this.q.deleteDnsOf.run(containerId).changes;
   }
 
   getMeta(key: string): string | undefined {

@@ -43,6 +43,16 @@ export interface PoolRecord {
 
 export type AddressKind = "gateway" | "endpoint";
 
+/** A DNS record added by hand (`weave dns-add`). */
+export interface DnsRecord {
+  /** Absolute, lower case: `db.weave.local.`. */
+  fqdn: string;
+  address: string;
+  /** Full container ID when the record lives and dies with a container, else "". */
+  containerId: string;
+  createdAt: number;
+}
+
 export interface AddressRecord {
   poolId: string;
   address: string;
@@ -84,6 +94,11 @@ export interface LocalState {
   clearReplayPending(): void;
   setPoolReplayed(id: string): void;
   setAddressReplayed(poolId: string, address: string): void;
+
+  listDnsRecords(): DnsRecord[];
+  putDnsRecord(r: DnsRecord): void;
+  deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId">): boolean;
+  deleteDnsRecordsOf(containerId: string): number;
 
   getMeta(key: string): string | undefined;
   putMeta(key: string, value: string): void;

@@ -1,7 +1,7 @@
 /**
  * The namespaces of a simulated host: its network namespace, and the keeper process that creates
  * and holds its private mount namespace (fresh tmpfs /run, netns-correct /sys, private
- * /var/lib/docker, /var/lib/weave and /etc/docker).
+ * /var/lib/docker, /var/lib/weave, /etc/docker and /var/log).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync } from "node:fs";
@@ -13,12 +13,14 @@ import { namedNetns } from "./procs.js";
 /**
  * Host directories bind-mounted over the machine's paths inside the host. The mount points must exist
  * on the machine, so missing ones are created (empty). A private /etc/docker gives each dockerd its
- * own key.json (engine ID) and keeps the machine's untouched.
+ * own key.json (engine ID) and keeps the machine's untouched; a private /var/log keeps each host's
+ * weave log (`/var/log/weave.log` by default) apart from the machine's and other hosts'.
  */
 export const BIND_MOUNTS = [
   ["lib-docker", "/var/lib/docker"],
   ["lib-weave", "/var/lib/weave"],
   ["etc-docker", "/etc/docker"],
+  ["var-log", "/var/log"],
 ] as const;
 
 /** Creates network namespace `name` with lo up; returns its identity (`net:[inode]`). */

@@ -26,6 +26,13 @@ void describe("parseConfig", () => {
       defaultNetwork: "weave",
       logFile: "/var/log/weave.log",
       foreground: false,
+      noDns: false,
+      dnsDomain: "weave.local",
+      dnsTtl: 1,
+      dnsUpstream: [],
+      dnsPort: 53,
+      dnsWorkers: 1,
+      dnsResolvConf: "/etc/resolv.conf",
     });
   });
 
@@ -43,6 +50,13 @@ void describe("parseConfig", () => {
       WEAVE_DEFAULT_NETWORK: "",
       WEAVE_LOG_FILE: "/tmp/weave.log",
       WEAVE_FOREGROUND: "1",
+      WEAVE_NO_DNS: "true",
+      WEAVE_DNS_DOMAIN: "example.internal",
+      WEAVE_DNS_TTL: "30",
+      WEAVE_DNS_UPSTREAM: "192.0.2.53, [fd00::53]:5353",
+      WEAVE_DNS_PORT: "5353",
+      WEAVE_DNS_WORKERS: "0",
+      WEAVE_DNS_RESOLV_CONF: "/tmp/resolv.conf",
       UNRELATED: "x",
     });
     assert.deepEqual(c, {
@@ -58,6 +72,13 @@ void describe("parseConfig", () => {
       defaultNetwork: "",
       logFile: "/tmp/weave.log",
       foreground: true,
+      noDns: true,
+      dnsDomain: "example.internal",
+      dnsTtl: 30,
+      dnsUpstream: ["192.0.2.53", "[fd00::53]:5353"],
+      dnsPort: 5353,
+      dnsWorkers: 0,
+      dnsResolvConf: "/tmp/resolv.conf",
     });
   });
 
@@ -149,6 +170,12 @@ void describe("parseConfig", () => {
       nameserver: "10.9.9.9",
       ipallocRange: "10.50.0.0/16",
       foreground: "true",
+      noDns: "true",
+      dnsDomain: "example.internal",
+      dnsTtl: "30",
+      dnsUpstream: "192.0.2.53:5353",
+      dnsPort: "5353",
+      dnsWorkers: "2",
     };
     for (const f of FLAGS) {
       const value = sample[f.key] ?? `/x/${f.key}`;

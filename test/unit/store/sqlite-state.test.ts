@@ -91,7 +91,7 @@ void describe("openSqliteState: schema", () => {
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .all()
         .map((r) => r.name);
-      assert.deepEqual(tables, ["addresses", "endpoints", "meta", "networks", "pools"]);
+      assert.deepEqual(tables, ["addresses", "dns_records", "endpoints", "meta", "networks", "pools"]);
     } finally {
       db.close();
     }

@@ -1,0 +1,122 @@
+/** `weave dns-add | dns-remove | dns-lookup | dns-args` and `weave status dns`. */
+import { isIP } from "node:net";
+import { WeaveError } from "../core/index.js";
+import type { DnsEntryView, StatusView } from "../daemon/index.js";
+import { table } from "./commands.js";
+import { callDaemon } from "./control-client.js";
+
+interface DnsStatus {
+  domain: string;
+  addresses: string[];
+  port: number;
+  error: string;
+  entries: number;
+  eventsConnected: boolean;
+}
+
+/** Parses `IP... [CONTAINER] [-h FQDN]`. */
+export function parseDnsArgs(args: readonly string[]): { ips: string[]; container?: string; fqdn?: string } {
+  const ips: string[] = [];
+  let container: string | undefined;
+  let fqdn: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? "";
+    if (a === "-h" || a === "--hostname") {
+      fqdn = args[++i];
+      if (!fqdn) throw new WeaveError("WEAVE_CONFIG", `${a} needs a name`);
+    } else if (a.startsWith("--hostname=")) fqdn = a.slice("--hostname=".length);
+    else if (isIP(a) !== 0) ips.push(a);
+    else if (a.startsWith("-")) throw new WeaveError("WEAVE_CONFIG", `Unknown option "${a}"`);
+    else if (container === undefined) container = a;
+    else
+      throw new WeaveError(
+        "WEAVE_CONFIG",
+        `"${a}" is not an IP address, and a container ("${container}") was given already`,
+      );
+  }
+  const out: { ips: string[]; container?: string; fqdn?: string } = { ips };
+  if (container !== undefined) out.container = container;
+  if (fqdn !== undefined) out.fqdn = fqdn;
+  return out;
+}
+
+export async function dnsAdd(socket: string, args: readonly string[]): Promise<number> {
+  const change = parseDnsArgs(args);
+  if (change.container === undefined && change.fqdn === undefined) {
+    throw new WeaveError("WEAVE_CONFIG", "Usage: weave dns-add [IP...] [CONTAINER] [-h FQDN]");
+  }
+  const res = await callDaemon<{ added: { fqdn: string; address: string }[] }>(
+    socket,
+    "POST",
+    "/dns/add",
+    15_000,
+    change,
+  );
+  for (const r of res.added) process.stdout.write(`${r.fqdn} ${r.address}\n`);
+  return 0;
+}
+
+export async function dnsRemove(socket: string, args: readonly string[]): Promise<number> {
+  const change = parseDnsArgs(args);
+  if (change.container === undefined && change.fqdn === undefined) {
+    throw new WeaveError("WEAVE_CONFIG", "Usage: weave dns-remove [IP...] [CONTAINER] [-h FQDN]");
+  }
+  const res = await callDaemon<{ removed: number }>(socket, "POST", "/dns/remove", 15_000, change);
+  process.stdout.write(`removed ${res.removed} record${res.removed === 1 ? "" : "s"}\n`);
+  return 0;
+}
+
+export async function dnsLookup(socket: string, args: readonly string[]): Promise<number> {
+  const name = args[0];
+  if (!name || args.length > 1) throw new WeaveError("WEAVE_CONFIG", "Usage: weave dns-lookup NAME");
+  const res = await callDaemon<{ addresses: string[] }>(
+    socket,
+    "GET",
+    `/dns/lookup?name=${encodeURIComponent(name)}`,
+  );
+  if (res.addresses.length === 0) throw new WeaveError("WEAVE_NOT_FOUND", `${name} is not known to weaveDNS`);
+  for (const a of res.addresses) process.stdout.write(`${a}\n`);
+  return 0;
+}
+
+/** The `docker run` flags (or daemon.json keys) that make a container use weaveDNS. */
+export async function dnsArgs(socket: string, args: readonly string[]): Promise<number> {
+  const s = await callDaemon<StatusView & { dns: DnsStatus | null }>(socket, "GET", "/status");
+  if (!s.dns) throw new WeaveError("WEAVE_UNSUPPORTED", "weaveDNS is off (weave was launched with --no-dns)");
+  const preferred = s.networks.find((n) => n.name === s.defaultNetwork.name) ?? s.networks[0];
+  const server = preferred?.gateways.find((g) => isIP(g) === 4) ?? preferred?.gateways[0];
+  if (!server) throw new WeaveError("WEAVE_NOT_FOUND", "No weave network yet, so weaveDNS has no address");
+  const domain = s.dns.domain.replace(/\.$/, "");
+  if (args.includes("--json")) {
+    process.stdout.write(JSON.stringify({ dns: [server], "dns-search": [domain] }, null, 2) + "\n");
+  } else {
+    process.stdout.write(`--dns=${server} --dns-search=${domain}\n`);
+  }
+  return 0;
+}
+
+export async function statusDns(socket: string, json: boolean): Promise<number> {
+  const res = await callDaemon<{ status: DnsStatus; entries: DnsEntryView[] }>(socket, "GET", "/dns");
+  if (json) {
+    process.stdout.write(JSON.stringify(res, null, 2) + "\n");
+    return 0;
+  }
+  const st = res.status;
+  const lines = [
+    `         Domain: ${st.domain}`,
+    `      Listening: ${st.addresses.map((a) => `${a}:${st.port}`).join(", ") || "-"}${st.error ? ` (${st.error})` : ""}`,
+    `  Docker events: ${st.eventsConnected ? "connected" : "not connected"}`,
+    `        Entries: ${res.entries.length}`,
+  ];
+  if (res.entries.length > 0) {
+    lines.push("");
+    lines.push(
+      table(
+        ["NAME", "ADDRESS", "ORIGIN", "CONTAINER"],
+        res.entries.map((e) => [e.name, e.address, e.origin, e.container || "-"]),
+      ),
+    );
+  }
+  process.stdout.write(lines.join("\n") + "\n");
+  return 0;
+}

@@ -1,0 +1,50 @@
+/** The control API's routes (see control-server.ts), over the daemon's components. */
+import type { Config } from "../config/index.js";
+import { driverName } from "../config/index.js";
+import { WeaveError } from "../core/index.js";
+import type { DockerApi } from "../docker/index.js";
+import type { LocalState } from "../store/index.js";
+import type { ControlHandler } from "./control-server.js";
+import type { DnsChange, DnsService } from "./dns-service.js";
+import type { DockerSync } from "./docker-sync.js";
+import { buildPs, buildStatus } from "./views.js";
+
+export function controlRoutes(o: {
+  config: Config;
+  state: LocalState;
+  docker: DockerApi;
+  sync: DockerSync;
+  dns: DnsService | undefined;
+  mtu: number;
+  stop: () => void;
+}): Record<string, ControlHandler> {
+  const dns = (): DnsService => {
+    if (!o.dns)
+      throw new WeaveError("WEAVE_UNSUPPORTED", "weaveDNS is off (weave was launched with --no-dns)");
+    return o.dns;
+  };
+  return {
+    "GET /status": async () => ({ ...(await buildStatus(o)), dns: o.dns?.status() ?? null }),
+    "GET /ps": async () =>
+      buildPs({ state: o.state, docker: o.docker, driverName: driverName(o.config.socket) }),
+    "POST /stop": async () => {
+      o.stop();
+      return { stopping: true };
+    },
+    "GET /dns": async () => ({ status: dns().status(), entries: dns().entries() }),
+    "GET /dns/lookup": async ({ query }) => {
+      const name = query.get("name") ?? "";
+      if (name === "") throw new WeaveError("WEAVE_BAD_REQUEST", "Give a name to look up");
+      return { name, addresses: dns().lookup(name) };
+    },
+    "POST /dns/add": async ({ body }) => ({ added: await dns().add(dnsChange(body)) }),
+    "POST /dns/remove": async ({ body }) => ({ removed: await dns().remove(dnsChange(body)) }),
+  };
+}
+
+function dnsChange(body: unknown): DnsChange {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const ips = Array.isArray(b["ips"]) ? b["ips"].filter((x): x is string => typeof x === "string") : [];
+  const str = (k: string) => (typeof b[k] === "string" && b[k] !== "" ? b[k] : undefined);
+  return { ips, container: str("container"), fqdn: str("fqdn") };
+}

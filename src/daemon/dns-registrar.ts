@@ -1,0 +1,165 @@
+/**
+ * Registers containers in weaveDNS from Docker, outside plugin calls. Docker's events say which
+ * container changed; what it is now comes from inspecting it, so events out of order, replayed or
+ * lost do no harm: every refresh of a container recomputes all its names (see containerEntries),
+ * or removes them when it is not running or gone. On every (re)connect of the event stream all
+ * running containers are refreshed and names of containers no longer running are removed.
+ *
+ * Zone owners: `c:<container ID>` for a container (its automatic names plus records added by hand
+ * and tied to it), `m:<fqdn>` for records added by hand and tied to no container.
+ */
+import type { KeyedSerialQueue, Logger } from "../core/index.js";
+import { errorMessage, isWeaveError } from "../core/index.js";
+import type { DockerApi, DockerEvent } from "../docker/index.js";
+import { DockerEventStream } from "../docker/index.js";
+import type { ZoneEntry } from "../dns/index.js";
+import { containerEntries } from "../dns/container-names.js";
+import type { DnsRecord, LocalState } from "../store/index.js";
+
+/** The part of the zone the registrar writes. */
+export interface ZoneWriter {
+  readonly domain: string;
+  set(owner: string, entries: readonly ZoneEntry[]): boolean;
+  remove(owner: string): boolean;
+  ownerKeys(): string[];
+}
+
+export interface DnsRegistrarOptions {
+  docker: DockerApi;
+  dockerSocket: string;
+  zone: ZoneWriter;
+  state: LocalState;
+  queue: KeyedSerialQueue;
+  logger: Logger;
+  /** True for networks of weave (the state's networks). */
+  isWeaveNetwork: (networkId: string) => boolean;
+}
+
+const CONTAINER_ACTIONS = new Set([
+  "start",
+  "restart",
+  "die",
+  "stop",
+  "kill",
+  "destroy",
+  "rename",
+  "pause",
+  "unpause",
+]);
+
+export const containerOwner = (id: string): string => `c:${id}`;
+export const manualOwner = (fqdn: string): string => `m:${fqdn}`;
+
+export class DnsRegistrar {
+  private stream: DockerEventStream | undefined;
+
+  constructor(private readonly o: DnsRegistrarOptions) {}
+
+  start(): void {
+    this.publishManual();
+    this.stream = new DockerEventStream({
+      socketPath: this.o.dockerSocket,
+      filters: { type: ["container", "network"] },
+      logger: this.o.logger,
+      onEvent: (e) => this.onEvent(e),
+      onConnect: () => {
+        this.reconcileAll().catch((err: unknown) =>
+          this.o.logger.warning("DNS reconciliation with Docker failed", { error: errorMessage(err) }),
+        );
+      },
+    });
+    this.stream.start();
+  }
+
+  close(): void {
+    this.stream?.close();
+  }
+
+  get connected(): boolean {
+    return this.stream?.connected ?? false;
+  }
+
+  private onEvent(e: DockerEvent): void {
+    let id: string | undefined;
+    if (e.Type === "container" && CONTAINER_ACTIONS.has(e.Action)) id = e.Actor.ID;
+    else if (e.Type === "network" && (e.Action === "connect" || e.Action === "disconnect")) {
+      id = e.Actor.Attributes?.["container"];
+    }
+    if (!id) return;
+    const destroyed = e.Type === "container" && e.Action === "destroy";
+    this.refresh(id, destroyed).catch((err: unknown) =>
+      this.o.logger.warning("DNS refresh failed", { container: id, error: errorMessage(err) }),
+    );
+  }
+
+  /**
+   * Recomputes the names of one container from Docker (serialised per container). `destroyed`
+   * also forgets the records added by hand for it.
+   */
+  refresh(id: string, destroyed = false): Promise<void> {
+    return this.o.queue.run(`dns:${id}`, async () => {
+      if (destroyed) this.o.state.deleteDnsRecordsOf(id);
+      let entries: ZoneEntry[] = [];
+      let fullId = id;
+      try {
+        const c = await this.o.docker.inspectContainer(id);
+        fullId = c.Id;
+        entries = containerEntries(c, this.o.isWeaveNetwork, this.o.zone.domain);
+        if (c.State.Running) entries.push(...manualEntries(this.o.state.listDnsRecords(), fullId));
+      } catch (err) {
+        if (!isWeaveError(err, "WEAVE_NOT_FOUND")) throw err;
+        this.o.state.deleteDnsRecordsOf(id);
+      }
+      const owner = containerOwner(fullId);
+      if (entries.length > 0) {
+        if (this.o.zone.set(owner, entries))
+          this.o.logger.debug("DNS names set", { container: fullId, entries });
+      } else if (this.o.zone.remove(owner)) {
+        this.o.logger.debug("DNS names removed", { container: fullId });
+      }
+    });
+  }
+
+  /** Refreshes every running container and drops names of containers that no longer run. */
+  async reconcileAll(): Promise<void> {
+    const running = await this.o.docker.listContainers();
+    const ids = new Set(running.map((c) => c.Id));
+    for (const owner of this.o.zone.ownerKeys()) {
+      if (owner.startsWith("c:") && !ids.has(owner.slice(2))) this.o.zone.remove(owner);
+    }
+    for (const id of ids) await this.refresh(id);
+    // Records added by hand for containers that no longer exist at all go too.
+    for (const r of this.o.state.listDnsRecords()) {
+      if (r.containerId === "" || ids.has(r.containerId)) continue;
+      try {
+        await this.o.docker.inspectContainer(r.containerId);
+      } catch (err) {
+        if (isWeaveError(err, "WEAVE_NOT_FOUND")) this.o.state.deleteDnsRecordsOf(r.containerId);
+      }
+    }
+    this.o.logger.debug("DNS reconciled with Docker", { containers: ids.size });
+  }
+
+  /** Publishes the records added by hand that are tied to no container. */
+  publishManual(): void {
+    const records = this.o.state.listDnsRecords().filter((r) => r.containerId === "");
+    const byName = new Map<string, DnsRecord[]>();
+    for (const r of records) byName.set(r.fqdn, [...(byName.get(r.fqdn) ?? []), r]);
+    for (const owner of this.o.zone.ownerKeys()) {
+      if (owner.startsWith("m:") && !byName.has(owner.slice(2))) this.o.zone.remove(owner);
+    }
+    for (const [fqdn, rs] of byName) this.o.zone.set(manualOwner(fqdn), manualEntries(rs, ""));
+  }
+}
+
+/** Zone entries of the records added by hand for `containerId` ("" for untied ones). */
+export function manualEntries(records: readonly DnsRecord[], containerId: string): ZoneEntry[] {
+  const byName = new Map<string, { ipv4: string[]; ipv6: string[] }>();
+  for (const r of records) {
+    if (r.containerId !== containerId) continue;
+    const slot = byName.get(r.fqdn) ?? { ipv4: [], ipv6: [] };
+    (r.address.includes(":") ? slot.ipv6 : slot.ipv4).push(r.address);
+    byName.set(r.fqdn, slot);
+  }
+  return [...byName].map(([name, a]) => ({ name, ipv4: a.ipv4, ipv6: a.ipv6 }));
+}

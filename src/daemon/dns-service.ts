@@ -1,0 +1,241 @@
+/**
+ * weaveDNS in the daemon: one zone, the server listening on every weave network's gateway address
+ * on this host (and on --nameserver when it is local), the registrar feeding the zone from Docker,
+ * and the records added by hand (kept in the state, so they survive restarts).
+ */
+import { networkInterfaces } from "node:os";
+import type { Config } from "../config/index.js";
+import type { KeyedSerialQueue, Logger } from "../core/index.js";
+import { errorMessage, WeaveError } from "../core/index.js";
+import type { DockerApi } from "../docker/index.js";
+import { canonicalIp, DnsServer, normalizeDomain, RRType, toZoneName, Zone } from "../dns/index.js";
+import type { QueryHook } from "../dns/index.js";
+import type { DnsRecord, LocalState } from "../store/index.js";
+import { containerOwner, DnsRegistrar, manualOwner } from "./dns-registrar.js";
+
+export interface DnsEntryView {
+  name: string;
+  address: string;
+  /** `container` (automatic), `manual` (weave dns-add). */
+  origin: "container" | "manual";
+  container: string;
+}
+
+export interface DnsChange {
+  ips: string[];
+  container?: string | undefined;
+  fqdn?: string | undefined;
+}
+
+export class DnsService {
+  readonly zone: Zone;
+  private readonly server: DnsServer;
+  private readonly registrar: DnsRegistrar;
+  private addressesError = "";
+
+  constructor(
+    private readonly o: {
+      config: Config;
+      state: LocalState;
+      docker: DockerApi;
+      queue: KeyedSerialQueue;
+      logger: Logger;
+      onQuery?: QueryHook;
+    },
+  ) {
+    const { config } = o;
+    this.zone = new Zone({ domain: normalizeDomain(config.dnsDomain), ttl: config.dnsTtl });
+    this.server = new DnsServer({
+      zone: this.zone,
+      logger: o.logger,
+      port: config.dnsPort,
+      upstream: {
+        servers: config.dnsUpstream.length > 0 ? config.dnsUpstream : undefined,
+        resolvConf: config.dnsResolvConf,
+      },
+      udpWorkers: config.dnsWorkers,
+      workerLogLevel: config.logLevel,
+      onQuery: o.onQuery,
+    });
+    this.registrar = new DnsRegistrar({
+      docker: o.docker,
+      dockerSocket: config.dockerSocket,
+      zone: this.zone,
+      state: o.state,
+      queue: o.queue,
+      logger: o.logger,
+      isWeaveNetwork: (id) => o.state.getNetwork(id) !== undefined,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.server.start();
+    await this.updateAddresses();
+    this.registrar.start();
+  }
+
+  async close(): Promise<void> {
+    this.registrar.close();
+    await this.server.close();
+  }
+
+  /** Listens on the current gateways (call after networks change); failures are logged, kept. */
+  async updateAddresses(): Promise<void> {
+    const ips = new Set<string>();
+    for (const n of this.o.state.listNetworks()) {
+      for (const d of [...n.ipv4, ...n.ipv6]) {
+        const gw = d.Gateway?.split("/")[0];
+        if (gw) ips.add(gw);
+      }
+    }
+    const ns = this.o.config.nameserver;
+    if (ns && isLocalAddress(ns)) ips.add(ns);
+    try {
+      await this.server.setAddresses([...ips]);
+      this.addressesError = "";
+    } catch (err) {
+      this.addressesError = errorMessage(err);
+      this.o.logger.warning("weaveDNS cannot listen on every address", { error: this.addressesError });
+    }
+  }
+
+  /** Re-reads Docker: every running container's names (after networks were adopted, say). */
+  reconcile(): Promise<void> {
+    return this.registrar.reconcileAll();
+  }
+
+  status(): {
+    domain: string;
+    addresses: string[];
+    port: number;
+    error: string;
+    entries: number;
+    eventsConnected: boolean;
+  } {
+    return {
+      domain: this.zone.domain,
+      addresses: this.server.addresses(),
+      port: this.o.config.dnsPort,
+      error: this.addressesError,
+      entries: this.entries().length,
+      eventsConnected: this.registrar.connected,
+    };
+  }
+
+  /** Every name and address weaveDNS answers with. */
+  entries(): DnsEntryView[] {
+    const out: DnsEntryView[] = [];
+    for (const owner of this.zone.ownerKeys()) {
+      const isContainer = owner.startsWith("c:");
+      for (const e of this.zone.get(owner) ?? []) {
+        for (const address of [...e.ipv4, ...e.ipv6]) {
+          out.push({
+            name: e.name,
+            address,
+            origin: isContainer ? "container" : "manual",
+            container: isContainer ? owner.slice(2, 14) : "",
+          });
+        }
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name) || a.address.localeCompare(b.address));
+  }
+
+  /** The addresses a name resolves to (A and AAAA), as weaveDNS would answer. */
+  lookup(name: string): string[] {
+    const qname = name.endsWith(".") ? name : `${name}.`;
+    const out: string[] = [];
+    for (const type of [RRType.A, RRType.AAAA]) {
+      const r = this.zone.lookup(qname, type);
+      if (r.kind !== "answer") continue;
+      for (const rr of r.answers) if (rr.type === "A" || rr.type === "AAAA") out.push(rr.address);
+    }
+    return out;
+  }
+
+  /** `weave dns-add`: records for a name (or a container's name), tied to the container if given. */
+  async add(change: DnsChange): Promise<DnsRecord[]> {
+    const { fqdn, containerId, ips } = await this.resolveChange(change, true);
+    const now = Date.now();
+    const records = ips.map((address) => ({ fqdn, address, containerId, createdAt: now }));
+    for (const r of records) this.o.state.putDnsRecord(r);
+    await this.publish(containerId);
+    return records;
+  }
+
+  /** `weave dns-remove`: removes the given addresses (or all) of a name; returns how many. */
+  async remove(change: DnsChange): Promise<number> {
+    const { fqdn, containerId, ips } = await this.resolveChange(change, false);
+    const targets = this.o.state
+      .listDnsRecords()
+      .filter(
+        (r) =>
+          r.fqdn === fqdn && r.containerId === containerId && (ips.length === 0 || ips.includes(r.address)),
+      );
+    for (const r of targets) this.o.state.deleteDnsRecord(r);
+    await this.publish(containerId);
+    return targets.length;
+  }
+
+  private async publish(containerId: string): Promise<void> {
+    if (containerId === "") this.registrar.publishManual();
+    else await this.registrar.refresh(containerId);
+  }
+
+  private async resolveChange(
+    change: DnsChange,
+    adding: boolean,
+  ): Promise<{ fqdn: string; containerId: string; ips: string[] }> {
+    const ips: string[] = [];
+    for (const ip of change.ips) {
+      const c = canonicalIp(ip);
+      if (!c) throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IP address "${ip}"`);
+      ips.push(c);
+    }
+    let containerId = "";
+    let name = change.fqdn;
+    if (change.container) {
+      const c = await this.o.docker.inspectContainer(change.container).catch((err: unknown) => {
+        throw new WeaveError(
+          "WEAVE_NOT_FOUND",
+          `No such container "${change.container}": ${errorMessage(err)}`,
+        );
+      });
+      containerId = c.Id;
+      name ??= c.Name.replace(/^\//, "");
+      if (ips.length === 0 && adding) {
+        for (const net of Object.values(c.NetworkSettings.Networks ?? {})) {
+          if (!this.o.state.getNetwork(net.NetworkID)) continue;
+          if (net.IPAddress) ips.push(net.IPAddress);
+          if (net.GlobalIPv6Address) ips.push(net.GlobalIPv6Address);
+        }
+      }
+    }
+    if (!name) throw new WeaveError("WEAVE_BAD_REQUEST", "Give a container or a name with -h FQDN");
+    // A -h name with dots is a fully qualified name: it must lie in the domain. A single label, or
+    // a container's name, is relative to the domain.
+    const absolute = change.fqdn !== undefined && change.fqdn.replace(/\.$/, "").includes(".");
+    const fqdn = toZoneName(absolute && !name.endsWith(".") ? `${name}.` : name, this.zone.domain);
+    if (!fqdn) {
+      throw new WeaveError(
+        "WEAVE_BAD_REQUEST",
+        `"${name}" is not a valid name in the domain ${this.zone.domain}`,
+      );
+    }
+    if (adding && ips.length === 0) {
+      throw new WeaveError("WEAVE_BAD_REQUEST", `No address to add for ${fqdn}: give IP addresses`);
+    }
+    return { fqdn, containerId, ips };
+  }
+}
+
+/** True when `ip` is assigned to an interface of this network namespace. */
+export function isLocalAddress(ip: string): boolean {
+  const want = canonicalIp(ip);
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (canonicalIp(a.address) === want) return true;
+  }
+  return false;
+}
+
+export { containerOwner, manualOwner };
