@@ -8,9 +8,12 @@ import type { LogLevel } from "../core/index.js";
 import { LOG_LEVELS } from "../core/index.js";
 import { MAX_MTU, MIN_MTU } from "../driver/index.js";
 import { parsePrefix } from "../ipam/index.js";
+import { parseListenAddress } from "../status/index.js";
 
 export interface Config {
   socket: string;
+  /** The name Docker knows the driver by (`-d NAME`): --driver-name, else derived from the socket. */
+  driverName: string;
   socketGroup: string;
   logLevel: LogLevel;
   nameserver: string | undefined;
@@ -29,6 +32,8 @@ export interface Config {
   dnsPort: number;
   dnsWorkers: number;
   dnsResolvConf: string;
+  /** `IP:PORT` of the status server (metrics, status page); "" for none. */
+  statusAddr: string;
 }
 
 interface FlagSpec {
@@ -53,6 +58,17 @@ export const FLAGS: readonly FlagSpec[] = [
     env: "WEAVE_SOCKET",
     default: "/run/docker/plugins/weave.sock",
     help: "Unix socket of the Docker network and IPAM plugin",
+  },
+  {
+    key: "driverName",
+    flag: "--driver-name",
+    env: "WEAVE_DRIVER_NAME",
+    default: "",
+    help: 'Name Docker knows weave by, e.g. "weave:latest" for a managed plugin (default: the socket file\'s name without .sock)',
+    validate: (v) =>
+      v === "" || /^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(v)
+        ? undefined
+        : "expected a plugin name such as weave or weave:latest",
   },
   {
     key: "socketGroup",
@@ -127,7 +143,7 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: "--default-network",
     env: "WEAVE_DEFAULT_NETWORK",
     default: "weave",
-    help: 'Docker network weave makes sure exists (driver and IPAM "weave"); "" for none',
+    help: 'Docker network weave makes sure exists (driver and IPAM: --driver-name); "" for none',
   },
   {
     key: "logFile",
@@ -209,6 +225,15 @@ export const FLAGS: readonly FlagSpec[] = [
     default: "/etc/resolv.conf",
     help: "resolv.conf whose nameservers get queries for other names (followed when it changes)",
   },
+  {
+    key: "statusAddr",
+    flag: "--status-addr",
+    env: "WEAVE_STATUS_ADDR",
+    default: "127.0.0.1:6782",
+    help: 'Address (IP:PORT) of the status page and Prometheus metrics; "" for none',
+    validate: (v) =>
+      v === "" || parseListenAddress(v) ? undefined : 'expected IP:PORT or [IPv6]:PORT, or "" for none',
+  },
 ];
 
 /** Parses daemon flags. Accepts `--flag value` and `--flag=value`. */
@@ -257,6 +282,7 @@ export function parseConfig(
   const mtu = get("mtu");
   return {
     socket: get("socket"),
+    driverName: get("driverName") || driverName(get("socket")),
     socketGroup: get("socketGroup"),
     logLevel: get("logLevel") as LogLevel,
     nameserver: get("nameserver") || undefined,
@@ -278,6 +304,7 @@ export function parseConfig(
     dnsPort: Number(get("dnsPort")),
     dnsWorkers: Number(get("dnsWorkers")),
     dnsResolvConf: get("dnsResolvConf"),
+    statusAddr: get("statusAddr"),
   };
 }
 

@@ -1,13 +1,12 @@
 /** The control API's routes (see control-server.ts), over the daemon's components. */
 import type { Config } from "../config/index.js";
-import { driverName } from "../config/index.js";
 import { WeaveError } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
 import type { LocalState } from "../store/index.js";
 import type { ControlHandler } from "./control-server.js";
 import type { DnsChange, DnsService } from "./dns-service.js";
 import type { DockerSync } from "./docker-sync.js";
-import { buildPs, buildStatus } from "./views.js";
+import { buildPs, buildStatus, type StatusView } from "./views.js";
 
 export function controlRoutes(o: {
   config: Config;
@@ -24,9 +23,8 @@ export function controlRoutes(o: {
     return o.dns;
   };
   return {
-    "GET /status": async () => ({ ...(await buildStatus(o)), dns: o.dns?.status() ?? null }),
-    "GET /ps": async () =>
-      buildPs({ state: o.state, docker: o.docker, driverName: driverName(o.config.socket) }),
+    "GET /status": async () => statusJson(o),
+    "GET /ps": async () => buildPs({ state: o.state, docker: o.docker, driverName: o.config.driverName }),
     "POST /stop": async () => {
       o.stop();
       return { stopping: true };
@@ -40,6 +38,18 @@ export function controlRoutes(o: {
     "POST /dns/add": async ({ body }) => ({ added: await dns().add(dnsChange(body)) }),
     "POST /dns/remove": async ({ body }) => ({ removed: await dns().remove(dnsChange(body)) }),
   };
+}
+
+/** What `weave status --json` prints; also the status server's /status.json. */
+export async function statusJson(o: {
+  config: Config;
+  state: LocalState;
+  docker: DockerApi;
+  sync: DockerSync;
+  dns: DnsService | undefined;
+  mtu: number;
+}): Promise<StatusView & { dns: ReturnType<DnsService["status"]> | null }> {
+  return { ...(await buildStatus(o)), dns: o.dns?.status() ?? null };
 }
 
 function dnsChange(body: unknown): DnsChange {

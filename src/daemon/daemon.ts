@@ -3,7 +3,8 @@
  * them in reverse order on SIGTERM/SIGINT or a control-API stop, under a deadline.
  *
  * Start order: state -> kernel reconciled with the state -> plugin socket -> weaveDNS -> control
- * socket -> Docker sync (outside any plugin call: default network, adoption, garbage collection).
+ * socket -> status server (metrics, status page) -> Docker sync (outside any plugin call: default
+ * network, adoption, garbage collection).
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ import {
   WeaveError,
 } from "../core/index.js";
 import type { Config } from "../config/index.js";
-import { controlSocketPath, driverName } from "../config/index.js";
+import { controlSocketPath } from "../config/index.js";
 import { DEFAULT_BRIDGE, IprouteDataplane } from "../dataplane/index.js";
 import { DockerClient } from "../docker/index.js";
 import { desiredDataplane, NetworkDriver } from "../driver/index.js";
@@ -29,6 +30,7 @@ import { DockerSync } from "./docker-sync.js";
 import { detectMtu, resolveGroup, ulaRange } from "./host.js";
 import { controlRoutes } from "./control-routes.js";
 import { DnsService } from "./dns-service.js";
+import { createStatusServer, daemonMetrics } from "./observability.js";
 
 export const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -80,8 +82,10 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       now,
     );
     const docker = new DockerClient({ socketPath: config.dockerSocket });
+    // Read at scrape time only, once `sync` exists.
+    const metrics = daemonMetrics({ state, dockerReachable: () => sync.status === "reachable" });
     const dns = !config.noDns
-      ? new DnsService({ config, state, docker, queue, logger: log.child("dns") })
+      ? new DnsService({ config, state, docker, queue, logger: log.child("dns"), onQuery: metrics.dnsQuery })
       : undefined;
     const driver = new NetworkDriver({
       state,
@@ -113,6 +117,7 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       socketGid: gid,
       routes,
       logger: log.child("plugin"),
+      observe: metrics.pluginCall,
     });
     await plugin.start();
     closers.push({ name: "plugin", close: () => plugin.close() });
@@ -124,7 +129,7 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     const sync = new DockerSync({
       docker,
       dataplane,
-      driverName: driverName(config.socket),
+      driverName: config.driverName,
       state,
       driver,
       ipam,
@@ -146,6 +151,21 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     );
     await control.start();
     closers.push({ name: "control", close: () => control.close() });
+
+    const status = createStatusServer({
+      config,
+      state,
+      docker,
+      sync,
+      dns,
+      mtu,
+      metrics,
+      logger: log.child("status"),
+    });
+    if (status) {
+      await status.start();
+      closers.push({ name: "status", close: () => status.close() });
+    }
 
     const pidFile = join(config.runDir, "weave.pid");
     writeFileSync(pidFile, `${process.pid}\n`);

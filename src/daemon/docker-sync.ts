@@ -3,7 +3,9 @@
  * inside one). Docker replays nothing to a network driver, so this loop is how weave learns what
  * happened while it, or Docker, was down:
  *  - the default network exists in Docker (driver and IPAM "weave"), checked each time Docker
- *    becomes reachable (a user may remove it later; it is not forced back);
+ *    becomes reachable and retried every second until Docker accepts it (a managed plugin's
+ *    creation fails while Docker is still enabling the plugin); a user may remove it later, it is
+ *    not forced back;
  *  - networks of driver weave that weave has no record of are adopted (see adopt.ts);
  *  - networks Docker no longer has are removed (bridge, rules, pools);
  *  - endpoints Docker no longer has are removed (veth, address), after a grace period that covers
@@ -44,6 +46,11 @@ export interface DockerSyncOptions {
 
 export type DockerStatus = "unknown" | "reachable" | "unreachable";
 
+/** How soon a pass runs again while the default network could not be created. */
+export const DEFAULT_NETWORK_RETRY_MS = 1_000;
+/** For how long after Docker became reachable those fast retries go on (then: every intervalMs). */
+export const DEFAULT_NETWORK_FAST_RETRY_FOR_MS = 60_000;
+
 export class DockerSync {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -52,6 +59,11 @@ export class DockerSync {
   lastError = "";
   /** True once the default network is known to exist in Docker (or none is wanted). */
   defaultNetworkReady = false;
+  /** True once the default network was checked (and created if need be) since Docker became reachable. */
+  private defaultNetworkChecked = false;
+  /** Until when (ms, from `now`) a failed default-network creation is retried every second. */
+  private fastRetryUntil = 0;
+  private defaultNetworkError = "";
 
   constructor(private readonly o: DockerSyncOptions) {}
 
@@ -76,7 +88,13 @@ export class DockerSync {
   private schedule(ms: number): void {
     if (this.closed) return;
     this.timer = setTimeout(() => {
-      void this.syncNow().finally(() => this.schedule(this.o.intervalMs));
+      void this.syncNow().finally(() =>
+        this.schedule(
+          this.status === "reachable" && !this.defaultNetworkChecked && this.o.now() < this.fastRetryUntil
+            ? Math.min(this.o.intervalMs, DEFAULT_NETWORK_RETRY_MS)
+            : this.o.intervalMs,
+        ),
+      );
     }, ms);
     this.timer.unref();
   }
@@ -97,8 +115,26 @@ export class DockerSync {
     this.status = "reachable";
     this.lastError = "";
     const { state, dataplane } = this.o;
+    if (becameReachable) {
+      this.defaultNetworkChecked = false;
+      this.fastRetryUntil = this.o.now() + DEFAULT_NETWORK_FAST_RETRY_FOR_MS;
+    }
+    if (!this.defaultNetworkChecked) {
+      try {
+        await this.ensureDefaultNetwork();
+        this.defaultNetworkChecked = true;
+        this.defaultNetworkError = "";
+      } catch (err) {
+        const message = errorMessage(err);
+        this.lastError = message;
+        const fields = { network: this.o.defaultNetwork, error: message };
+        if (message !== this.defaultNetworkError)
+          logger.warning("cannot create the default network yet; retrying", fields);
+        else logger.debug("cannot create the default network yet; retrying", fields);
+        this.defaultNetworkError = message;
+      }
+    }
     try {
-      if (becameReachable) await this.ensureDefaultNetwork();
       if ((await adoptUnknownNetworks(this.o)).length > 0) this.o.onAdopted?.();
       await this.collectGarbage();
       // Self-healing: links lost or added behind weave's back are put right (the desired state is

@@ -1,6 +1,5 @@
 /** What `weave status` and `weave ps` show, assembled from the state and (best effort) Docker. */
 import type { Config } from "../config/index.js";
-import { driverName } from "../config/index.js";
 import { VERSION } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
 import type { LocalState } from "../store/index.js";
@@ -55,7 +54,7 @@ export async function buildStatus(o: {
   sync: DockerSync;
   mtu: number;
 }): Promise<StatusView> {
-  const names = await networkNames(o.docker, driverName(o.config.socket));
+  const names = await networkNames(o.docker, o.config.driverName);
   return {
     version: VERSION,
     pid: process.pid,

@@ -7,6 +7,7 @@
  * A batch that fails (e.g. because something changed between observing and applying) is retried once
  * after observing again; deletes run one by one so that "Cannot find device" counts as success.
  */
+import { randomBytes } from "node:crypto";
 import { errorMessage, WeaveError } from "../core/index.js";
 import type { Exec, Logger } from "../core/index.js";
 import { syncIptablesForward } from "./iptables-compat.js";
@@ -208,7 +209,10 @@ export class IprouteDataplane implements Dataplane {
         await flush();
         await this.deleteLink(op.name, op.op === "delete-bridge" ? "bridge" : "veth");
       } else {
-        batch.push(...renderOp(op));
+        // A fixed MAC for a new bridge (see the create-bridge op).
+        batch.push(
+          ...renderOp(op.op === "create-bridge" && op.mac === undefined ? { ...op, mac: randomMac() } : op),
+        );
         batchOps.push(op);
       }
     }
@@ -233,10 +237,17 @@ export class IprouteDataplane implements Dataplane {
       if (code !== "ENOENT") throw err;
     }
     if (res?.code === 0) return;
-    await this.run(
-      "sh",
-      ["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
-      "enable IPv4 forwarding (net.ipv4.ip_forward=1)",
+    const args = ["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"];
+    const fallback = await this.exec("sh", args, { check: false });
+    if (fallback.code === 0) return;
+    // /proc/sys is read-only in a managed Docker plugin: fine when forwarding is on already.
+    const current = await this.exec("cat", ["/proc/sys/net/ipv4/ip_forward"], { check: false }).catch(
+      () => undefined,
+    );
+    if (current?.code === 0 && current.stdout.trim() === "1") return;
+    throw new WeaveError(
+      "WEAVE_DATAPLANE",
+      `Cannot enable IPv4 forwarding (net.ipv4.ip_forward=1) with "sh ${args.join(" ")}" (exit ${fallback.code}): ${fallback.stderr.trim()}`,
     );
   }
 
@@ -251,4 +262,11 @@ export class IprouteDataplane implements Dataplane {
     }
     return res;
   }
+}
+
+/** A random unicast, locally administered MAC address (as Docker gives its bridges). */
+export function randomMac(): string {
+  const bytes = randomBytes(6);
+  bytes[0] = ((bytes[0] ?? 0) & 0xfe) | 0x02;
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }

@@ -26,7 +26,13 @@ export interface ObservedLink {
 }
 
 export type DataplaneOp =
-  | { op: "create-bridge"; spec: BridgeSpec }
+  /**
+   * `mac`: the bridge's MAC address, set at creation so that it never changes. Without it, Linux
+   * gives the bridge the lowest MAC of its ports, so a container joining with a lower one would change
+   * the gateway's MAC under the other containers' ARP caches (they lose the gateway, DNS included,
+   * until their entry expires). The adapter picks it (a random one, as Docker does for its bridges).
+   */
+  | { op: "create-bridge"; spec: BridgeSpec; mac?: string }
   | {
       op: "fix-bridge";
       name: string;
@@ -260,7 +266,7 @@ export function renderOp(op: DataplaneOp): string[] {
     case "create-bridge": {
       const { name, mtu, addresses } = op.spec;
       return [
-        `link add ${name} mtu ${mtu} type bridge`,
+        `link add ${name} mtu ${mtu}${op.mac !== undefined ? ` address ${op.mac}` : ""} type bridge`,
         ...addresses.map((a) => ipAddrArgs(a, name, "add")),
         `link set ${name} up`,
       ];

@@ -96,6 +96,16 @@ void describe("IprouteDataplane in a scratch network namespace (root)", { skip: 
     assert.ok(host?.flags.includes("UP"));
   });
 
+  void it("a bridge keeps its MAC when a port with a lower MAC joins (the gateway MAC never moves)", async () => {
+    const before = (await link("weave-t1"))?.address;
+    assert.match(before ?? "", /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    await netns.ip(ns, "link add vwelowmac type veth peer name vwplowmac");
+    await netns.ip(ns, "link set vwelowmac address 00:00:00:00:00:01");
+    await netns.ip(ns, "link set vwelowmac master weave-t1 up");
+    assert.equal((await link("weave-t1"))?.address, before);
+    await netns.ip(ns, "link del vwelowmac");
+  });
+
   void it("deleteVeth removes both ends; deleting what is gone succeeds", async () => {
     await dp.deleteVeth(veth.hostName);
     const all = await links();

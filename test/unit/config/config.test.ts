@@ -15,6 +15,7 @@ void describe("parseConfig", () => {
   void it("has documented defaults", () => {
     assert.deepEqual(parseConfig([], {}), {
       socket: "/run/docker/plugins/weave.sock",
+      driverName: "weave",
       socketGroup: "root",
       logLevel: "info",
       nameserver: undefined,
@@ -33,12 +34,14 @@ void describe("parseConfig", () => {
       dnsPort: 53,
       dnsWorkers: 1,
       dnsResolvConf: "/etc/resolv.conf",
+      statusAddr: "127.0.0.1:6782",
     });
   });
 
   void it("reads every setting from its WEAVE_* environment twin", () => {
     const c = parseConfig([], {
       WEAVE_SOCKET: "/tmp/w.sock",
+      WEAVE_DRIVER_NAME: "weave:latest",
       WEAVE_SOCKET_GROUP: "docker",
       WEAVE_LOG_LEVEL: "debug",
       WEAVE_NAMESERVER: "10.32.0.53",
@@ -57,10 +60,12 @@ void describe("parseConfig", () => {
       WEAVE_DNS_PORT: "5353",
       WEAVE_DNS_WORKERS: "0",
       WEAVE_DNS_RESOLV_CONF: "/tmp/resolv.conf",
+      WEAVE_STATUS_ADDR: "[::1]:9100",
       UNRELATED: "x",
     });
     assert.deepEqual(c, {
       socket: "/tmp/w.sock",
+      driverName: "weave:latest",
       socketGroup: "docker",
       logLevel: "debug",
       nameserver: "10.32.0.53",
@@ -79,6 +84,7 @@ void describe("parseConfig", () => {
       dnsPort: 5353,
       dnsWorkers: 0,
       dnsResolvConf: "/tmp/resolv.conf",
+      statusAddr: "[::1]:9100",
     });
   });
 
@@ -142,6 +148,38 @@ void describe("parseConfig", () => {
     assert.equal(parseConfig(["--nameserver="], {}).nameserver, undefined);
   });
 
+  void it("the driver name defaults to the socket's file name; --driver-name overrides it", () => {
+    assert.equal(parseConfig([], {}).driverName, "weave");
+    assert.equal(parseConfig(["--socket", "/run/docker/plugins/net2.sock"], {}).driverName, "net2");
+    assert.equal(parseConfig([], { WEAVE_SOCKET: "/tmp/w.sock" }).driverName, "w");
+    assert.equal(parseConfig(["--driver-name", "weave:latest"], {}).driverName, "weave:latest");
+    assert.equal(parseConfig([], { WEAVE_DRIVER_NAME: "myorg/weave:1.0" }).driverName, "myorg/weave:1.0");
+    assert.equal(parseConfig(["--driver-name="], {}).driverName, "weave", "empty means derived");
+    for (const v of ["has space", "/abs", ":latest", "a\nb"]) {
+      configError(() => parseConfig(["--driver-name", v], {}), "--driver-name", "WEAVE_DRIVER_NAME");
+    }
+  });
+
+  void it('--status-addr takes IP:PORT or [IPv6]:PORT, or "" to turn the status server off', () => {
+    assert.equal(parseConfig(["--status-addr", "0.0.0.0:6782"], {}).statusAddr, "0.0.0.0:6782");
+    assert.equal(parseConfig(["--status-addr=[fd00::1]:80"], {}).statusAddr, "[fd00::1]:80");
+    assert.equal(parseConfig(["--status-addr="], {}).statusAddr, "");
+    assert.equal(parseConfig([], { WEAVE_STATUS_ADDR: "" }).statusAddr, "");
+    for (const v of [
+      "6782",
+      ":6782",
+      "localhost:6782",
+      "127.0.0.1",
+      "127.0.0.1:0",
+      "127.0.0.1:65536",
+      "::1:80",
+      "[10.0.0.1]:80",
+      "300.1.1.1:80",
+    ]) {
+      configError(() => parseConfig(["--status-addr", v], {}), "--status-addr", "WEAVE_STATUS_ADDR", v);
+    }
+  });
+
   void it("an invalid boolean names the flag", () => {
     configError(() => parseConfig(["--foreground=yes"], {}), "--foreground");
     configError(() => parseConfig([], { WEAVE_FOREGROUND: "on" }), "--foreground");
@@ -166,6 +204,7 @@ void describe("parseConfig", () => {
     // Each flag's value really comes from its env twin.
     const sample: Partial<Record<string, string>> = {
       logLevel: "warning",
+      driverName: "weave:latest",
       mtu: "1234",
       nameserver: "10.9.9.9",
       ipallocRange: "10.50.0.0/16",
@@ -176,6 +215,7 @@ void describe("parseConfig", () => {
       dnsUpstream: "192.0.2.53:5353",
       dnsPort: "5353",
       dnsWorkers: "2",
+      statusAddr: "10.1.2.3:9100",
     };
     for (const f of FLAGS) {
       const value = sample[f.key] ?? `/x/${f.key}`;

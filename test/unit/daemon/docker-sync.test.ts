@@ -121,6 +121,27 @@ void describe("DockerSync", () => {
     assert.equal([...h.docker.networks.values()].filter((n) => n.Name === "weave").length, 0);
   });
 
+  void it("retries the default network until Docker accepts it (a plugin still being enabled)", async () => {
+    const h = setup();
+    const create = h.docker.createNetwork.bind(h.docker);
+    let refusals = 2;
+    h.docker.createNetwork = async (body) => {
+      if (refusals-- > 0)
+        throw new Error(
+          'Docker API POST /networks/create failed (500): plugin "weave:latest" found but disabled',
+        );
+      return create(body);
+    };
+    await h.sync.syncNow();
+    assert.equal(h.sync.defaultNetworkReady, false);
+    assert.match(h.sync.lastError, /found but disabled/);
+    await h.sync.syncNow();
+    assert.equal(h.sync.defaultNetworkReady, false);
+    await h.sync.syncNow();
+    assert.equal(h.sync.defaultNetworkReady, true, "created at the third pass");
+    assert.equal([...h.docker.networks.values()].filter((n) => n.Name === "weave").length, 1);
+  });
+
   void it("reports Docker unreachable and does nothing else", async () => {
     const h = setup();
     h.docker.reachable = false;

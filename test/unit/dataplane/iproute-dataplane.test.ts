@@ -2,7 +2,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { silentLogger, WeaveError } from "../../../src/core/index.js";
 import type { Exec, ExecResult } from "../../../src/core/index.js";
-import { IprouteDataplane, parseIpAddrJson, parseRoutesJson } from "../../../src/dataplane/index.js";
+import {
+  IprouteDataplane,
+  parseIpAddrJson,
+  parseRoutesJson,
+  randomMac,
+} from "../../../src/dataplane/index.js";
 
 const addrJson = JSON.stringify([
   { ifname: "lo", flags: ["LOOPBACK", "UP"], mtu: 65536, address: "00:00:00:00:00:00", addr_info: [] },
@@ -106,6 +111,18 @@ void describe("IprouteDataplane with a scripted exec", () => {
     assert.equal(calls.filter((c) => c.startsWith("ip -batch")).length, 1);
   });
 
+  void it("creates a bridge with a fixed, locally administered MAC (not its lowest port's)", async () => {
+    const { exec, calls } = scripted([["ip -json -details address show", { stdout: "[]" }]]);
+    const dp = new IprouteDataplane({ exec, logger: silentLogger });
+    await dp.ensureBridge({ name: "weave-a", mtu: 1450, addresses: ["10.32.0.1/24"] });
+    const batch = calls.find((c) => c.startsWith("ip -batch")) ?? "";
+    const mac = /link add weave-a mtu 1450 address ([0-9a-f:]{17}) type bridge/.exec(batch)?.[1];
+    assert.ok(mac, `the bridge gets an address at creation: ${batch}`);
+    const first = Number.parseInt(mac.slice(0, 2), 16);
+    assert.equal(first & 0x03, 0x02, "unicast and locally administered");
+    assert.notEqual(randomMac(), randomMac());
+  });
+
   void it("applies nft rules, skips a missing iptables and enables forwarding via a fallback", async () => {
     const enoent = (file: string) => () => {
       throw new WeaveError("WEAVE_DATAPLANE", `Cannot run "${file}"`, {
@@ -126,6 +143,24 @@ void describe("IprouteDataplane with a scripted exec", () => {
       "sysctl -qw net.ipv4.ip_forward=1",
       "sh -c echo 1 > /proc/sys/net/ipv4/ip_forward",
     ]);
+  });
+
+  void it("accepts a read-only /proc/sys when forwarding is on already, and fails when it is off", async () => {
+    const readOnly = { code: 1, stderr: "Read-only file system" };
+    for (const [value, works] of [
+      ["1\n", true],
+      ["0\n", false],
+    ] as const) {
+      const { exec } = scripted([
+        ["sysctl", { code: 255, stderr: "sysctl: permission denied on key" }],
+        ["sh -c echo 1", readOnly],
+        ["cat /proc/sys/net/ipv4/ip_forward", { stdout: value }],
+      ]);
+      const dp = new IprouteDataplane({ exec, logger: silentLogger });
+      const applied = dp.applyPolicies([{ bridge: "weave-a", subnets: ["10.32.0.0/24"], internal: false }]);
+      if (works) await applied;
+      else await assert.rejects(applied, /Cannot enable IPv4 forwarding .*Read-only file system/);
+    }
   });
 
   void it("reports an nft failure as WEAVE_DATAPLANE quoting stderr", async () => {

@@ -38,6 +38,15 @@ void describe("ownership", () => {
 });
 
 void describe("planBridge", () => {
+  void it("renders a create-bridge with the MAC address the adapter chose", () => {
+    const [op] = planBridge(bridge, undefined);
+    assert.ok(op?.op === "create-bridge");
+    assert.equal(
+      renderOp({ ...op, mac: "02:11:22:33:44:55" })[0],
+      "link add weave-a mtu 1450 address 02:11:22:33:44:55 type bridge",
+    );
+  });
+
   void it("creates a missing bridge with MTU, addresses and up", () => {
     const ops = planBridge({ ...bridge, addresses: ["10.32.0.1/24", "fd00::1/64"] }, undefined);
     assert.deepEqual(ops.flatMap(renderOp), [

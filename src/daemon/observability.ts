@@ -1,0 +1,75 @@
+/**
+ * The daemon's metrics and status server, over its components: gauges read the state at scrape
+ * time, the status views are those of `weave status` and `weave ps` (views.ts).
+ */
+import { hostname } from "node:os";
+import type { Config } from "../config/index.js";
+import type { Logger } from "../core/index.js";
+import { VERSION, WeaveError } from "../core/index.js";
+import type { DockerApi } from "../docker/index.js";
+import type { PeerState, WeaveMetrics } from "../metrics/index.js";
+import { createWeaveMetrics, poolUsage, SINGLE_HOST_PEERS } from "../metrics/index.js";
+import { parseListenAddress, StatusServer } from "../status/index.js";
+import type { LocalState } from "../store/index.js";
+import { statusJson } from "./control-routes.js";
+import type { DnsService } from "./dns-service.js";
+import type { DockerSync } from "./docker-sync.js";
+import { buildPs, buildStatus } from "./views.js";
+
+/**
+ * weave's metrics over the state. `dockerReachable` and `peers` are read at each scrape; peers
+ * default to this host alone (multi-host passes the peers it knows).
+ */
+export function daemonMetrics(o: {
+  state: LocalState;
+  dockerReachable: () => boolean;
+  peers?: () => readonly PeerState[];
+}): WeaveMetrics {
+  return createWeaveMetrics({
+    version: VERSION,
+    pools: () => poolUsage(o.state.listPools(), o.state.listAddresses()),
+    networks: () => o.state.listNetworks().length,
+    endpoints: () => o.state.listEndpoints().length,
+    peers: o.peers ?? (() => SINGLE_HOST_PEERS),
+    dockerReachable: o.dockerReachable,
+  });
+}
+
+/** The status server on `--status-addr`, or undefined when it is "" (turned off). Not started. */
+export function createStatusServer(o: {
+  config: Config;
+  state: LocalState;
+  docker: DockerApi;
+  sync: DockerSync;
+  dns: DnsService | undefined;
+  mtu: number;
+  metrics: WeaveMetrics;
+  peers?: () => readonly PeerState[];
+  logger: Logger;
+}): StatusServer | undefined {
+  if (o.config.statusAddr === "") return undefined;
+  const listen = parseListenAddress(o.config.statusAddr);
+  // parseConfig has validated the address; this only narrows the type.
+  if (!listen) throw new WeaveError("WEAVE_CONFIG", `Invalid status address "${o.config.statusAddr}"`);
+  const peers = o.peers ?? (() => SINGLE_HOST_PEERS);
+  return new StatusServer({
+    listen,
+    logger: o.logger,
+    metrics: () => o.metrics.registry.expose(),
+    status: () => statusJson(o),
+    picture: async () => {
+      const [status, containers] = await Promise.all([
+        buildStatus(o),
+        buildPs({ state: o.state, docker: o.docker, driverName: o.config.driverName }),
+      ]);
+      return {
+        hostname: hostname(),
+        generatedAt: new Date().toISOString(),
+        status,
+        dns: o.dns?.status() ?? null,
+        containers,
+        peers: [...peers()],
+      };
+    },
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * Helpers of the e2e tests of weave's ways to run (container, managed plugin): the scripts, and
+ * checks of a weave network from its containers' point of view (traffic, weaveDNS names, addresses).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Host } from "./harness/index.js";
+import { REPO_ROOT } from "./harness/index.js";
+import { eventually, ok } from "./lib.js";
+
+export const SCRIPTS = join(REPO_ROOT, "scripts");
+
+/** The gateway of a network's first subnet: where weaveDNS answers for containers on it. */
+export async function gatewayOf(host: Host, network: string): Promise<string> {
+  const gw = ok(
+    await host.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network]),
+    `gateway of ${network}`,
+  );
+  assert.match(gw, /^\d+\.\d+\.\d+\.\d+$/, `network ${network} has a gateway`);
+  return gw;
+}
+
+/** `docker run` flags that make a container use weaveDNS on `gateway` (what `weave dns-args` prints). */
+export function dnsFlags(gateway: string): string[] {
+  return ["--dns", gateway, "--dns-search", "weave.local"];
+}
+
+/** The addresses weaveDNS on `server` answers for `name`, asked from the host with dig. */
+export async function dig(host: Host, server: string, name: string): Promise<string[]> {
+  const res = await host.sh(`dig +short +time=2 +tries=1 @${server} ${name}`);
+  if (res.code !== 0) return [];
+  return res.stdout.split("\n").filter((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l.trim()));
+}
+
+/** True when `container` resolves `name` (through Docker's resolver and weaveDNS) to `ip`. */
+export async function resolves(host: Host, container: string, name: string, ip: string): Promise<boolean> {
+  const res = await host.docker(["exec", container, "nslookup", name]);
+  return res.code === 0 && new RegExp(`Address:\\s*${ip.replaceAll(".", "\\.")}\\s*$`, "m").test(res.stdout);
+}
+
+/**
+ * Waits (up to 3 s, no more: a gateway that stops answering for longer is a bug) until `container`
+ * resolves `name` to `ip`. A name just registered may take a moment to reach weaveDNS's worker
+ * processes.
+ */
+export async function eventuallyResolves(
+  host: Host,
+  container: string,
+  name: string,
+  ip: string,
+): Promise<void> {
+  await eventually(
+    `${container} resolves ${name} to ${ip}`,
+    () => resolves(host, container, name, ip),
+    3_000,
+  );
+}
+
+/** IPv4 addresses (without prefix) of the containers Docker has on `network`. */
+export async function addressesOn(host: Host, network: string): Promise<string[]> {
+  const out = ok(
+    await host.docker(["network", "inspect", "-f", "{{range .Containers}}{{.IPv4Address}} {{end}}", network]),
+  );
+  return out
+    .split(/\s+/)
+    .filter((a) => a !== "")
+    .map((a) => a.split("/")[0] ?? "");
+}
+
+/** Asserts that no address is given twice on `network`; returns the addresses. */
+export async function assertNoDuplicateAddress(host: Host, network: string): Promise<string[]> {
+  const ips = await addressesOn(host, network);
+  assert.equal(new Set(ips).size, ips.length, `duplicate address on ${network}: ${ips.join(", ")}`);
+  return ips;
+}
+
+/**
+ * Runs `action` while `container` pings `ip` 5 times a second for `seconds`; returns the packet
+ * loss in percent.
+ */
+export async function lossDuring(
+  host: Host,
+  container: string,
+  ip: string,
+  seconds: number,
+  action: () => Promise<void>,
+): Promise<number> {
+  const count = String(seconds * 5);
+  const pinger = host.docker(["exec", container, "ping", "-c", count, "-i", "0.2", "-W", "1", ip], {
+    timeoutMs: (seconds + 30) * 1000,
+  });
+  await new Promise((r) => setTimeout(r, 400));
+  await action();
+  const res = await pinger;
+  const loss = /(\d+)% packet loss/.exec(res.stdout)?.[1];
+  assert.ok(loss !== undefined, `ping printed no summary:\n${res.stdout}\n${res.stderr}`);
+  return Number(loss);
+}
