@@ -24,7 +24,7 @@ import {
 } from "./deploy-lib.js";
 import { canPing, containerIp, eventually, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
 
-const skip = requireE2E(["dig", "etcd", "etcdctl", "node", "npm"]);
+const skip = requireE2E(["dig", "etcd", "etcdctl", "node", "npm", "nft", "sysctl", "bridge", "ldd"]);
 
 interface WeaveStatus {
   pid: number;
