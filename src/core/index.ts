@@ -4,3 +4,4 @@ export * from "./serial-queue.js";
 export * from "./exec.js";
 export * from "./json.js";
 export * from "./version.js";
+export * from "./lines.js";

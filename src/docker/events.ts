@@ -7,7 +7,7 @@
  */
 import { request, type ClientRequest } from "node:http";
 import type { Logger } from "../core/index.js";
-import { errorMessage } from "../core/index.js";
+import { errorMessage, readLines } from "../core/index.js";
 import { DOCKER_API_VERSION } from "./client.js";
 import type { DockerEvent } from "./types.js";
 
@@ -70,17 +70,7 @@ export class DockerEventStream {
       this.backoff = this.o.minBackoffMs ?? 100;
       this.o.logger.debug("event stream connected", { since: this.lastNano });
       this.o.onConnect();
-      let buffer = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        let nl: number;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (line !== "") this.handleLine(line);
-        }
-      });
+      readLines(res, (line) => this.handleLine(line));
       res.on("end", () => this.retry("stream ended"));
       res.on("error", (err) => this.retry(errorMessage(err)));
     });

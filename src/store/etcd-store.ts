@@ -5,7 +5,7 @@
  * etcd member down does not stop weave.
  */
 import { request, type ClientRequest } from "node:http";
-import { WeaveError, errorMessage } from "../core/index.js";
+import { WeaveError, errorMessage, readLines } from "../core/index.js";
 import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "./cluster-store.js";
 import { prefixEnd } from "./cluster-store.js";
 
@@ -139,37 +139,39 @@ export class EtcdStore implements ClusterStore {
     });
     let closed = false;
     const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST" }, (res) => {
-      let buffer = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        let nl: number;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (line === "") continue;
-          const msg = JSON.parse(line) as {
-            result?: { events?: { type?: string; kv: RawKv }[]; canceled?: boolean; cancel_reason?: string };
-            error?: { message?: string };
-          };
-          if (msg.error || msg.result?.canceled) {
-            fail(
-              new WeaveError(
-                "WEAVE_STATE",
-                `etcd watch ended: ${msg.error?.message ?? msg.result?.cancel_reason ?? "canceled"}`,
-              ),
-            );
-            return;
-          }
-          for (const e of msg.result?.events ?? []) {
-            const kv = toKv(e.kv);
-            onEvent({
-              type: e.type === "DELETE" ? "delete" : "put",
-              key: kv.key,
-              value: kv.value,
-              modRevision: kv.modRevision,
-            });
-          }
+      readLines(res, (line) => {
+        let msg: {
+          result?: { events?: { type?: string; kv: RawKv }[]; canceled?: boolean; cancel_reason?: string };
+          error?: { message?: string };
+        };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          fail(
+            new WeaveError(
+              "WEAVE_STATE",
+              `etcd sent a watch message that is not JSON: ${line.slice(0, 100)}`,
+            ),
+          );
+          return;
+        }
+        if (msg.error || msg.result?.canceled) {
+          fail(
+            new WeaveError(
+              "WEAVE_STATE",
+              `etcd watch ended: ${msg.error?.message ?? msg.result?.cancel_reason ?? "canceled"}`,
+            ),
+          );
+          return;
+        }
+        for (const e of msg.result?.events ?? []) {
+          const kv = toKv(e.kv);
+          onEvent({
+            type: e.type === "DELETE" ? "delete" : "put",
+            key: kv.key,
+            value: kv.value,
+            modRevision: kv.modRevision,
+          });
         }
       });
       res.on("end", () => fail(new WeaveError("WEAVE_STATE", "etcd closed the watch")));

@@ -1,26 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { ErrorCode } from "../../../src/core/index.js";
+import { ERROR_CODES } from "../../../src/core/index.js";
 import { exitCodeFor } from "../../../src/cli/exit-codes.js";
 import { table } from "../../../src/cli/commands.js";
 
-const ALL_CODES: ErrorCode[] = [
-  "WEAVE_BAD_REQUEST",
-  "WEAVE_NOT_FOUND",
-  "WEAVE_CONFLICT",
-  "WEAVE_IPAM_EXHAUSTED",
-  "WEAVE_IPAM_ADDRESS_IN_USE",
-  "WEAVE_IPAM_POOL_OVERLAP",
-  "WEAVE_UNSUPPORTED",
-  "WEAVE_DATAPLANE",
-  "WEAVE_STATE",
-  "WEAVE_DOCKER",
-  "WEAVE_TIMEOUT",
-  "WEAVE_NOT_RUNNING",
-  "WEAVE_PERMISSION",
-  "WEAVE_CONFIG",
-  "WEAVE_INTERNAL",
-];
+const ALL_CODES: readonly ErrorCode[] = ERROR_CODES;
 
 void describe("exitCodeFor", () => {
   void it("maps usage errors to 2, not running to 3, permission to 4, everything else to 1", () => {
