@@ -21,6 +21,7 @@ import {
   gatewayOf,
   lossDuring,
   eventuallyResolves,
+  pairTalks,
 } from "./deploy-lib.js";
 import { canPing, containerIp, eventually, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
 
@@ -108,14 +109,8 @@ describe("weave as a container", { skip, timeout: 900_000 }, () => {
     net = uniq("cn");
     await weaveNetwork(host, net);
     gw = await gatewayOf(host, net);
-    const a = await runSleeper(host, uniq("a"), [`--net=${net}`, ...dnsFlags(gw)]);
-    const b = await runSleeper(host, uniq("b"), [`--net=${net}`, ...dnsFlags(gw)]);
+    const { a, b } = await pairTalks(host, net, gw);
     apps.push(a, b);
-    const ipB = await containerIp(host, b, net);
-    assert.ok(await canPing(host, a, ipB), "a pings b");
-    await eventually("weaveDNS knows b", async () => (await dig(host, gw, `${b}.weave.local`)).includes(ipB));
-    await eventuallyResolves(host, a, `${b}.weave.local`, ipB);
-    assert.ok(await canPing(host, a, `${b}.weave.local`), "a pings b by its weaveDNS name");
   });
 
   test("docker restart weave with containers running: traffic continues, state intact, no duplicate address", async () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Host } from "./harness/index.js";
 import { REPO_ROOT } from "./harness/index.js";
-import { eventually, ok } from "./lib.js";
+import { canPing, containerIp, eventually, ok, runSleeper, uniq } from "./lib.js";
 
 export const SCRIPTS = join(REPO_ROOT, "scripts");
 
@@ -95,4 +95,25 @@ export async function lossDuring(
   const loss = /(\d+)% packet loss/.exec(res.stdout)?.[1];
   assert.ok(loss !== undefined, `ping printed no summary:\n${res.stdout}\n${res.stderr}`);
   return Number(loss);
+}
+
+/**
+ * Two containers on `network` using weaveDNS at `gateway`; asserts they reach each other by
+ * address and by weaveDNS name. Returns their names and b's address.
+ */
+export async function pairTalks(
+  host: Host,
+  network: string,
+  gateway: string,
+): Promise<{ a: string; b: string; ipB: string }> {
+  const a = await runSleeper(host, uniq("a"), [`--net=${network}`, ...dnsFlags(gateway)]);
+  const b = await runSleeper(host, uniq("b"), [`--net=${network}`, ...dnsFlags(gateway)]);
+  const ipB = await containerIp(host, b, network);
+  assert.ok(await canPing(host, a, ipB), "a pings b");
+  await eventually("weaveDNS knows b", async () =>
+    (await dig(host, gateway, `${b}.weave.local`)).includes(ipB),
+  );
+  await eventuallyResolves(host, a, `${b}.weave.local`, ipB);
+  assert.ok(await canPing(host, a, `${b}.weave.local`), "a pings b by its weaveDNS name");
+  return { a, b, ipB };
 }

@@ -20,6 +20,7 @@ import {
   gatewayOf,
   lossDuring,
   eventuallyResolves,
+  pairTalks,
 } from "./deploy-lib.js";
 import { canPing, containerIp, eventually, ok, runSleeper, uniq } from "./lib.js";
 
@@ -144,14 +145,8 @@ describe("weave as a managed plugin", { skip, timeout: 900_000 }, () => {
       "network create",
     );
     gw = await gatewayOf(host, net);
-    const a = await runSleeper(host, uniq("a"), [`--net=${net}`, ...dnsFlags(gw)]);
-    const b = await runSleeper(host, uniq("b"), [`--net=${net}`, ...dnsFlags(gw)]);
+    const { a, b } = await pairTalks(host, net, gw);
     apps.push(a, b);
-    const ipB = await containerIp(host, b, net);
-    assert.ok(await canPing(host, a, ipB), "a pings b");
-    await eventually("weaveDNS knows b", async () => (await dig(host, gw, `${b}.weave.local`)).includes(ipB));
-    await eventuallyResolves(host, a, `${b}.weave.local`, ipB);
-    assert.ok(await canPing(host, a, `${b}.weave.local`), "a pings b by name");
     // The default network works too.
     const d = await runSleeper(host, uniq("d"), ["--net=weave"]);
     apps.push(d);
