@@ -1,18 +1,55 @@
 /**
  * ClusterStore over etcd's v3 JSON gateway (POST /v3/kv/range, /v3/kv/txn, /v3/lease/*,
- * /v3/watch), on plain node:http: no gRPC stack, no dependency. Keys and values travel base64-encoded;
- * int64 fields arrive as strings. Every request has a timeout and tries the endpoints in turn, so one
- * etcd member down does not stop weave.
+ * /v3/watch), on plain node:http / node:https: no gRPC stack, no dependency. Keys and values travel
+ * base64-encoded; int64 fields arrive as strings. Every request has a timeout and tries the endpoints
+ * in turn, so one etcd member down does not stop weave: a refused connection moves on at once, a
+ * silent endpoint after `timeoutMs`.
+ *
+ * TLS: `https://` endpoints go through one node:https Agent built from `tls` (PEM contents: `ca`
+ * verifies the servers, `cert` + `key` authenticate weave to an etcd run with --client-cert-auth);
+ * `http://` endpoints stay plain HTTP. TLS failures are reported as WEAVE_TIMEOUT ("cannot reach"),
+ * so the next endpoint is tried, with a message that says TLS was the problem.
+ *
+ * Watch liveness (design note). A watch is one long-lived streaming POST to one endpoint. If the
+ * etcd process dies its kernel closes the connection and the watch fails at once; the hard case is a
+ * connection that stalls silently (host down, network partition), which no read ever reports.
+ * etcd's progress notifications (`progress_notify: true`) are no cure: etcd 3.4 sends them every
+ * `--experimental-watch-progress-notify-interval`, 10 minutes by default (checked against 3.4.23:
+ * a quiet watch with progress_notify got no message in 25 s by default, one every 2 s with the flag at
+ * 2s), and weave does not own the etcd flags. So while a watch is open it checks its endpoint itself:
+ * every `watchCheckMs` (5 s) a cheap linearizable count-only range of one key on the same endpoint;
+ * a failed check is repeated at once, and two failures in a row end the watch with onError
+ * (WEAVE_TIMEOUT); the owner re-lists and watches again, on the next endpoint. A linearizable read also
+ * fails on a member cut off from the leader, which would otherwise keep a watch open that never sees
+ * another event. A stalled watch is reported within watchCheckMs + 2 x min(timeoutMs, watchCheckMs),
+ * 15 s with the defaults. Until etcd answers the watch request, the request times out after `timeoutMs`.
  */
-import { request, type ClientRequest } from "node:http";
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest, type AgentOptions } from "node:https";
+import { createSecureContext } from "node:tls";
 import { WeaveError, errorMessage, readLines } from "../core/index.js";
 import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "./cluster-store.js";
 import { prefixEnd } from "./cluster-store.js";
 
+/** PEM contents (not file names) for TLS to etcd. */
+export interface EtcdTlsOptions {
+  /** CA certificate(s) that signed the etcd servers' certificates (default: the system's CAs). */
+  ca?: string;
+  /** Client certificate, for an etcd run with --client-cert-auth (needs `key`). */
+  cert?: string;
+  /** Private key of `cert`. */
+  key?: string;
+}
+
 export interface EtcdStoreOptions {
-  /** Client URLs, e.g. ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]. */
+  /** Client URLs, e.g. ["http://10.0.0.1:2379", "https://10.0.0.2:2379"]. */
   endpoints: readonly string[];
+  /** Timeout of each request to one endpoint, in ms (default 5000). */
   timeoutMs?: number;
+  /** Used for the `https://` endpoints. */
+  tls?: EtcdTlsOptions;
+  /** How often an open watch checks that its endpoint still answers, in ms (default 5000). */
+  watchCheckMs?: number;
 }
 
 interface RawKv {
@@ -40,14 +77,82 @@ function toKv(raw: RawKv): KeyValue {
   };
 }
 
+/** TLS alerts by which a server refuses the client's certificate (or its absence). */
+const CLIENT_CERT_REFUSED =
+  /ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE)$/;
+/** Node's codes for a server certificate that does not verify. */
+const SERVER_CERT_BAD =
+  /^(UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
+/** A transport failure (refused, reset, TLS) as a WEAVE_TIMEOUT that says what went wrong where. */
+function unreachable(endpoint: string, err: Error): WeaveError {
+  if (err instanceof WeaveError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? "";
+  // OpenSSL errors carry a one-line `reason`; their message is a long line of internals.
+  const reason = (err as { reason?: unknown }).reason;
+  const why = typeof reason === "string" && reason !== "" ? reason : err.message.trim();
+  const fail = (message: string) => new WeaveError("WEAVE_TIMEOUT", message, { cause: err });
+  if (CLIENT_CERT_REFUSED.test(code))
+    return fail(
+      `etcd at ${endpoint} refused the TLS connection (${why}): it wants a client certificate signed by a CA it trusts, and weave sent none or one it does not accept`,
+    );
+  if (SERVER_CERT_BAD.test(code))
+    return fail(
+      `Cannot verify the TLS certificate of etcd at ${endpoint} (${why}): give the CA that signed it, and check the certificate is for this address`,
+    );
+  if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"))
+    return fail(`TLS with etcd at ${endpoint} failed: ${why}`);
+  if (err.message === "socket hang up" && endpoint.startsWith("http:"))
+    return fail(`Cannot reach etcd at ${endpoint}: ${why} (an etcd that serves TLS does this to plain HTTP)`);
+  return fail(`Cannot reach etcd at ${endpoint}: ${why}`);
+}
+
 export class EtcdStore implements ClusterStore {
   private readonly timeoutMs: number;
+  private readonly watchCheckMs: number;
+  private readonly httpsAgent: HttpsAgent | undefined;
   private preferred = 0;
-  private readonly watches = new Set<ClientRequest>();
+  /** Closers of the open watches. */
+  private readonly watches = new Set<() => void>();
 
+  /** Throws WEAVE_CONFIG for no endpoint, an endpoint that is not http(s)://, or cert without key. */
   constructor(private readonly o: EtcdStoreOptions) {
     if (o.endpoints.length === 0) throw new WeaveError("WEAVE_CONFIG", "No etcd endpoint given");
+    for (const e of o.endpoints) {
+      let url: URL | undefined;
+      try {
+        url = new URL(e);
+      } catch {
+        url = undefined;
+      }
+      if (url?.protocol !== "http:" && url?.protocol !== "https:")
+        throw new WeaveError(
+          "WEAVE_CONFIG",
+          `Invalid etcd endpoint "${e}": expected http://HOST:PORT or https://HOST:PORT`,
+        );
+    }
+    const tls = o.tls ?? {};
+    if ((tls.cert === undefined) !== (tls.key === undefined))
+      throw new WeaveError(
+        "WEAVE_CONFIG",
+        "TLS to etcd needs both a client certificate and its key, or neither",
+      );
     this.timeoutMs = o.timeoutMs ?? 5_000;
+    this.watchCheckMs = o.watchCheckMs ?? 5_000;
+    if (o.endpoints.some((e) => e.startsWith("https:"))) {
+      const agent: AgentOptions = { keepAlive: true };
+      if (tls.ca !== undefined) agent.ca = tls.ca;
+      if (tls.cert !== undefined) agent.cert = tls.cert;
+      if (tls.key !== undefined) agent.key = tls.key;
+      try {
+        createSecureContext(agent); // Here, not as a throw from the first request.
+      } catch (err) {
+        throw new WeaveError("WEAVE_CONFIG", `Invalid TLS options for etcd: ${errorMessage(err)}`, {
+          cause: err,
+        });
+      }
+      this.httpsAgent = new HttpsAgent(agent);
+    }
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -123,13 +228,15 @@ export class EtcdStore implements ClusterStore {
     });
   }
 
+  /** Never blocks; see the design note at the top for how a dead or stalled endpoint is reported. */
   watch(
     prefix: string,
     fromRevision: number,
     onEvent: (e: WatchEvent) => void,
     onError: (err: Error) => void,
   ): Watch {
-    const url = new URL("/v3/watch", this.endpoint());
+    const index = this.preferred % this.o.endpoints.length;
+    const endpoint = this.o.endpoints[index] ?? "";
     const body = JSON.stringify({
       create_request: {
         key: b64(prefix),
@@ -138,7 +245,31 @@ export class EtcdStore implements ClusterStore {
       },
     });
     let closed = false;
-    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST" }, (res) => {
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      closed = true;
+      clearTimeout(timer);
+      this.watches.delete(stop);
+      req.destroy();
+    };
+    const fail = (err: Error) => {
+      if (closed) return;
+      stop();
+      onError(err);
+    };
+    const req = this.open(endpoint, "/v3/watch", body, this.timeoutMs, (res) => {
+      req.setTimeout(0); // From here silence is normal; the liveness check notices a stall.
+      if ((res.statusCode ?? 500) >= 400) {
+        readBody(res, (text) =>
+          fail(
+            new WeaveError(
+              "WEAVE_STATE",
+              `etcd ${endpoint}/v3/watch answered ${res.statusCode ?? 0}: ${text.slice(0, 200)}`,
+            ),
+          ),
+        );
+        return;
+      }
       readLines(res, (line) => {
         let msg: {
           result?: { events?: { type?: string; kv: RawKv }[]; canceled?: boolean; cancel_reason?: string };
@@ -165,6 +296,7 @@ export class EtcdStore implements ClusterStore {
           return;
         }
         for (const e of msg.result?.events ?? []) {
+          if (closed) return;
           const kv = toKv(e.kv);
           onEvent({
             type: e.type === "DELETE" ? "delete" : "put",
@@ -174,31 +306,75 @@ export class EtcdStore implements ClusterStore {
           });
         }
       });
-      res.on("end", () => fail(new WeaveError("WEAVE_STATE", "etcd closed the watch")));
-      res.on("error", (err) => fail(err));
+      res.on("end", () => fail(new WeaveError("WEAVE_STATE", `etcd at ${endpoint} closed the watch`)));
+      res.on("error", (err) =>
+        fail(
+          new WeaveError(
+            "WEAVE_TIMEOUT",
+            `Lost the watch connection to etcd at ${endpoint}: ${err.message}`,
+            {
+              cause: err,
+            },
+          ),
+        ),
+      );
+      res.on("close", () =>
+        fail(new WeaveError("WEAVE_TIMEOUT", `Lost the watch connection to etcd at ${endpoint}`)),
+      );
     });
-    const fail = (err: Error) => {
-      if (closed) return;
-      closed = true;
-      this.watches.delete(req);
-      req.destroy();
-      onError(err);
+    req.on("timeout", () =>
+      req.destroy(
+        new WeaveError("WEAVE_TIMEOUT", `etcd ${endpoint}/v3/watch: no answer within ${this.timeoutMs} ms`),
+      ),
+    );
+    // The owner watches again after onError: send that attempt (and the next calls) elsewhere.
+    const avoidEndpoint = () => {
+      if (!closed && this.preferred % this.o.endpoints.length === index) this.preferred = index + 1;
     };
-    req.on("error", (err) => fail(err));
-    this.watches.add(req);
+    req.on("error", (err) => {
+      avoidEndpoint();
+      fail(unreachable(endpoint, err));
+    });
+
+    let failures = 0;
+    const probe = { key: b64(prefix), count_only: true };
+    const check = () => {
+      // After a failure, confirm at once rather than a whole interval later.
+      const delay = failures > 0 ? 0 : this.watchCheckMs;
+      timer = setTimeout(() => {
+        void this.post(endpoint, "/v3/kv/range", probe, Math.min(this.timeoutMs, this.watchCheckMs))
+          .then(
+            () => {
+              failures = 0;
+            },
+            (err: unknown) => {
+              if (++failures < 2) return;
+              avoidEndpoint();
+              fail(
+                new WeaveError(
+                  "WEAVE_TIMEOUT",
+                  `etcd at ${endpoint} failed 2 liveness checks in a row, ending the watch of "${prefix}": ${errorMessage(err)}`,
+                  { cause: err },
+                ),
+              );
+            },
+          )
+          .finally(() => {
+            if (!closed) check();
+          });
+      }, delay);
+      timer.unref();
+    };
+    check();
+
+    this.watches.add(stop);
     req.end(body);
-    return {
-      close: () => {
-        closed = true;
-        this.watches.delete(req);
-        req.destroy();
-      },
-    };
+    return { close: stop };
   }
 
   async close(): Promise<void> {
-    for (const req of this.watches) req.destroy();
-    this.watches.clear();
+    for (const stop of [...this.watches]) stop();
+    this.httpsAgent?.destroy();
   }
 
   private putBody(key: string, value: string, options: PutOptions): Record<string, string> {
@@ -210,10 +386,6 @@ export class EtcdStore implements ClusterStore {
   private async txn(compare: unknown[], success: unknown[]): Promise<boolean> {
     const res = (await this.call("/v3/kv/txn", { compare, success })) as { succeeded?: boolean };
     return res.succeeded === true;
-  }
-
-  private endpoint(): string {
-    return this.o.endpoints[this.preferred % this.o.endpoints.length] ?? "";
   }
 
   /** POSTs to the first endpoint that answers; rejects with the last failure. */
@@ -233,61 +405,70 @@ export class EtcdStore implements ClusterStore {
     throw last instanceof Error ? last : new Error(String(last));
   }
 
-  private post(endpoint: string, path: string, body: unknown): Promise<unknown> {
+  /** Starts a POST of `payload` to `endpoint` + `path`, over http or https as the endpoint says. */
+  private open(
+    endpoint: string,
+    path: string,
+    payload: string,
+    timeoutMs: number,
+    onResponse: (res: IncomingMessage) => void,
+  ): ClientRequest {
     const url = new URL(path, endpoint);
+    const options = {
+      // URL keeps the brackets of an IPv6 host; the socket wants the bare address.
+      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: url.port,
+      path: url.pathname,
+      method: "POST",
+      timeout: timeoutMs,
+      headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) },
+    };
+    return url.protocol === "https:"
+      ? httpsRequest({ ...options, ...(this.httpsAgent ? { agent: this.httpsAgent } : {}) }, onResponse)
+      : httpRequest(options, onResponse);
+  }
+
+  private post(endpoint: string, path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<unknown> {
     const payload = JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: "POST",
-          timeout: this.timeoutMs,
-          headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => (text += d));
-          res.on("end", () => {
-            let json: { error?: string; message?: string } & Record<string, unknown>;
-            try {
-              json = JSON.parse(text) as typeof json;
-            } catch {
-              reject(
-                new WeaveError(
-                  "WEAVE_STATE",
-                  `etcd ${endpoint}${path} answered ${res.statusCode ?? 0}: ${text.slice(0, 200)}`,
-                ),
-              );
-              return;
-            }
-            if ((res.statusCode ?? 500) >= 400 || json.error) {
-              reject(
-                new WeaveError("WEAVE_STATE", `etcd ${path} failed: ${json.message ?? json.error ?? text}`),
-              );
-              return;
-            }
-            resolve(json);
-          });
-        },
+      const req = this.open(endpoint, path, payload, timeoutMs, (res) =>
+        readBody(res, (text) => {
+          let json: { error?: string; message?: string } & Record<string, unknown>;
+          try {
+            json = JSON.parse(text) as typeof json;
+          } catch {
+            reject(
+              new WeaveError(
+                "WEAVE_STATE",
+                `etcd ${endpoint}${path} answered ${res.statusCode ?? 0}: ${text.slice(0, 200)}`,
+              ),
+            );
+            return;
+          }
+          if ((res.statusCode ?? 500) >= 400 || json.error) {
+            reject(
+              new WeaveError("WEAVE_STATE", `etcd ${path} failed: ${json.message ?? json.error ?? text}`),
+            );
+            return;
+          }
+          resolve(json);
+        }),
       );
       req.on("timeout", () =>
         req.destroy(
-          new WeaveError("WEAVE_TIMEOUT", `etcd ${endpoint}${path}: no answer within ${this.timeoutMs} ms`),
+          new WeaveError("WEAVE_TIMEOUT", `etcd ${endpoint}${path}: no answer within ${timeoutMs} ms`),
         ),
       );
-      req.on("error", (err) =>
-        reject(
-          err instanceof WeaveError
-            ? err
-            : new WeaveError("WEAVE_TIMEOUT", `Cannot reach etcd at ${endpoint}: ${err.message}`, {
-                cause: err,
-              }),
-        ),
-      );
+      req.on("error", (err) => reject(unreachable(endpoint, err)));
       req.end(payload);
     });
   }
+}
+
+/** Collects a whole response body as text. */
+function readBody(res: IncomingMessage, onText: (text: string) => void): void {
+  let text = "";
+  res.setEncoding("utf8");
+  res.on("data", (d: string) => (text += d));
+  res.on("end", () => onText(text));
 }

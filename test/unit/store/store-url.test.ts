@@ -1,0 +1,202 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { isWeaveError } from "../../../src/core/index.js";
+import { EtcdStore, loadStoreTls, parseStoreUrl } from "../../../src/store/index.js";
+
+function configError(fn: () => unknown, ...mustMention: string[]): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
+    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
+    return true;
+  });
+}
+
+async function configRejects(p: Promise<unknown>, ...mustMention: string[]): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
+    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
+    return true;
+  });
+}
+
+// A throwaway self-signed certificate (its key was never kept): public material only.
+const CERT = `-----BEGIN CERTIFICATE-----
+MIIBkTCCATegAwIBAgIUbETLTrbjgh72YinB0tndbm+1nOwwCgYIKoZIzj0EAwIw
+HTEbMBkGA1UEAwwSd2VhdmUgdW5pdCB0ZXN0IENBMCAXDTI2MTEyODE4MDA1N1oY
+DzIxMjYxMTA0MTgwMDU3WjAdMRswGQYDVQQDDBJ3ZWF2ZSB1bml0IHRlc3QgQ0Ew
+WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQ8PfplSbvWBkMFheCLfWeHe7J56HmA
+rQiocfe3GtFdx8xwwMJiSYvVJ9pTLP9B3QHb8BIvP2n8q8HNbuE4Dpsko1MwUTAd
+BgNVHQ4EFgQUzgZ9kB64k4u2M0Zi5xekCjfFodUwHwYDVR0jBBgwFoAUzgZ9kB64
+k4u2M0Zi5xekCjfFodUwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF
+AiEApW9VpN88MpXe0LWglpKvKUQyESH700BiO2pq9iCCTl4CIB0V9cHN9DzhdcWH
+XqeUsoceq1dKUvizj0sJ5VB65VDY
+-----END CERTIFICATE-----
+`;
+
+/** A file reader over an in-memory map, failing like readFile for a missing file. */
+function files(contents: Record<string, string>): (path: string) => Promise<string> {
+  return async (path) => {
+    const text = contents[path];
+    if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+    return text;
+  };
+}
+
+void describe("parseStoreUrl", () => {
+  void it("turns etcd:// into http endpoints and etcds:// into https, port 2379 by default", () => {
+    assert.deepEqual(parseStoreUrl("etcd://h1:2379,h2:2379"), {
+      kind: "etcd",
+      endpoints: ["http://h1:2379", "http://h2:2379"],
+    });
+    assert.deepEqual(parseStoreUrl("etcds://h1,h2:2380").endpoints, ["https://h1:2379", "https://h2:2380"]);
+    assert.deepEqual(parseStoreUrl("etcd://10.0.0.1").endpoints, ["http://10.0.0.1:2379"]);
+    assert.deepEqual(parseStoreUrl("ETCD://etcd-1.example.com.:1").endpoints, [
+      "http://etcd-1.example.com.:1",
+    ]);
+  });
+
+  void it("takes IPv6 hosts in brackets, with or without a port", () => {
+    assert.deepEqual(parseStoreUrl("etcd://[fd00::1]:2379").endpoints, ["http://[fd00::1]:2379"]);
+    assert.deepEqual(parseStoreUrl("etcds://[::1],10.0.0.2:65535").endpoints, [
+      "https://[::1]:2379",
+      "https://10.0.0.2:65535",
+    ]);
+  });
+
+  void it("rejects an unknown or missing scheme, naming it", () => {
+    configError(() => parseStoreUrl("http://h1:2379"), '"http://"', "etcd://", "etcds://");
+    configError(() => parseStoreUrl("consul://h1"), '"consul://"');
+    configError(() => parseStoreUrl("h1:2379"), "etcd://HOST[:PORT]");
+    configError(() => parseStoreUrl(""), "etcd://HOST[:PORT]");
+  });
+
+  void it("rejects an empty host list or an empty entry in it", () => {
+    configError(() => parseStoreUrl("etcd://"), "no host");
+    configError(() => parseStoreUrl("etcd://h1,,h2"), "host 2", "empty");
+    configError(() => parseStoreUrl("etcd://h1,"), "host 2", "empty");
+    configError(() => parseStoreUrl("etcd://:2379"), '":2379"', "no host");
+  });
+
+  void it("rejects bad ports, naming the port", () => {
+    for (const port of ["0", "65536", "x", "", "-1", "123456", "0x10", "2379:1"])
+      configError(
+        () => parseStoreUrl(`etcd://h1:${port}`),
+        port === "2379:1" ? "brackets" : `port "${port}"`,
+      );
+    configError(() => parseStoreUrl("etcd://[fd00::1]:99999"), 'port "99999"');
+  });
+
+  void it("rejects bad hosts: unbracketed or invalid IPv6, invalid names and IPv4", () => {
+    configError(() => parseStoreUrl("etcd://fd00::1"), '"fd00::1"', "brackets");
+    configError(() => parseStoreUrl("etcd://[fd00::zz]:2379"), '"fd00::zz"', "not an IPv6");
+    configError(() => parseStoreUrl("etcd://[fe80::1%eth0]"), "zone");
+    configError(() => parseStoreUrl("etcd://[fd00::1]2379"), '"[fd00::1]2379"');
+    configError(() => parseStoreUrl("etcd://10.0.0.300"), '"10.0.0.300"');
+    configError(() => parseStoreUrl("etcd://bad_host:2379"), '"bad_host"');
+    configError(() => parseStoreUrl("etcd://-h1"), '"-h1"');
+  });
+
+  void it("rejects a path, query, fragment or credentials, quoting the part", () => {
+    configError(() => parseStoreUrl("etcd://h1:2379/v3"), "path", '"/v3"');
+    configError(() => parseStoreUrl("etcd://h1:2379/"), "path", '"/"');
+    configError(() => parseStoreUrl("etcd://h1?tls=1"), "query", '"?tls=1"');
+    configError(() => parseStoreUrl("etcd://h1#x"), "fragment");
+    configError(() => parseStoreUrl("etcd://user:pw@h1"), "user name or password");
+  });
+
+  void it("rejects white space anywhere", () => {
+    configError(() => parseStoreUrl("etcd://h1, h2"), "white space", "position 11");
+    configError(() => parseStoreUrl(" etcd://h1"), "white space");
+    configError(() => parseStoreUrl("etcd://h1\n"), "white space");
+  });
+
+  void it("produces endpoints EtcdStore accepts", async () => {
+    const s = new EtcdStore({ endpoints: parseStoreUrl("etcds://[fd00::1],h2").endpoints });
+    await s.close();
+  });
+});
+
+void describe("loadStoreTls", () => {
+  const otherKey = generateKeyPairSync("ec", { namedCurve: "P-256" })
+    .privateKey.export({ type: "pkcs8", format: "pem" })
+    .toString();
+
+  void it("without files leaves the endpoints alone and returns no TLS options", async () => {
+    assert.deepEqual(await loadStoreTls({}, ["http://h1:2379"], files({})), {
+      endpoints: ["http://h1:2379"],
+    });
+    assert.deepEqual(await loadStoreTls({ ca: "", cert: "", key: "" }, ["https://h1:2379"], files({})), {
+      endpoints: ["https://h1:2379"],
+    });
+  });
+
+  void it("reads the CA and switches the endpoints to https", async () => {
+    const r = await loadStoreTls(
+      { ca: "/etc/weave/ca.pem" },
+      ["http://h1:2379", "https://h2:2380"],
+      files({
+        "/etc/weave/ca.pem": CERT,
+      }),
+    );
+    assert.deepEqual(r, { endpoints: ["https://h1:2379", "https://h2:2380"], tls: { ca: CERT } });
+    // What it returns is what EtcdStore takes.
+    await new EtcdStore({ ...r, timeoutMs: 100 }).close();
+  });
+
+  void it("needs the client certificate and key together", async () => {
+    await configRejects(loadStoreTls({ cert: "/c.pem" }, ["http://h1:2379"], files({})), '"/c.pem"', "key");
+    await configRejects(
+      loadStoreTls({ key: "/k.pem", cert: "" }, ["http://h1:2379"], files({})),
+      '"/k.pem"',
+      "certificate",
+    );
+  });
+
+  void it("names the file it cannot read", async () => {
+    await configRejects(
+      loadStoreTls({ ca: "/nope/ca.pem" }, ["http://h1:2379"], files({})),
+      'Cannot read the etcd CA file "/nope/ca.pem"',
+      "ENOENT",
+    );
+    await configRejects(
+      loadStoreTls({ cert: "/c.pem", key: "/k.pem" }, ["http://h1:2379"], files({ "/c.pem": CERT })),
+      '"/k.pem"',
+    );
+  });
+
+  void it("names a file that is not PEM, or a key that does not go with the certificate", async () => {
+    await configRejects(
+      loadStoreTls({ ca: "/ca.pem" }, ["http://h1:2379"], files({ "/ca.pem": "hello" })),
+      'etcd CA file "/ca.pem"',
+    );
+    await configRejects(
+      loadStoreTls({ cert: "/c.pem", key: "/k.pem" }, [], files({ "/c.pem": "x", "/k.pem": otherKey })),
+      'certificate "/c.pem"',
+    );
+    await configRejects(
+      loadStoreTls({ cert: "/c.pem", key: "/k.pem" }, [], files({ "/c.pem": CERT, "/k.pem": "x" })),
+      'key "/k.pem"',
+    );
+    await configRejects(
+      loadStoreTls({ cert: "/c.pem", key: "/k.pem" }, [], files({ "/c.pem": CERT, "/k.pem": otherKey })),
+      '"/k.pem" does not go with the certificate "/c.pem"',
+    );
+  });
+});
+
+void describe("EtcdStore options", () => {
+  void it("rejects endpoints that are not http(s):// and a client certificate without its key", () => {
+    configError(() => new EtcdStore({ endpoints: [] }), "No etcd endpoint");
+    configError(() => new EtcdStore({ endpoints: ["etcd://h1:2379"] }), '"etcd://h1:2379"');
+    configError(() => new EtcdStore({ endpoints: ["h1:2379"] }), '"h1:2379"');
+    configError(
+      () => new EtcdStore({ endpoints: ["https://h1:2379"], tls: { cert: CERT } }),
+      "certificate and its key",
+    );
+    configError(
+      () => new EtcdStore({ endpoints: ["https://h1:2379"], tls: { cert: CERT, key: "x" } }),
+      "Invalid TLS options",
+    );
+  });
+});
