@@ -1,0 +1,224 @@
+/**
+ * The real overlay data plane: kernel VXLAN devices driven by iproute2. It reads with
+ * `ip -json -details link show type vxlan`, `bridge -json fdb show` and `ip -json neigh show`, and
+ * writes with `ip -batch -` and `bridge -batch -` (lines on stdin). Every process goes through the
+ * injected Exec, so tests can run it inside a scratch network namespace.
+ *
+ * Design note: as in IprouteDataplane, reconcile observes, plans (overlay-planner.ts) and applies.
+ * A batch that fails (something changed in between, e.g. an entry already gone) is retried once after
+ * observing again; device deletes run one by one so that "Cannot find device" counts as success.
+ */
+import { isIP } from "node:net";
+import { errorMessage, WeaveError } from "../core/index.js";
+import type { Exec, ExecResult, Logger } from "../core/index.js";
+import {
+  describeOverlayOp,
+  isWeaveVxlanName,
+  overlayOpTool,
+  planOverlay,
+  renderOverlayOp,
+  validateOverlay,
+} from "./overlay-planner.js";
+import type {
+  ObservedFdb,
+  ObservedNeigh,
+  ObservedOverlay,
+  ObservedVxlan,
+  OverlayOp,
+} from "./overlay-planner.js";
+import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
+import { normalizeCidr } from "./planner.js";
+import type { ReconcileReport } from "./types.js";
+
+export interface IprouteOverlayOptions {
+  exec: Exec;
+  logger: Logger;
+}
+
+const GONE = /Cannot find device|does not exist|No such/;
+
+type Obj = Record<string, unknown>;
+
+function obj(value: unknown): Obj {
+  return typeof value === "object" && value !== null ? (value as Obj) : {};
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function num(value: unknown): number {
+  return typeof value === "number" ? value : 0;
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function parseArray(text: string, what: string): Obj[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text.trim() === "" ? "[]" : text);
+  } catch (err) {
+    throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}"`, { cause: err });
+  }
+  if (!Array.isArray(value)) {
+    throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}": not a JSON array`);
+  }
+  return value.map(obj);
+}
+
+/** Converts `ip -json -details link show type vxlan` output into observed VXLAN links. */
+export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
+  return parseArray(text, "ip -json -details link show type vxlan")
+    .filter((l) => obj(l["linkinfo"])["info_kind"] === "vxlan")
+    .map((l) => {
+      const data = obj(obj(l["linkinfo"])["info_data"]);
+      const master = str(l["master"]);
+      return {
+        name: str(l["ifname"]) ?? "",
+        vni: num(data["id"]),
+        port: num(data["port"]),
+        local: str(data["local"]),
+        learning: data["learning"] === true,
+        proxy: data["proxy"] === true,
+        mtu: num(l["mtu"]),
+        up: list(l["flags"]).includes("UP"),
+        ...(master !== undefined ? { master } : {}),
+      };
+    });
+}
+
+/**
+ * Converts `bridge -json fdb show` output into the VXLAN remotes of weave's devices: entries of
+ * `vxw<digits>` devices that have a `dst`. The device's own and bridge-side entries have none.
+ */
+export function parseFdbJson(text: string): ObservedFdb[] {
+  const out: ObservedFdb[] = [];
+  for (const e of parseArray(text, "bridge -json fdb show")) {
+    const dev = str(e["ifname"]);
+    const mac = str(e["mac"]);
+    const dst = str(e["dst"]);
+    if (dev === undefined || mac === undefined || dst === undefined || !isWeaveVxlanName(dev)) continue;
+    out.push({ dev, mac: mac.toLowerCase(), dst: normalizeCidr(dst), permanent: e["state"] === "permanent" });
+  }
+  return out;
+}
+
+/** Converts `ip -json neigh show` output into the entries of weave's VXLAN devices (not proxy/NOARP). */
+export function parseNeighJson(text: string): ObservedNeigh[] {
+  const out: ObservedNeigh[] = [];
+  for (const e of parseArray(text, "ip -json neigh show")) {
+    const dev = str(e["dev"]);
+    const ip = str(e["dst"]);
+    const state = list(e["state"]);
+    if (dev === undefined || ip === undefined || !isWeaveVxlanName(dev)) continue;
+    if ("proxy" in e || state.includes("NOARP")) continue;
+    const mac = str(e["lladdr"])?.toLowerCase();
+    out.push({ dev, ip: normalizeCidr(ip), permanent: state.includes("PERMANENT"), ...(mac ? { mac } : {}) });
+  }
+  return out;
+}
+
+/** The iproute2 implementation of the OverlayDataplane port. */
+export class IprouteOverlay implements OverlayDataplane {
+  private readonly exec: Exec;
+  private readonly logger: Logger;
+
+  constructor(options: IprouteOverlayOptions) {
+    this.exec = options.exec;
+    this.logger = options.logger;
+  }
+
+  /** Reads weave's VXLAN devices and their FDB remotes and neighbour entries. */
+  async observe(): Promise<ObservedOverlay> {
+    const links = await this.run(
+      "ip",
+      ["-json", "-details", "link", "show", "type", "vxlan"],
+      "list VXLAN links",
+    );
+    const fdb = await this.run("bridge", ["-json", "fdb", "show"], "list FDB entries");
+    const neigh = await this.run("ip", ["-json", "neigh", "show"], "list neighbour entries");
+    return {
+      links: parseVxlanLinksJson(links.stdout),
+      fdb: parseFdbJson(fdb.stdout),
+      neigh: parseNeighJson(neigh.stdout),
+    };
+  }
+
+  async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
+    validateOverlay(desired);
+    const ops = planOverlay(desired, await this.observe());
+    if (ops.length === 0) return { applied: [] };
+    try {
+      return { applied: await this.apply(ops) };
+    } catch (err) {
+      const retry = planOverlay(desired, await this.observe());
+      if (retry.length === 0) return { applied: ops.map(describeOverlayOp) };
+      this.logger.debug("Retrying overlay operations", { error: errorMessage(err) });
+      return { applied: await this.apply(retry) };
+    }
+  }
+
+  async routeMtu(address: string): Promise<number | undefined> {
+    if (isIP(address) === 0) throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid address "${address}"`);
+    // No route (e.g. "Network is unreachable") means no MTU, not a failure.
+    const res = await this.exec("ip", ["-json", "route", "get", address], { check: false });
+    if (res.code !== 0) return undefined;
+    const route = parseArray(res.stdout, "ip -json route get")[0];
+    const dev = str(route?.["dev"]);
+    if (dev === undefined) return undefined;
+    // /sys/class/net is the caller's namespace's, not necessarily the Exec's: ask ip.
+    const link = await this.run("ip", ["-json", "link", "show", "dev", dev], `read the MTU of "${dev}"`);
+    const devMtu = num(parseArray(link.stdout, "ip -json link show")[0]?.["mtu"]);
+    const routeMtu = list(route?.["metrics"])
+      .map((m) => num(obj(m)["mtu"]))
+      .find((m) => m > 0);
+    const mtu = routeMtu !== undefined && (devMtu === 0 || routeMtu < devMtu) ? routeMtu : devMtu;
+    return mtu > 0 ? mtu : undefined;
+  }
+
+  /** Applies ops in order: device deletes one by one, runs of same-tool ops as one batch each. */
+  private async apply(ops: OverlayOp[]): Promise<string[]> {
+    let i = 0;
+    while (i < ops.length) {
+      const op = ops[i] as OverlayOp;
+      if (op.op === "delete-vxlan") {
+        await this.deleteLink(op.name);
+        i++;
+        continue;
+      }
+      const tool = overlayOpTool(op);
+      const batch: OverlayOp[] = [];
+      for (; i < ops.length; i++) {
+        const next = ops[i] as OverlayOp;
+        if (next.op === "delete-vxlan" || overlayOpTool(next) !== tool) break;
+        batch.push(next);
+      }
+      const what =
+        batch.length === 1 ? describeOverlayOp(op) : `${describeOverlayOp(op)} (+${batch.length - 1})`;
+      await this.run(tool, ["-batch", "-"], what, batch.flatMap(renderOverlayOp).join("\n") + "\n");
+    }
+    const applied = ops.map(describeOverlayOp);
+    for (const line of applied) this.logger.info("Overlay changed", { op: line });
+    return applied;
+  }
+
+  private async deleteLink(name: string): Promise<void> {
+    const res = await this.exec("ip", ["link", "del", name], { check: false });
+    if (res.code === 0 || GONE.test(res.stderr)) return;
+    throw new WeaveError("WEAVE_DATAPLANE", `Cannot delete VXLAN device "${name}": ${res.stderr.trim()}`);
+  }
+
+  /** Runs a command; a failure becomes WEAVE_DATAPLANE naming `what` and quoting stderr. */
+  private async run(file: string, args: string[], what: string, input?: string): Promise<ExecResult> {
+    const res = await this.exec(file, args, { check: false, ...(input !== undefined ? { input } : {}) });
+    if (res.code !== 0) {
+      throw new WeaveError(
+        "WEAVE_DATAPLANE",
+        `Cannot ${what} with "${file} ${args.join(" ")}" (exit ${res.code}): ${res.stderr.trim()}`,
+      );
+    }
+    return res;
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The overlay planner: pure functions from (desired overlay networks, observed VXLAN devices, FDB and
+ * neighbour entries) to an ordered list of operations, and from operations to `ip -batch` and
+ * `bridge -batch` lines.
+ *
+ * Design note: the order is device deletes (orphans, and devices whose VNI/port/local/proxy differ,
+ * which the kernel cannot change in place), device creates and fixes, FDB deletes then adds, neighbour
+ * deletes then sets. Deletes come first so that a MAC moving to another peer ends with exactly one
+ * remote. Only `vxw<digits>` devices of kind vxlan, and on them only the VXLAN's own FDB entries (the
+ * ones with a `dst`), are managed: bridge-side and local entries, and every other link, are left alone.
+ */
+import { isIP } from "node:net";
+import { WeaveError } from "../core/index.js";
+import { vxlanName, VXLAN_PREFIX } from "./overlay-types.js";
+import type { OverlayNetwork, VxlanSpec } from "./overlay-types.js";
+import { normalizeCidr } from "./planner.js";
+
+/** A VXLAN link as read from `ip -json -details link show type vxlan`. */
+export interface ObservedVxlan {
+  name: string;
+  /** `linkinfo.info_data.id`, `.port`, `.local` (undefined when unset), `.learning`, `.proxy`. */
+  vni: number;
+  port: number;
+  local: string | undefined;
+  learning: boolean;
+  proxy: boolean;
+  mtu: number;
+  master?: string;
+  up: boolean;
+}
+
+/** A VXLAN FDB entry (one remote) from `bridge -json fdb show`: only entries with a `dst`. */
+export interface ObservedFdb {
+  dev: string;
+  /** Lower case; `00:00:00:00:00:00` for a flood (head-end replication) entry. */
+  mac: string;
+  dst: string;
+  permanent: boolean;
+}
+
+/** A neighbour entry on a VXLAN device from `ip -json neigh show`. */
+export interface ObservedNeigh {
+  dev: string;
+  /** Canonical text (IPv6 compressed, lower case). */
+  ip: string;
+  mac?: string;
+  permanent: boolean;
+}
+
+export interface ObservedOverlay {
+  links: ObservedVxlan[];
+  fdb: ObservedFdb[];
+  neigh: ObservedNeigh[];
+}
+
+export type OverlayOp =
+  | { op: "delete-vxlan"; name: string }
+  | { op: "create-vxlan"; spec: VxlanSpec }
+  | { op: "fix-vxlan"; name: string; mtu?: number; master?: string; nolearning: boolean; setUp: boolean }
+  | { op: "del-fdb"; dev: string; mac: string; dst: string }
+  /** `replace` for a container MAC, `append` for the all-zero flood MAC (one entry per peer). */
+  | { op: "add-fdb"; dev: string; mac: string; dst: string }
+  | { op: "del-neigh"; dev: string; ip: string }
+  | { op: "set-neigh"; dev: string; ip: string; mac: string };
+
+export const FLOOD_MAC = "00:00:00:00:00:00";
+const OWNED = new RegExp(`^${VXLAN_PREFIX}[1-9][0-9]{0,7}$`);
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** True for the names of VXLAN devices weave owns: `vxw` + decimal VNI. */
+export function isWeaveVxlanName(name: string): boolean {
+  return OWNED.test(name);
+}
+
+function bad(message: string): WeaveError {
+  return new WeaveError("WEAVE_BAD_REQUEST", message);
+}
+
+function checkInt(what: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw bad(`Invalid ${what} ${value}: use ${min}-${max}`);
+  }
+}
+
+function checkIp(what: string, ip: string, family: 4 | 6): void {
+  if (isIP(ip) !== family) throw bad(`Invalid ${what} "${ip}": expected an IPv${family} address`);
+}
+
+function checkUnicastMac(mac: string): void {
+  // Group bit set or all zero would collide with the flood entries (or make no sense as a container).
+  if (!MAC.test(mac.toLowerCase()) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === FLOOD_MAC) {
+    throw bad(`Invalid MAC "${mac}": expected a unicast address such as 02:42:0a:20:00:02`);
+  }
+}
+
+/**
+ * Checks that desired overlay networks can be rendered safely: name = vxlanName(vni), VNI, port,
+ * IPv4 underlay addresses, MTU, bridge name, endpoint MACs and IPs, and no VNI, MAC or IP twice.
+ * Throws WEAVE_BAD_REQUEST naming the bad value.
+ */
+export function validateOverlay(desired: readonly OverlayNetwork[]): void {
+  const vnis = new Set<number>();
+  for (const { spec, floodPeers, endpoints } of desired) {
+    checkInt("VNI", spec.vni, 1, 16777215);
+    if (spec.name !== vxlanName(spec.vni)) {
+      throw bad(
+        `Invalid VXLAN device name "${spec.name}" for VNI ${spec.vni}: expected "${vxlanName(spec.vni)}"`,
+      );
+    }
+    if (vnis.has(spec.vni)) throw bad(`VNI ${spec.vni} is desired twice`);
+    vnis.add(spec.vni);
+    checkInt("UDP port", spec.port, 1, 65535);
+    checkInt("MTU", spec.mtu, 68, 65535);
+    checkIp("local underlay address", spec.local, 4);
+    if (!IFNAME.test(spec.bridge))
+      throw bad(`Invalid bridge name "${spec.bridge}": use 1-15 of [A-Za-z0-9_.-]`);
+    for (const peer of floodPeers) checkIp("flood peer", peer, 4);
+    const seen = new Set<string>();
+    for (const ep of endpoints) {
+      checkUnicastMac(ep.mac);
+      checkIp("peer", ep.peer, 4);
+      if (ep.ipv4 !== undefined) checkIp("endpoint address", ep.ipv4, 4);
+      if (ep.ipv6 !== undefined) checkIp("endpoint address", ep.ipv6, 6);
+      const keys = [ep.mac.toLowerCase(), ep.ipv4, ep.ipv6 && normalizeCidr(ep.ipv6)];
+      for (const key of keys) {
+        if (key === undefined) continue;
+        if (seen.has(key)) throw bad(`Endpoint "${key}" appears twice on ${spec.name}`);
+        seen.add(key);
+      }
+    }
+  }
+}
+
+/** The FDB remotes (`mac dst` -> entry) and neighbours (ip -> mac) a network's device should hold. */
+function wantedEntries(net: OverlayNetwork): { fdb: Map<string, ObservedFdb>; neigh: Map<string, string> } {
+  const dev = net.spec.name;
+  const fdb = new Map<string, ObservedFdb>();
+  const neigh = new Map<string, string>();
+  const addFdb = (mac: string, dst: string): void => {
+    fdb.set(`${mac} ${dst}`, { dev, mac, dst, permanent: true });
+  };
+  for (const peer of net.floodPeers) addFdb(FLOOD_MAC, peer);
+  for (const ep of net.endpoints) {
+    const mac = ep.mac.toLowerCase();
+    addFdb(mac, ep.peer);
+    if (ep.ipv4 !== undefined) neigh.set(ep.ipv4, mac);
+    if (ep.ipv6 !== undefined) neigh.set(normalizeCidr(ep.ipv6), mac);
+  }
+  return { fdb, neigh };
+}
+
+/** True when the device must be deleted and created again (attributes the kernel cannot change). */
+function needsRecreate(spec: VxlanSpec, link: ObservedVxlan): boolean {
+  return link.vni !== spec.vni || link.port !== spec.port || link.local !== spec.local || !link.proxy;
+}
+
+/**
+ * The plan that makes the kernel's weave VXLAN devices and their entries exactly `desired` (assumed
+ * valid, see validateOverlay). Foreign links and entries are never touched. Throws nothing.
+ */
+export function planOverlay(desired: readonly OverlayNetwork[], observed: ObservedOverlay): OverlayOp[] {
+  const byName = new Map(observed.links.filter((l) => isWeaveVxlanName(l.name)).map((l) => [l.name, l]));
+  const wanted = new Set(desired.map((n) => n.spec.name));
+  const deletes: OverlayOp[] = [];
+  const links: OverlayOp[] = [];
+  const fdbDel: OverlayOp[] = [];
+  const fdbAdd: OverlayOp[] = [];
+  const neighDel: OverlayOp[] = [];
+  const neighSet: OverlayOp[] = [];
+  for (const name of byName.keys()) if (!wanted.has(name)) deletes.push({ op: "delete-vxlan", name });
+
+  for (const net of desired) {
+    const { spec } = net;
+    const link = byName.get(spec.name);
+    const fresh = link === undefined || needsRecreate(spec, link);
+    if (fresh) {
+      if (link) deletes.push({ op: "delete-vxlan", name: spec.name });
+      links.push({ op: "create-vxlan", spec });
+    } else {
+      const mtuWrong = link.mtu !== spec.mtu;
+      const masterWrong = link.master !== spec.bridge;
+      if (mtuWrong || masterWrong || link.learning || !link.up) {
+        links.push({
+          op: "fix-vxlan",
+          name: spec.name,
+          ...(mtuWrong ? { mtu: spec.mtu } : {}),
+          ...(masterWrong ? { master: spec.bridge } : {}),
+          nolearning: link.learning,
+          setUp: !link.up,
+        });
+      }
+    }
+    const want = wantedEntries(net);
+    const dev = spec.name;
+    const haveFdb = fresh ? [] : observed.fdb.filter((e) => e.dev === dev);
+    const haveNeigh = fresh ? [] : observed.neigh.filter((e) => e.dev === dev);
+    const keptFdb = new Set<string>();
+    for (const e of haveFdb) {
+      const key = `${e.mac} ${e.dst}`;
+      if (want.fdb.has(key) && e.permanent) keptFdb.add(key);
+      else fdbDel.push({ op: "del-fdb", dev, mac: e.mac, dst: e.dst });
+    }
+    for (const [key, e] of want.fdb) {
+      if (!keptFdb.has(key)) fdbAdd.push({ op: "add-fdb", dev, mac: e.mac, dst: e.dst });
+    }
+    const keptNeigh = new Set<string>();
+    for (const e of haveNeigh) {
+      const mac = want.neigh.get(e.ip);
+      if (mac === undefined) neighDel.push({ op: "del-neigh", dev, ip: e.ip });
+      else if (mac === e.mac && e.permanent) keptNeigh.add(e.ip);
+    }
+    for (const [ip, mac] of want.neigh) {
+      if (!keptNeigh.has(ip)) neighSet.push({ op: "set-neigh", dev, ip, mac });
+    }
+  }
+  return [...deletes, ...links, ...fdbDel, ...fdbAdd, ...neighDel, ...neighSet];
+}
+
+/** Which batch tool carries out an operation: `ip -batch -` or `bridge -batch -`. */
+export function overlayOpTool(op: OverlayOp): "ip" | "bridge" {
+  return op.op === "add-fdb" || op.op === "del-fdb" ? "bridge" : "ip";
+}
+
+/** The batch lines (without the leading `ip`/`bridge`, see overlayOpTool) of one operation, in order. */
+export function renderOverlayOp(op: OverlayOp): string[] {
+  switch (op.op) {
+    case "delete-vxlan":
+      return [`link del ${op.name}`];
+    case "create-vxlan": {
+      const { name, vni, port, local, mtu, bridge } = op.spec;
+      return [
+        `link add ${name} mtu ${mtu} type vxlan id ${vni} local ${local} dstport ${port} nolearning proxy`,
+        `link set ${name} master ${bridge} up`,
+      ];
+    }
+    case "fix-vxlan": {
+      const lines = op.nolearning ? [`link set ${op.name} type vxlan nolearning`] : [];
+      const set = [
+        ...(op.mtu !== undefined ? [`mtu ${op.mtu}`] : []),
+        ...(op.master !== undefined ? [`master ${op.master}`] : []),
+        ...(op.setUp ? ["up"] : []),
+      ];
+      if (set.length > 0) lines.push(`link set ${op.name} ${set.join(" ")}`);
+      return lines;
+    }
+    case "del-fdb":
+      return [`fdb del ${op.mac} dev ${op.dev} dst ${op.dst} self`];
+    case "add-fdb": {
+      const verb = op.mac === FLOOD_MAC ? "append" : "replace";
+      return [`fdb ${verb} ${op.mac} dev ${op.dev} dst ${op.dst} self permanent`];
+    }
+    case "del-neigh":
+      return [`neigh del ${op.ip} dev ${op.dev}`];
+    case "set-neigh":
+      return [`neigh replace ${op.ip} lladdr ${op.mac} dev ${op.dev} nud permanent`];
+  }
+}
+
+/** Short human-readable description of an operation, e.g. `create vxlan vxw4096`. */
+export function describeOverlayOp(op: OverlayOp): string {
+  switch (op.op) {
+    case "delete-vxlan":
+      return `delete vxlan ${op.name}`;
+    case "create-vxlan":
+      return `create vxlan ${op.spec.name}`;
+    case "fix-vxlan":
+      return `fix vxlan ${op.name}`;
+    case "del-fdb":
+      return `delete fdb ${op.mac} dst ${op.dst} on ${op.dev}`;
+    case "add-fdb":
+      return `add fdb ${op.mac} dst ${op.dst} on ${op.dev}`;
+    case "del-neigh":
+      return `delete neighbour ${op.ip} on ${op.dev}`;
+    case "set-neigh":
+      return `set neighbour ${op.ip} lladdr ${op.mac} on ${op.dev}`;
+  }
+}
