@@ -1,9 +1,11 @@
 /** `weave stop | status | ps | version`: thin views over the control API. */
 import { controlSocketPath, FLAGS } from "../config/index.js";
+import type { ClusterStatus } from "../cluster/index.js";
 import { VERSION, WeaveError } from "../core/index.js";
 import type { PsRow, StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
 import { callDaemon } from "./control-client.js";
+import { statusPeers } from "./cluster.js";
 import { statusDns } from "./dns.js";
 
 /**
@@ -43,8 +45,12 @@ export async function status(args: readonly string[]): Promise<number> {
   const { socket, rest } = controlSocket(args);
   const json = rest.includes("--json");
   if (rest[0] === "dns") return statusDns(socket, json);
+  if (rest[0] === "peers") return statusPeers(socket, json);
   const s = await callDaemon<
-    StatusView & { dns: { domain: string; addresses: string[]; entries: number } | null }
+    StatusView & {
+      dns: { domain: string; addresses: string[]; entries: number } | null;
+      cluster: ClusterStatus | null;
+    }
   >(socket, "GET", "/status");
   if (json) {
     process.stdout.write(JSON.stringify(s, null, 2) + "\n");
@@ -59,6 +65,7 @@ export async function status(args: readonly string[]): Promise<number> {
     `         Docker: ${s.docker.status}${s.docker.error ? ` (${s.docker.error})` : ""}`,
     `       Networks: ${s.networks.length}`,
     `       weaveDNS: ${s.dns ? `${s.dns.domain} on ${s.dns.addresses.join(", ") || "-"}, ${s.dns.entries} entries` : "off"}`,
+    `        Cluster: ${clusterLine(s.cluster)}`,
   ];
   if (s.networks.length > 0) {
     lines.push("");
@@ -78,6 +85,13 @@ export async function status(args: readonly string[]): Promise<number> {
   }
   process.stdout.write(lines.join("\n") + "\n");
   return 0;
+}
+
+function clusterLine(c: ClusterStatus | null): string {
+  if (!c) return "none (this host alone)";
+  const alive = c.peers.filter((p) => p.state !== "gone").length;
+  const store = c.store.reachable ? "store reachable" : `store UNREACHABLE (${c.store.error || "no answer"})`;
+  return `${c.name} (${c.address}), ${alive}/${c.peers.length} peers up, ${store}`;
 }
 
 export async function ps(args: readonly string[]): Promise<number> {

@@ -6,6 +6,7 @@
 import { flagsHelp } from "../config/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
 import { controlSocket, ps, status, stop, version } from "./commands.js";
+import { rmpeer } from "./cluster.js";
 import { dnsAdd, dnsArgs, dnsLookup, dnsRemove } from "./dns.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { launch } from "./launch.js";
@@ -18,6 +19,9 @@ Commands:
   stop                Stop the daemon (running containers keep their network)
   status [--json]     Version, sockets, state directory, Docker reachability, networks, weaveDNS
   status dns [--json] weaveDNS: domain, addresses, every name and address it answers with
+  status peers [--json]
+                      Multi-host: this host, the cluster store, every peer's address, state, last seen
+  rmpeer NAME         Multi-host: release the address blocks of host NAME, gone for good
   ps                  Containers on weave networks: container, network, MAC, IP
   dns-add [IP...] [CONTAINER] [-h FQDN]
                       Add DNS records (tied to CONTAINER when given; its addresses when no IP)
@@ -59,6 +63,10 @@ async function main(argv: readonly string[]): Promise<number> {
       if (command === "dns-remove") return dnsRemove(socket, rest);
       if (command === "dns-lookup") return dnsLookup(socket, rest);
       return dnsArgs(socket, rest);
+    }
+    case "rmpeer": {
+      const { socket, rest } = controlSocket(args);
+      return rmpeer(socket, rest);
     }
     case "version":
     case "--version":

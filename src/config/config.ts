@@ -3,12 +3,14 @@
  * Pure: argv and env are passed in. Throws WEAVE_CONFIG with the offending flag quoted.
  */
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { WeaveError } from "../core/index.js";
 import type { LogLevel } from "../core/index.js";
 import { LOG_LEVELS } from "../core/index.js";
 import { MAX_MTU, MIN_MTU } from "../driver/index.js";
 import { parsePrefix } from "../ipam/index.js";
 import { parseListenAddress } from "../status/index.js";
+import { parseStoreUrl } from "../store/store-url.js";
 
 export interface Config {
   socket: string;
@@ -34,6 +36,18 @@ export interface Config {
   dnsResolvConf: string;
   /** `IP:PORT` of the status server (metrics, status page); "" for none. */
   statusAddr: string;
+  /** Cluster store URL (`etcd://h1:2379,h2:2379`); "" for single-host mode. */
+  store: string;
+  /** PEM files for TLS to the store ("" when not given). */
+  storeCa: string;
+  storeCert: string;
+  storeKey: string;
+  /** This host's underlay address other hosts send VXLAN traffic to ("" to detect). */
+  advertiseAddr: string;
+  /** This host's name in the cluster. */
+  name: string;
+  /** UDP port of the VXLAN overlay. */
+  vxlanPort: number;
 }
 
 interface FlagSpec {
@@ -234,6 +248,71 @@ export const FLAGS: readonly FlagSpec[] = [
     validate: (v) =>
       v === "" || parseListenAddress(v) ? undefined : 'expected IP:PORT or [IPv6]:PORT, or "" for none',
   },
+  {
+    key: "store",
+    flag: "--store",
+    env: "WEAVE_STORE",
+    default: "",
+    help: 'Cluster store shared by every host of a multi-host cluster: etcd://HOST[:PORT][,HOST[:PORT]...] (etcds:// for TLS); "" for one host alone',
+    validate: (v) => {
+      if (v === "") return undefined;
+      try {
+        parseStoreUrl(v);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  },
+  {
+    key: "storeCa",
+    flag: "--store-ca",
+    env: "WEAVE_STORE_CA",
+    default: "",
+    help: "PEM file of the CA that signed the etcd servers' certificates (turns TLS on)",
+  },
+  {
+    key: "storeCert",
+    flag: "--store-cert",
+    env: "WEAVE_STORE_CERT",
+    default: "",
+    help: "PEM client certificate for etcd (with --store-key)",
+  },
+  {
+    key: "storeKey",
+    flag: "--store-key",
+    env: "WEAVE_STORE_KEY",
+    default: "",
+    help: "PEM private key of --store-cert",
+  },
+  {
+    key: "advertiseAddr",
+    flag: "--advertise-addr",
+    env: "WEAVE_ADVERTISE_ADDR",
+    default: "",
+    help: "This host's IPv4 address other hosts send overlay (VXLAN) traffic to (default: the source address of the route to the store)",
+    validate: (v) => (v === "" || isIP(v) === 4 ? undefined : "expected an IPv4 address"),
+  },
+  {
+    key: "name",
+    flag: "--name",
+    env: "WEAVE_NAME",
+    default: "",
+    help: "This host's name in the cluster (default: the hostname)",
+    validate: (v) =>
+      v === "" || /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(v)
+        ? undefined
+        : "expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  },
+  {
+    key: "vxlanPort",
+    flag: "--vxlan-port",
+    env: "WEAVE_VXLAN_PORT",
+    default: "4789",
+    help: "UDP port of the VXLAN overlay between hosts (the same on every host)",
+    validate: (v) =>
+      /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : "expected a port",
+  },
 ];
 
 /** Parses daemon flags. Accepts `--flag value` and `--flag=value`. */
@@ -305,6 +384,13 @@ export function parseConfig(
     dnsWorkers: Number(get("dnsWorkers")),
     dnsResolvConf: get("dnsResolvConf"),
     statusAddr: get("statusAddr"),
+    store: get("store"),
+    storeCa: get("storeCa"),
+    storeCert: get("storeCert"),
+    storeKey: get("storeKey"),
+    advertiseAddr: get("advertiseAddr"),
+    name: get("name") || defaultName(),
+    vxlanPort: Number(get("vxlanPort")),
   };
 }
 
@@ -314,6 +400,14 @@ export function flagsHelp(): string {
     const def = f.default === "" ? "" : ` (default ${f.boolean ? "false" : JSON.stringify(f.default)})`;
     return `  ${f.flag}${f.boolean ? "" : " VALUE"}\n      ${f.help}${def}\n      env: ${f.env}`;
   }).join("\n");
+}
+
+/** The hostname, cut to a valid peer name. */
+function defaultName(): string {
+  const h = hostname()
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 63);
+  return /^[A-Za-z0-9]/.test(h) ? h : `h${h}`.slice(0, 63);
 }
 
 /** The daemon's control socket in a run directory. */

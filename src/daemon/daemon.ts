@@ -19,18 +19,19 @@ import {
 } from "../core/index.js";
 import type { Config } from "../config/index.js";
 import { controlSocketPath } from "../config/index.js";
-import { DEFAULT_BRIDGE, IprouteDataplane } from "../dataplane/index.js";
+import { Cluster } from "../cluster/index.js";
+import { DEFAULT_BRIDGE, IprouteDataplane, IprouteOverlay } from "../dataplane/index.js";
 import { DockerClient } from "../docker/index.js";
 import { desiredDataplane, NetworkDriver } from "../driver/index.js";
 import { IpamService, parsePrefix } from "../ipam/index.js";
 import { buildRoutes, PluginServer } from "../plugin-api/index.js";
-import { openSqliteState } from "../store/index.js";
+import { EtcdStore, loadStoreTls, openSqliteState, parseStoreUrl } from "../store/index.js";
 import { ControlServer } from "./control-server.js";
 import { DockerSync } from "./docker-sync.js";
-import { detectMtu, resolveGroup, ulaRange } from "./host.js";
+import { detectAdvertiseAddr, detectMtu, resolveGroup, ulaRange, underlayMtu } from "./host.js";
 import { controlRoutes } from "./control-routes.js";
 import { DnsService } from "./dns-service.js";
-import { createStatusServer, daemonMetrics } from "./observability.js";
+import { clusterPeers, createStatusServer, daemonMetrics } from "./observability.js";
 
 export const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -69,7 +70,12 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     const now = () => Date.now();
     const queue = new KeyedSerialQueue();
     const dataplane = new IprouteDataplane({ exec: execFile, logger: log.child("dataplane") });
-    const mtu = config.mtu ?? (await detectMtu(execFile));
+    const storeUrl = config.store !== "" ? parseStoreUrl(config.store) : undefined;
+    const advertiseAddr = storeUrl
+      ? config.advertiseAddr || (await detectAdvertiseAddr(execFile, storeUrl.endpoints))
+      : "";
+    const mtu =
+      config.mtu ?? (storeUrl ? await underlayMtu(execFile, advertiseAddr) : await detectMtu(execFile));
     const ipam = new IpamService(
       state,
       {
@@ -82,8 +88,35 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       now,
     );
     const docker = new DockerClient({ socketPath: config.dockerSocket });
+    const cluster = storeUrl
+      ? new Cluster({
+          store: new EtcdStore(
+            await loadStoreTls(
+              { ca: config.storeCa, cert: config.storeCert, key: config.storeKey },
+              storeUrl.endpoints,
+            ),
+          ),
+          storeUrl: config.store,
+          state,
+          docker,
+          ipam,
+          overlay: new IprouteOverlay({ exec: execFile, logger: log.child("overlay") }),
+          logger: log.child("cluster"),
+          now,
+          name: config.name,
+          advertiseAddr,
+          vxlanPort: config.vxlanPort,
+          driverName: config.driverName,
+          defaultNetwork: config.defaultNetwork,
+        })
+      : undefined;
+    const peers = cluster ? () => clusterPeers(cluster) : undefined;
     // Read at scrape time only, once `sync` exists.
-    const metrics = daemonMetrics({ state, dockerReachable: () => sync.status === "reachable" });
+    const metrics = daemonMetrics({
+      state,
+      dockerReachable: () => sync.status === "reachable",
+      ...(peers ? { peers } : {}),
+    });
     const dns = !config.noDns
       ? new DnsService({ config, state, docker, queue, logger: log.child("dns"), onQuery: metrics.dnsQuery })
       : undefined;
@@ -94,7 +127,11 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       logger: log.child("driver"),
       config: { mtu, nameserver: config.nameserver },
       now,
-      onNetworksChanged: () => void dns?.updateAddresses(),
+      onNetworksChanged: () => {
+        void dns?.updateAddresses();
+        cluster?.networksChanged();
+      },
+      onEndpointsChanged: () => cluster?.endpointsChanged(),
     });
 
     // Orphans are removed later, by the Docker sync, once Docker has said what it still has.
@@ -107,8 +144,9 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
 
     const routes = buildRoutes({
       driver,
-      ipam,
+      ipam: cluster?.ipam ?? ipam,
       queue,
+      ...(cluster ? { beforeNetworkDelete: (id: string) => cluster.beforeNetworkDelete(id) } : {}),
       hostRoutes: async () => (await dataplane.hostRoutes()).map((r) => parsePrefix(r)),
     });
     const plugin = new PluginServer({
@@ -126,6 +164,17 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       await dns.start();
       closers.push({ name: "dns", close: () => dns.close() });
     }
+    if (cluster) {
+      if (dns) cluster.attachDns(dns.zone);
+      cluster.start();
+      closers.push({ name: "cluster", close: () => cluster.close() });
+      log.info("joining the cluster", {
+        store: config.store,
+        name: config.name,
+        advertiseAddr,
+        vxlanPort: config.vxlanPort,
+      });
+    }
     const sync = new DockerSync({
       docker,
       dataplane,
@@ -140,13 +189,23 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       graceMs: 30_000,
       intervalMs: 10_000,
       onAdopted: () => void dns?.reconcile().catch(() => undefined),
+      ...(cluster ? { defaultNetworkBody: () => cluster.defaultNetworkBody() } : {}),
     });
 
     let stopRequested: () => void = () => undefined;
     const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
     const control = new ControlServer(
       controlSocketPath(config.runDir),
-      controlRoutes({ config, state, docker, sync, dns, mtu, stop: () => setImmediate(stopRequested) }),
+      controlRoutes({
+        config,
+        state,
+        docker,
+        sync,
+        dns,
+        mtu,
+        cluster,
+        stop: () => setImmediate(stopRequested),
+      }),
       log.child("control"),
     );
     await control.start();
@@ -160,6 +219,8 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       dns,
       mtu,
       metrics,
+      cluster,
+      ...(peers ? { peers } : {}),
       logger: log.child("status"),
     });
     if (status) {

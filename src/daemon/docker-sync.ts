@@ -18,7 +18,7 @@
  */
 import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
-import type { DockerApi } from "../docker/index.js";
+import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
 import type { Dataplane } from "../dataplane/index.js";
 import type { NetworkDriver } from "../driver/index.js";
 import { desiredDataplane, OPT_BRIDGE_NAME } from "../driver/index.js";
@@ -42,6 +42,11 @@ export interface DockerSyncOptions {
   intervalMs: number;
   /** Called after networks were adopted (so that their containers get their DNS names). */
   onAdopted?: () => void;
+  /**
+   * How to create the default network (multi-host: from the cluster's record when it has one);
+   * undefined for a new network. May throw to mean "not yet" (retried like a failed creation).
+   */
+  defaultNetworkBody?: () => CreateNetworkBody | undefined;
 }
 
 export type DockerStatus = "unknown" | "reachable" | "unreachable";
@@ -169,14 +174,15 @@ export class DockerSync {
       this.defaultNetworkReady = true;
       return;
     }
+    const body = this.o.defaultNetworkBody?.() ?? {
+      Name: name,
+      Driver: this.o.driverName,
+      CheckDuplicate: true,
+      IPAM: { Driver: this.o.driverName },
+      Options: { [OPT_BRIDGE_NAME]: this.o.defaultBridge },
+    };
     try {
-      await docker.createNetwork({
-        Name: name,
-        Driver: this.o.driverName,
-        CheckDuplicate: true,
-        IPAM: { Driver: this.o.driverName },
-        Options: { [OPT_BRIDGE_NAME]: this.o.defaultBridge },
-      });
+      await docker.createNetwork(body);
       logger.info("created the default network", { network: name });
       this.defaultNetworkReady = true;
     } catch (err) {

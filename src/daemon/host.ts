@@ -1,6 +1,8 @@
 /** Facts about the host the daemon needs at start: MTU of the default route, group IDs, ULA range. */
 import { randomBytes } from "node:crypto";
+import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import type { Exec } from "../core/index.js";
 import { WeaveError } from "../core/index.js";
 import { MIN_MTU } from "../driver/index.js";
@@ -51,4 +53,51 @@ export function ulaRange(state: LocalState): string {
   const range = `fd${id.slice(0, 2)}:${id.slice(2, 6)}:${id.slice(6, 10)}::/48`;
   state.putMeta("ula_range", range);
   return range;
+}
+
+/**
+ * The underlay address to advertise: the source address of the route to the first store endpoint,
+ * or of the default route when the store is on this host (loopback), or 127.0.0.1 when the store is
+ * on loopback and there is no route at all (a cluster of one). Throws WEAVE_CONFIG otherwise.
+ */
+export async function detectAdvertiseAddr(exec: Exec, storeEndpoints: readonly string[]): Promise<string> {
+  const candidates: string[] = [];
+  for (const e of storeEndpoints) {
+    const host = new URL(e).hostname.replace(/^\[|\]$/g, "");
+    try {
+      candidates.push(isIP(host) ? host : (await lookup(host, { family: 4 })).address);
+    } catch {
+      // An unresolvable name: try the next endpoint.
+    }
+  }
+  candidates.push("192.0.2.1"); // TEST-NET-1: only looked up, never sent to; picks the default route
+  for (const target of candidates) {
+    if (isIP(target) !== 4 || target.startsWith("127.")) continue;
+    try {
+      const res = await exec("ip", ["-json", "route", "get", target], { timeoutMs: 5_000 });
+      const src = (JSON.parse(res.stdout || "[]") as { prefsrc?: string }[])[0]?.prefsrc;
+      if (src && !src.startsWith("127.")) return src;
+    } catch {
+      // No route: try the next candidate.
+    }
+  }
+  // A store on this host and no route anywhere: a cluster of this host alone (e.g. start-all.sh).
+  if (storeEndpoints.some((e) => /^https?:\/\/(127\.|localhost|\[::1\])/.test(e))) return "127.0.0.1";
+  throw new WeaveError(
+    "WEAVE_CONFIG",
+    "Cannot find this host's underlay address (no route to the store or default route): set --advertise-addr",
+  );
+}
+
+/** MTU of the device that holds `address`, minus the overlay overhead; FALLBACK_MTU if unknown. */
+export async function underlayMtu(exec: Exec, address: string): Promise<number> {
+  try {
+    const res = await exec("ip", ["-json", "address", "show"], { timeoutMs: 5_000 });
+    const links = JSON.parse(res.stdout || "[]") as { mtu?: number; addr_info?: { local?: string }[] }[];
+    const link = links.find((l) => (l.addr_info ?? []).some((a) => a.local === address));
+    if (!link?.mtu) return FALLBACK_MTU;
+    return Math.max(MIN_MTU, link.mtu - OVERLAY_OVERHEAD);
+  } catch {
+    return FALLBACK_MTU;
+  }
 }

@@ -12,6 +12,7 @@ import { createWeaveMetrics, poolUsage, SINGLE_HOST_PEERS } from "../metrics/ind
 import { parseListenAddress, StatusServer } from "../status/index.js";
 import type { LocalState } from "../store/index.js";
 import { statusJson } from "./control-routes.js";
+import type { Cluster } from "../cluster/index.js";
 import type { DnsService } from "./dns-service.js";
 import type { DockerSync } from "./docker-sync.js";
 import { buildPs, buildStatus } from "./views.js";
@@ -35,6 +36,11 @@ export function daemonMetrics(o: {
   });
 }
 
+/** The peers of a cluster as the metrics and the status page show them: `up` or `down`. */
+export function clusterPeers(cluster: Cluster): PeerState[] {
+  return cluster.status().peers.map((p) => ({ name: p.name, state: p.state === "gone" ? "down" : "up" }));
+}
+
 /** The status server on `--status-addr`, or undefined when it is "" (turned off). Not started. */
 export function createStatusServer(o: {
   config: Config;
@@ -45,6 +51,7 @@ export function createStatusServer(o: {
   mtu: number;
   metrics: WeaveMetrics;
   peers?: () => readonly PeerState[];
+  cluster?: Cluster | undefined;
   logger: Logger;
 }): StatusServer | undefined {
   if (o.config.statusAddr === "") return undefined;

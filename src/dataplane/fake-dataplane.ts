@@ -165,12 +165,13 @@ export class FakeDataplane implements Dataplane {
           mtu: op.spec.mtu,
           up: true,
           addresses: [...op.spec.addresses],
-          mac: this.nextMac(),
+          mac: op.mac ?? this.nextMac(),
         });
         return;
       case "fix-bridge": {
         const b = this.need(op.name);
         if (op.mtu !== undefined) b.mtu = op.mtu;
+        if (op.mac !== undefined) b.mac = op.mac;
         b.addresses = b.addresses.filter((a) => !op.delAddresses.includes(a)).concat(op.addAddresses);
         b.up = true;
         return;

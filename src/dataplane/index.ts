@@ -6,3 +6,8 @@ export { IprouteDataplane, parseIpAddrJson, parseRoutesJson, randomMac } from ".
 export type { IprouteDataplaneOptions } from "./iproute-dataplane.js";
 export { FakeDataplane } from "./fake-dataplane.js";
 export type { FakeLink } from "./fake-dataplane.js";
+export * from "./overlay-types.js";
+export * from "./overlay-planner.js";
+export { IprouteOverlay, parseFdbJson, parseNeighJson, parseVxlanLinksJson } from "./iproute-overlay.js";
+export type { IprouteOverlayOptions } from "./iproute-overlay.js";
+export { FakeOverlay } from "./fake-overlay.js";

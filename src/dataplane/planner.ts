@@ -37,6 +37,7 @@ export type DataplaneOp =
       op: "fix-bridge";
       name: string;
       mtu?: number;
+      mac?: string;
       addAddresses: string[];
       delAddresses: string[];
       setUp: boolean;
@@ -113,6 +114,7 @@ function checkCidr(cidr: string): void {
 export function validateBridgeSpec(spec: BridgeSpec): void {
   checkName(spec.name);
   checkMtu(spec.mtu);
+  if (spec.mac !== undefined && !MAC.test(spec.mac)) throw bad(`Invalid MAC "${spec.mac}"`);
   spec.addresses.forEach(checkCidr);
 }
 
@@ -136,26 +138,31 @@ function isLinkLocal6(cidr: string): boolean {
  * Throws nothing; a foreign (non-weave) link of another kind yields a create that will fail loudly.
  */
 export function planBridge(spec: BridgeSpec, observed: ObservedLink | undefined): DataplaneOp[] {
-  if (!observed) return [{ op: "create-bridge", spec }];
+  const create: DataplaneOp = {
+    op: "create-bridge",
+    spec,
+    ...(spec.mac !== undefined ? { mac: spec.mac } : {}),
+  };
+  if (!observed) return [create];
   if (observed.kind !== "bridge") {
     return isWeaveBridgeName(observed.name)
-      ? [
-          { op: "delete-bridge", name: observed.name },
-          { op: "create-bridge", spec },
-        ]
-      : [{ op: "create-bridge", spec }];
+      ? [{ op: "delete-bridge", name: observed.name }, create]
+      : [create];
   }
   const want = new Set(spec.addresses.map(normalizeCidr));
   const have = new Set(observed.addresses.filter((a) => !isLinkLocal6(a)).map(normalizeCidr));
   const addAddresses = [...want].filter((a) => !have.has(a));
   const delAddresses = [...have].filter((a) => !want.has(a));
   const mtuWrong = observed.mtu !== spec.mtu;
-  if (!mtuWrong && addAddresses.length === 0 && delAddresses.length === 0 && observed.up) return [];
+  const macWrong = spec.mac !== undefined && observed.mac?.toLowerCase() !== spec.mac.toLowerCase();
+  if (!mtuWrong && !macWrong && addAddresses.length === 0 && delAddresses.length === 0 && observed.up)
+    return [];
   return [
     {
       op: "fix-bridge",
       name: spec.name,
       ...(mtuWrong ? { mtu: spec.mtu } : {}),
+      ...(macWrong && spec.mac !== undefined ? { mac: spec.mac } : {}),
       addAddresses,
       delAddresses,
       setUp: !observed.up,
@@ -274,6 +281,7 @@ export function renderOp(op: DataplaneOp): string[] {
     case "fix-bridge":
       return [
         ...(op.mtu !== undefined ? [`link set ${op.name} mtu ${op.mtu}`] : []),
+        ...(op.mac !== undefined ? [`link set ${op.name} address ${op.mac}`] : []),
         ...op.delAddresses.map((a) => ipAddrArgs(a, op.name, "del")),
         ...op.addAddresses.map((a) => ipAddrArgs(a, op.name, "add")),
         ...(op.setUp ? [`link set ${op.name} up`] : []),

@@ -15,6 +15,12 @@ export interface BridgeSpec {
   mtu: number;
   /** Gateway addresses in CIDR form (`10.32.0.1/24`), assigned to the bridge. */
   addresses: string[];
+  /**
+   * The bridge's MAC. A network spanning several hosts has the same gateway address on every host,
+   * so its bridges share one MAC too: a gateway ARP reply that crosses the overlay then names the
+   * local bridge anyway. When absent, a random MAC is picked at creation and kept.
+   */
+  mac?: string;
 }
 
 /** A veth pair for one endpoint; the host end is attached to the bridge and up. */

@@ -56,6 +56,10 @@ export class DockerClient implements DockerApi {
     return this.call("POST", "/networks/create", body) as Promise<{ Id: string }>;
   }
 
+  async removeNetwork(id: string): Promise<void> {
+    await this.call("DELETE", `/networks/${encodeURIComponent(id)}`, undefined, false);
+  }
+
   private call(method: string, path: string, body?: unknown, json = true): Promise<unknown> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const fullPath = path === "/_ping" ? path : `/${DOCKER_API_VERSION}${path}`;

@@ -123,4 +123,21 @@ export class FakeDocker implements DockerApi {
     });
     return { Id: id };
   }
+
+  async removeNetwork(id: string): Promise<void> {
+    this.check(`removeNetwork ${id}`);
+    const n = this.networks.get(id) ?? [...this.networks.values()].find((x) => x.Name === id);
+    if (!n)
+      throw new WeaveError(
+        "WEAVE_NOT_FOUND",
+        `Docker API DELETE /networks/${id} failed (404): no such network`,
+      );
+    if (Object.keys(n.Containers ?? {}).length > 0) {
+      throw new WeaveError(
+        "WEAVE_DOCKER",
+        `Docker API DELETE /networks/${id} failed (403): error while removing network: network ${n.Name} id ${n.Id} has active endpoints`,
+      );
+    }
+    this.networks.delete(n.Id);
+  }
 }

@@ -31,7 +31,17 @@ export interface CreateNetworkBody {
   Driver: string;
   CheckDuplicate?: boolean;
   Internal?: boolean;
-  IPAM?: { Driver: string; Config?: { Subnet?: string; IPRange?: string; Gateway?: string }[] };
+  EnableIPv6?: boolean;
+  IPAM?: {
+    Driver: string;
+    Config?: {
+      Subnet?: string;
+      IPRange?: string;
+      Gateway?: string;
+      AuxiliaryAddresses?: Record<string, string>;
+    }[];
+    Options?: Record<string, string>;
+  };
   Options?: Record<string, string>;
   Labels?: Record<string, string>;
 }
@@ -84,4 +94,6 @@ export interface DockerApi {
   listNetworks(filters?: Record<string, string[]>): Promise<DockerNetworkSummary[]>;
   inspectNetwork(id: string): Promise<DockerNetwork>;
   createNetwork(body: CreateNetworkBody): Promise<{ Id: string }>;
+  /** DELETE /networks/{id}; WEAVE_DOCKER when Docker refuses (e.g. containers still attached). */
+  removeNetwork(id: string): Promise<void>;
 }

@@ -9,14 +9,15 @@ import type { KeyedSerialQueue, Logger } from "../core/index.js";
 import { WeaveError } from "../core/index.js";
 import type { Dataplane } from "../dataplane/index.js";
 import { VETH_HOST_PREFIX, VETH_PEER_PREFIX } from "../dataplane/index.js";
-import { parseAddress } from "../ipam/index.js";
-import type { EndpointRecord, LocalState, NetworkRecord } from "../store/index.js";
+import { formatPrefix, parseAddress, parsePrefix } from "../ipam/index.js";
+import type { EndpointRecord, IpamData, LocalState, NetworkRecord } from "../store/index.js";
 import {
   bridgeSpec,
   checkIpamData,
   defaultBridgeName,
   firstGateway,
   networkPolicy,
+  OPT_CLUSTER_ID,
   parseNetworkOptions,
   vethSpec,
 } from "./network-spec.js";
@@ -48,6 +49,8 @@ export interface DriverDeps {
   now: () => number;
   /** Called after a network was created or deleted (e.g. weaveDNS listens on its gateway). */
   onNetworksChanged?: () => void;
+  /** Called after an endpoint was created or deleted (e.g. the cluster publishes it). */
+  onEndpointsChanged?: () => void;
 }
 
 const POLICY_KEY = "\u0000policies";
@@ -73,6 +76,7 @@ export class NetworkDriver {
           `Bridge "${bridge}" is already used by weave network ${owner.id.slice(0, 12)}`,
         );
       }
+      const clusterId = parsed.clusterId ?? this.poolClusterId(req.ipv4);
       const record: NetworkRecord = {
         id: req.networkId,
         bridge,
@@ -80,7 +84,7 @@ export class NetworkDriver {
         internal: parsed.internal,
         ipv4: req.ipv4,
         ipv6: req.ipv6,
-        options: req.options,
+        options: clusterId ? { ...req.options, [OPT_CLUSTER_ID]: clusterId } : req.options,
         createdAt: existing?.createdAt ?? this.deps.now(),
       };
       state.putNetwork(record);
@@ -98,6 +102,20 @@ export class NetworkDriver {
       logger.info("network created", { network: req.networkId, bridge, internal: record.internal });
       this.deps.onNetworksChanged?.();
     });
+  }
+
+  /** The cluster ID weave's IPAM recorded for the network's IPv4 pool (reserved cluster-wide). */
+  private poolClusterId(ipv4: readonly IpamData[]): string | undefined {
+    const first = ipv4[0];
+    if (!first) return undefined;
+    let cidr: string;
+    try {
+      cidr = formatPrefix(parsePrefix(first.Pool));
+    } catch {
+      return undefined;
+    }
+    const pool = this.deps.state.listPools().find((p) => p.pool === cidr && p.family === 4);
+    return pool?.options[OPT_CLUSTER_ID] || undefined;
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
@@ -151,6 +169,7 @@ export class NetworkDriver {
         }
         throw err;
       }
+      this.deps.onEndpointsChanged?.();
       // Never echo what Docker already set: return a MAC only when Docker sent none.
       return { Interface: req.macAddress === "" ? { MacAddress: mac } : null };
     });
@@ -184,6 +203,7 @@ export class NetworkDriver {
       const ep = state.getEndpoint(ref.endpointId);
       if (!ep) return;
       state.deleteEndpoint(ep.id);
+      this.deps.onEndpointsChanged?.();
       await dataplane.deleteVeth(ep.hostIf);
     });
   }

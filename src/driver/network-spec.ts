@@ -1,6 +1,7 @@
 /**
  * Pure translation of Docker's CreateNetwork options and weave's records into data-plane specs.
  */
+import { createHash } from "node:crypto";
 import { WeaveError } from "../core/index.js";
 import type { BridgeSpec, DataplaneState, NetworkPolicy, VethSpec } from "../dataplane/index.js";
 import { BRIDGE_PREFIX } from "../dataplane/index.js";
@@ -13,18 +14,26 @@ export const OPT_INTERNAL = "com.docker.network.internal";
 export const OPT_ENABLE_IPV4 = "com.docker.network.enable_ipv4";
 export const OPT_MTU = "com.docker.network.driver.mtu";
 export const OPT_BRIDGE_NAME = "com.docker.network.bridge.name";
+/**
+ * Binds a network to its record in the cluster store. weave passes it (as a driver and an IPAM
+ * option) when it creates a network of the cluster in this host's Docker; the driver also records
+ * it, as a top-level key of the network's options, for networks whose pool was reserved here.
+ */
+export const OPT_CLUSTER_ID = "weave.cluster.id";
 
 /** MTUs weave accepts, for --mtu and for the per-network option alike. */
 export const MIN_MTU = 576;
 export const MAX_MTU = 65535;
 
 /** Driver options (`docker network create -o k=v`) weave understands. */
-export const KNOWN_DRIVER_OPTIONS: readonly string[] = [OPT_MTU, OPT_BRIDGE_NAME];
+export const KNOWN_DRIVER_OPTIONS: readonly string[] = [OPT_MTU, OPT_BRIDGE_NAME, OPT_CLUSTER_ID];
 
 export interface ParsedNetworkOptions {
   internal: boolean;
   mtu: number | undefined;
   bridge: string | undefined;
+  /** The network's cluster ID when weave created it from the cluster store. */
+  clusterId: string | undefined;
   /** Driver options weave does not know; logged, never fatal (daemon.json may add some). */
   unknown: string[];
 }
@@ -37,6 +46,7 @@ export function parseNetworkOptions(options: JsonObject): ParsedNetworkOptions {
     genericRaw && typeof genericRaw === "object" && !Array.isArray(genericRaw) ? genericRaw : {};
   let mtu: number | undefined;
   let bridge: string | undefined;
+  let clusterId: string | undefined;
   const unknown: string[] = [];
   for (const [key, value] of Object.entries(generic)) {
     const text = typeof value === "string" ? value : JSON.stringify(value);
@@ -57,11 +67,19 @@ export function parseNetworkOptions(options: JsonObject): ParsedNetworkOptions {
         );
       }
       bridge = text;
+    } else if (key === OPT_CLUSTER_ID) {
+      if (!/^[0-9a-f]{16}$/.test(text)) {
+        throw new WeaveError(
+          "WEAVE_BAD_REQUEST",
+          `Invalid option ${OPT_CLUSTER_ID}="${text}": weave sets it itself`,
+        );
+      }
+      clusterId = text;
     } else {
       unknown.push(key);
     }
   }
-  return { internal, mtu, bridge, unknown };
+  return { internal, mtu, bridge, clusterId, unknown };
 }
 
 /** The default bridge name of a network: `weave-` and the first 9 characters of its ID. */
@@ -80,12 +98,30 @@ export function checkIpamData(data: readonly IpamData[], family: 4 | 6): void {
   }
 }
 
-/** The bridge of a network: its gateways (CIDR) as addresses. */
+/** The cluster ID of a network of the cluster, undefined for a network of this host alone. */
+export function clusterIdOf(n: NetworkRecord): string | undefined {
+  const v = n.options[OPT_CLUSTER_ID];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** The MAC every host gives the bridge of a cluster network (locally administered, from its ID). */
+export function clusterBridgeMac(clusterId: string): string {
+  const h = createHash("sha256").update(`bridge:${clusterId}`).digest();
+  return [0x02, ...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/** The bridge of a network: its gateways (CIDR) as addresses; a shared MAC in a cluster. */
 export function bridgeSpec(n: NetworkRecord): BridgeSpec {
   const addresses = [...n.ipv4, ...n.ipv6]
     .map((d) => d.Gateway)
     .filter((g): g is string => typeof g === "string" && g !== "");
-  return { name: n.bridge, mtu: n.mtu, addresses };
+  const clusterId = clusterIdOf(n);
+  return {
+    name: n.bridge,
+    mtu: n.mtu,
+    addresses,
+    ...(clusterId ? { mac: clusterBridgeMac(clusterId) } : {}),
+  };
 }
 
 /** The traffic policy of a network. */

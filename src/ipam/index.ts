@@ -1,3 +1,4 @@
 export * from "./cidr.js";
 export * from "./allocate.js";
+export * from "./blocks.js";
 export * from "./ipam-service.js";

@@ -52,7 +52,22 @@ export interface AddressRequest {
   options: Record<string, string>;
 }
 
-export class IpamService {
+/**
+ * What the plugin routes need of an IPAM: IpamService on one host, ClusterIpam (src/cluster) in a
+ * cluster, which adds the cluster-wide reservations around the same local bookkeeping.
+ */
+export interface IpamPort {
+  beginReplay(): void;
+  requestPool(
+    req: PoolRequest,
+    hostRoutes: readonly Prefix[],
+  ): { poolId: string; pool: string } | Promise<{ poolId: string; pool: string }>;
+  releasePool(id: string): void | Promise<void>;
+  requestAddress(req: AddressRequest): { address: string } | Promise<{ address: string }>;
+  releaseAddress(poolId: string, address: string): void | Promise<void>;
+}
+
+export class IpamService implements IpamPort {
   private replayUntil = 0;
 
   constructor(
@@ -223,9 +238,11 @@ export class IpamService {
 
   /**
    * Reserves an address and returns it in CIDR form with the pool's length. An explicit address is
-   * given exactly or the call fails; otherwise the lowest free usable address of the sub-pool.
+   * given exactly or the call fails; otherwise the lowest free usable address of the sub-pool, or,
+   * when `within` is given (this host's address blocks in a cluster), of the first of those ranges
+   * that has one.
    */
-  requestAddress(req: AddressRequest): { address: string } {
+  requestAddress(req: AddressRequest, within?: readonly Prefix[]): { address: string } {
     const pool = this.state.getPool(req.poolId);
     if (!pool) throw new WeaveError("WEAVE_NOT_FOUND", `Unknown address pool "${req.poolId}"`);
     this.expireReplay();
@@ -264,12 +281,18 @@ export class IpamService {
     } else {
       this.endReplayIfOver(false);
       const taken = new Set(this.state.listAddresses(pool.id).map((a) => parseAddress(a.address).value));
-      const within = isGateway || pool.subPool === null ? prefix : parsePrefix(pool.subPool);
-      const picked = pickAddress(prefix, within, taken);
+      const ranges = within ?? [isGateway || pool.subPool === null ? prefix : parsePrefix(pool.subPool)];
+      let picked: bigint | undefined;
+      for (const range of ranges) {
+        picked = pickAddress(prefix, range, taken);
+        if (picked !== undefined) break;
+      }
       if (picked === undefined) {
         throw new WeaveError(
           "WEAVE_IPAM_EXHAUSTED",
-          `Cannot allocate an address in "${pool.subPool ?? pool.pool}": pool exhausted`,
+          within
+            ? `No free address in this host's blocks of "${pool.pool}"`
+            : `Cannot allocate an address in "${pool.subPool ?? pool.pool}": pool exhausted`,
         );
       }
       value = picked;

@@ -6,7 +6,7 @@
 import type { KeyedSerialQueue } from "../core/index.js";
 import type { NetworkDriver } from "../driver/index.js";
 import type { IpamData } from "../store/index.js";
-import type { IpamService, Prefix } from "../ipam/index.js";
+import type { IpamPort, Prefix } from "../ipam/index.js";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from "../ipam/index.js";
 import type { Json } from "../core/index.js";
 import { asObject, Reader } from "./validate.js";
@@ -20,10 +20,12 @@ export interface Route {
 
 export interface RouteDeps {
   driver: NetworkDriver;
-  ipam: IpamService;
+  ipam: IpamPort;
   queue: KeyedSerialQueue;
   /** Host route destinations that carved pools must avoid. */
   hostRoutes(): Promise<Prefix[]>;
+  /** Runs before a network is deleted at Docker's request; its error fails the call (multi-host). */
+  beforeNetworkDelete?: (networkId: string) => Promise<void>;
 }
 
 const IPAM_KEY = "\u0000ipam";
@@ -72,7 +74,9 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
     return {};
   });
   add("/NetworkDriver.DeleteNetwork", "NetworkDriver", async (r) => {
-    await driver.deleteNetwork(r.id("NetworkID"));
+    const id = r.id("NetworkID");
+    await deps.beforeNetworkDelete?.(id);
+    await driver.deleteNetwork(id);
     return {};
   });
   add("/NetworkDriver.CreateEndpoint", "NetworkDriver", async (r) => {
@@ -117,7 +121,7 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
     };
     return queue.run(IPAM_KEY, async () => {
       const routes = req.pool === "" ? await deps.hostRoutes() : [];
-      const res = ipam.requestPool(req, routes);
+      const res = await ipam.requestPool(req, routes);
       return { PoolID: res.poolId, Pool: res.pool, Data: {} };
     });
   });

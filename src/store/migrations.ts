@@ -59,4 +59,13 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX dns_records_container ON dns_records(container_id);
   `,
+  // 3: address blocks this host owns in the cluster (multi-host IPAM), per cluster network.
+  `
+  CREATE TABLE blocks (
+    cluster_id  TEXT NOT NULL,   -- the network's cluster ID
+    block       TEXT NOT NULL,   -- CIDR of the block, e.g. 10.32.0.16/28
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (cluster_id, block)
+  );
+  `,
 ];

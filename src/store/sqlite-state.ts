@@ -5,6 +5,7 @@ import { WeaveError } from "../core/index.js";
 import { MIGRATIONS } from "./migrations.js";
 import type {
   AddressRecord,
+  BlockRecord,
   DnsRecord,
   EndpointRecord,
   LocalState,
@@ -41,6 +42,11 @@ interface PoolRow {
   address_space: string;
   options: string;
   replay_pending: number;
+  created_at: number;
+}
+interface BlockRow {
+  cluster_id: string;
+  block: string;
   created_at: number;
 }
 interface AddressRow {
@@ -151,6 +157,15 @@ class SqliteState implements LocalState {
       ),
       deleteDns: db.prepare("DELETE FROM dns_records WHERE fqdn = ? AND address = ? AND container_id = ?"),
       deleteDnsOf: db.prepare("DELETE FROM dns_records WHERE container_id = ?"),
+      listBlocks: db.prepare<[], BlockRow>("SELECT * FROM blocks ORDER BY cluster_id, block"),
+      listBlocksOf: db.prepare<[string], BlockRow>(
+        "SELECT * FROM blocks WHERE cluster_id = ? ORDER BY block",
+      ),
+      putBlock: db.prepare(
+        `INSERT INTO blocks (cluster_id, block, created_at) VALUES (?, ?, ?)
+         ON CONFLICT(cluster_id, block) DO NOTHING`,
+      ),
+      deleteBlock: db.prepare("DELETE FROM blocks WHERE cluster_id = ? AND block = ?"),
       getMeta: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       putMeta: db.prepare(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -294,6 +309,17 @@ class SqliteState implements LocalState {
   }
   deleteDnsRecordsOf(containerId: string): number {
     return this.q.deleteDnsOf.run(containerId).changes;
+  }
+
+  listBlocks(clusterId?: string): BlockRecord[] {
+    const rows = clusterId === undefined ? this.q.listBlocks.all() : this.q.listBlocksOf.all(clusterId);
+    return rows.map((r) => ({ clusterId: r.cluster_id, block: r.block, createdAt: r.created_at }));
+  }
+  putBlock(b: BlockRecord): void {
+    this.q.putBlock.run(b.clusterId, b.block, b.createdAt);
+  }
+  deleteBlock(clusterId: string, block: string): void {
+    this.q.deleteBlock.run(clusterId, block);
   }
 
   getMeta(key: string): string | undefined {

@@ -53,6 +53,14 @@ export interface DnsRecord {
   createdAt: number;
 }
 
+/** An address block of a cluster network that this host owns (claimed in the cluster store). */
+export interface BlockRecord {
+  clusterId: string;
+  /** CIDR, e.g. `10.32.0.16/28`. */
+  block: string;
+  createdAt: number;
+}
+
 export interface AddressRecord {
   poolId: string;
   address: string;
@@ -99,6 +107,10 @@ export interface LocalState {
   putDnsRecord(r: DnsRecord): void;
   deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId">): boolean;
   deleteDnsRecordsOf(containerId: string): number;
+
+  listBlocks(clusterId?: string): BlockRecord[];
+  putBlock(b: BlockRecord): void;
+  deleteBlock(clusterId: string, block: string): void;
 
   getMeta(key: string): string | undefined;
   putMeta(key: string, value: string): void;

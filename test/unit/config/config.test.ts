@@ -13,7 +13,8 @@ function configError(fn: () => unknown, ...mustMention: string[]): void {
 
 void describe("parseConfig", () => {
   void it("has documented defaults", () => {
-    assert.deepEqual(parseConfig([], {}), {
+    const defaults = parseConfig([], {});
+    assert.deepEqual(defaults, {
       socket: "/run/docker/plugins/weave.sock",
       driverName: "weave",
       socketGroup: "root",
@@ -35,7 +36,15 @@ void describe("parseConfig", () => {
       dnsWorkers: 1,
       dnsResolvConf: "/etc/resolv.conf",
       statusAddr: "127.0.0.1:6782",
+      store: "",
+      storeCa: "",
+      storeCert: "",
+      storeKey: "",
+      advertiseAddr: "",
+      name: defaults.name,
+      vxlanPort: 4789,
     });
+    assert.match(defaults.name, /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "the hostname, as a valid peer name");
   });
 
   void it("reads every setting from its WEAVE_* environment twin", () => {
@@ -61,6 +70,13 @@ void describe("parseConfig", () => {
       WEAVE_DNS_WORKERS: "0",
       WEAVE_DNS_RESOLV_CONF: "/tmp/resolv.conf",
       WEAVE_STATUS_ADDR: "[::1]:9100",
+      WEAVE_STORE: "etcd://10.0.0.1:2379,10.0.0.2",
+      WEAVE_STORE_CA: "/tmp/ca.pem",
+      WEAVE_STORE_CERT: "/tmp/cert.pem",
+      WEAVE_STORE_KEY: "/tmp/key.pem",
+      WEAVE_ADVERTISE_ADDR: "10.0.0.9",
+      WEAVE_NAME: "host-9",
+      WEAVE_VXLAN_PORT: "8472",
       UNRELATED: "x",
     });
     assert.deepEqual(c, {
@@ -85,7 +101,33 @@ void describe("parseConfig", () => {
       dnsWorkers: 0,
       dnsResolvConf: "/tmp/resolv.conf",
       statusAddr: "[::1]:9100",
+      store: "etcd://10.0.0.1:2379,10.0.0.2",
+      storeCa: "/tmp/ca.pem",
+      storeCert: "/tmp/cert.pem",
+      storeKey: "/tmp/key.pem",
+      advertiseAddr: "10.0.0.9",
+      name: "host-9",
+      vxlanPort: 8472,
     });
+  });
+
+  void it("rejects a bad store URL, advertise address, peer name and VXLAN port, naming the flag", () => {
+    for (const [flag, value, why] of [
+      ["--store", "http://10.0.0.1:2379", /--store \(WEAVE_STORE\).*etcd:\/\//],
+      ["--store", "etcd://", /--store/],
+      ["--advertise-addr", "fd00::1", /--advertise-addr.*IPv4/],
+      ["--advertise-addr", "host1", /--advertise-addr/],
+      ["--name", "-bad", /--name/],
+      ["--name", "a b", /--name/],
+      ["--vxlan-port", "0", /--vxlan-port/],
+      ["--vxlan-port", "65536", /--vxlan-port/],
+    ] as const) {
+      assert.throws(
+        () => parseConfig([flag, value], {}),
+        (err: unknown) => isWeaveError(err, "WEAVE_CONFIG") && why.test(err.message),
+        `${flag} ${value}`,
+      );
+    }
   });
 
   void it("a flag overrides its environment twin", () => {
@@ -216,6 +258,10 @@ void describe("parseConfig", () => {
       dnsPort: "5353",
       dnsWorkers: "2",
       statusAddr: "10.1.2.3:9100",
+      store: "etcd://10.0.0.1:2379",
+      advertiseAddr: "10.0.0.9",
+      name: "host-9",
+      vxlanPort: "8472",
     };
     for (const f of FLAGS) {
       const value = sample[f.key] ?? `/x/${f.key}`;

@@ -472,6 +472,7 @@ void describe("network-spec", () => {
       internal: false,
       mtu: undefined,
       bridge: undefined,
+      clusterId: undefined,
       unknown: [],
     });
     assert.deepEqual(
@@ -481,9 +482,20 @@ void describe("network-spec", () => {
           "com.docker.network.driver.mtu": "9000",
           "com.docker.network.bridge.name": "weave-blue",
           "some.other": "x",
+          "weave.cluster.id": "0123456789abcdef",
         },
       }),
-      { internal: true, mtu: 9000, bridge: "weave-blue", unknown: ["some.other"] },
+      {
+        internal: true,
+        mtu: 9000,
+        bridge: "weave-blue",
+        clusterId: "0123456789abcdef",
+        unknown: ["some.other"],
+      },
+    );
+    assert.throws(
+      () => parseNetworkOptions({ "com.docker.network.generic": { "weave.cluster.id": "x" } }),
+      /weave\.cluster\.id="x": weave sets it itself/,
     );
     assert.equal(parseNetworkOptions({ "com.docker.network.internal": false }).internal, false);
     assert.equal(parseNetworkOptions({ "com.docker.network.generic": null }).unknown.length, 0);

@@ -91,7 +91,15 @@ void describe("openSqliteState: schema", () => {
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .all()
         .map((r) => r.name);
-      assert.deepEqual(tables, ["addresses", "dns_records", "endpoints", "meta", "networks", "pools"]);
+      assert.deepEqual(tables, [
+        "addresses",
+        "blocks",
+        "dns_records",
+        "endpoints",
+        "meta",
+        "networks",
+        "pools",
+      ]);
     } finally {
       db.close();
     }

@@ -1,0 +1,411 @@
+/**
+ * Multi-host weave on one host: the composition of the cluster parts over one store.
+ *
+ *   Session         this host's lease and peers/<name>
+ *   PrefixMirror x5 peers, pools, networks, endpoints, dns: local copies kept by watches
+ *   ClusterView     typed reads of the mirrors
+ *   ClusterIpam     cluster-wide subnets and per-host address blocks around the local IPAM
+ *   NetworkSync     networks published, created in this Docker, removed (outside plugin calls)
+ *   OverlaySync     VXLAN devices, FDB and neighbour entries from the view
+ *   publishers      this host's endpoints and DNS records under its lease
+ *   sweep           IPAM clean-up every 30 s
+ * Every watch change schedules the work it affects; everything also runs periodically, so a change
+ * missed while the store was unreachable is caught up when it is back.
+ */
+import type { Logger } from "../core/index.js";
+import { errorMessage, VERSION, WeaveError } from "../core/index.js";
+import type { OverlayDataplane } from "../dataplane/index.js";
+import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
+import { clusterIdOf } from "../driver/index.js";
+import type { IpamService } from "../ipam/index.js";
+import type { ClusterStore, LocalState } from "../store/index.js";
+import { ClusterIpam } from "./cluster-ipam.js";
+import type { ReplicaZone } from "./dns-replica.js";
+import { DnsReplica } from "./dns-replica.js";
+import { StoreHealth } from "./health.js";
+import { PrefixMirror } from "./mirror.js";
+import { NetworkSync } from "./network-sync.js";
+import { OverlaySync } from "./overlay-sync.js";
+import { LeasedPublisher } from "./publisher.js";
+import type { PeerRecord } from "./records.js";
+import {
+  BLOCKS,
+  DNS,
+  dnsPrefix,
+  endpointKey,
+  endpointPrefix,
+  ENDPOINTS,
+  NETWORKS,
+  parseBlockClaim,
+  peerKey,
+  PEERS,
+  POOLS,
+} from "./records.js";
+import { Session } from "./session.js";
+import { sweep } from "./sweeper.js";
+import { ClusterView } from "./view.js";
+
+export interface ClusterOptions {
+  store: ClusterStore;
+  /** The --store URL, for messages. */
+  storeUrl: string;
+  state: LocalState;
+  docker: DockerApi;
+  ipam: IpamService;
+  overlay: OverlayDataplane;
+  logger: Logger;
+  now: () => number;
+  name: string;
+  advertiseAddr: string;
+  vxlanPort: number;
+  driverName: string;
+  defaultNetwork: string;
+  intervalMs?: number;
+  sweepMs?: number;
+}
+
+export type PeerState = "self" | "alive" | "gone";
+
+export interface PeerStatus {
+  name: string;
+  address: string;
+  state: PeerState;
+  /** When the peer last renewed its registration, by its own clock (ms); 0 when unknown. */
+  lastSeen: number;
+  version: string;
+}
+
+export interface ClusterStatus {
+  name: string;
+  address: string;
+  store: { url: string; reachable: boolean; since: number; error: string };
+  registered: boolean;
+  conflicts: string[];
+  peers: PeerStatus[];
+  networks: { name: string; clusterId: string; vni: number; host: string }[];
+}
+
+export class Cluster {
+  readonly health: StoreHealth;
+  readonly session: Session;
+  readonly view: ClusterView;
+  readonly ipam: ClusterIpam;
+  private readonly mirrors: Record<"peers" | "pools" | "networks" | "endpoints" | "dns", PrefixMirror>;
+  private readonly networkSync: NetworkSync;
+  private readonly overlaySync: OverlaySync;
+  private readonly endpointsPublisher: LeasedPublisher;
+  private readonly dnsPublisher: LeasedPublisher;
+  private dnsReplica: DnsReplica | undefined;
+  private readonly gone = new Map<string, PeerRecord>();
+  private readonly known = new Map<string, PeerRecord>();
+  private timers: NodeJS.Timeout[] = [];
+  private syncing: Promise<void> | undefined;
+  private syncAgain = false;
+  private closed = false;
+
+  constructor(private readonly o: ClusterOptions) {
+    const { store, logger, now, state } = o;
+    this.health = new StoreHealth(logger, now, o.storeUrl);
+    this.session = new Session({
+      store,
+      health: this.health,
+      state,
+      logger,
+      now,
+      peer: {
+        name: o.name,
+        address: o.advertiseAddr,
+        vxlanPort: o.vxlanPort,
+        version: VERSION,
+        startedAt: now(),
+      },
+    });
+    const mirror = (prefix: string, onChange: () => void) =>
+      new PrefixMirror({
+        store,
+        prefix,
+        logger,
+        onChange,
+        onHealth: (ok, error) => (ok ? this.health.ok() : this.health.failed(error ?? "")),
+      });
+    this.mirrors = {
+      peers: mirror(PEERS, () => this.peersChanged()),
+      pools: mirror(POOLS, () => this.kickNetworks()),
+      networks: mirror(NETWORKS, () => {
+        this.kickNetworks();
+        this.overlaySync.kick();
+      }),
+      endpoints: mirror(ENDPOINTS, () => this.overlaySync.kick()),
+      dns: mirror(DNS, () => this.dnsReplica?.apply()),
+    };
+    this.view = new ClusterView(this.mirrors, logger);
+    this.ipam = new ClusterIpam({
+      ipam: o.ipam,
+      state,
+      store,
+      health: this.health,
+      host: o.name,
+      now,
+      logger,
+      sharedAddresses: (clusterId) => this.sharedAddresses(clusterId),
+      isPublished: (clusterId) => this.view.networkById(clusterId) !== undefined,
+    });
+    this.networkSync = new NetworkSync({
+      store,
+      health: this.health,
+      view: this.view,
+      state,
+      docker: o.docker,
+      driverName: o.driverName,
+      host: o.name,
+      logger,
+      now,
+      defaultNetwork: o.defaultNetwork,
+    });
+    this.overlaySync = new OverlaySync({
+      overlay: o.overlay,
+      logger,
+      inputs: () =>
+        this.view.synced
+          ? {
+              host: o.name,
+              local: o.advertiseAddr,
+              port: o.vxlanPort,
+              networks: state.listNetworks(),
+              cluster: this.view.networks(),
+              peers: this.view.peers(),
+              endpoints: this.view.endpoints(),
+            }
+          : undefined,
+    });
+    const publisher = (prefix: string) =>
+      new LeasedPublisher({ store, health: this.health, session: this.session, prefix, logger });
+    this.endpointsPublisher = publisher(endpointPrefix(o.name));
+    this.dnsPublisher = publisher(dnsPrefix(o.name));
+    this.health.onChange((reachable) => {
+      if (reachable) this.kickNetworks();
+    });
+  }
+
+  /** Replicates weaveDNS: this host's records out, everyone else's into `zone`. */
+  attachDns(zone: ReplicaZone): void {
+    this.dnsReplica = new DnsReplica({
+      zone,
+      host: this.o.name,
+      mirror: this.mirrors.dns,
+      publisher: this.dnsPublisher,
+      logger: this.o.logger,
+    });
+  }
+
+  start(): void {
+    this.session.start();
+    for (const m of Object.values(this.mirrors)) m.start();
+    this.dnsReplica?.start();
+    this.endpointsChanged();
+    this.overlaySync.start();
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.o.intervalMs ?? 10_000, () => {
+      this.kickNetworks();
+      this.endpointsChanged();
+    });
+    every(this.o.sweepMs ?? 30_000, () => {
+      sweep({ ...this.sweepDeps() }).catch((err: unknown) =>
+        this.o.logger.debug("cluster sweep failed", { error: errorMessage(err) }),
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.dnsReplica?.close();
+    this.endpointsPublisher.close();
+    this.dnsPublisher.close();
+    for (const m of Object.values(this.mirrors)) m.close();
+    await this.overlaySync.close();
+    await this.syncing;
+    await this.session.close();
+    await this.o.store.close();
+  }
+
+  /** A local endpoint appeared or went: publish this host's endpoints again. */
+  endpointsChanged(): void {
+    const { state, name } = this.o;
+    const byNetwork = new Map(state.listNetworks().map((n) => [n.id, clusterIdOf(n)]));
+    const desired = new Map<string, string>();
+    for (const ep of state.listEndpoints()) {
+      const clusterId = byNetwork.get(ep.networkId);
+      if (!clusterId) continue;
+      desired.set(
+        endpointKey(name, clusterId, ep.id),
+        JSON.stringify({ mac: ep.mac, ipv4: ep.ipv4 ?? "", ipv6: ep.ipv6 ?? "" }),
+      );
+    }
+    this.endpointsPublisher.replace(desired);
+  }
+
+  /** A local network appeared or went. */
+  networksChanged(): void {
+    this.kickNetworks();
+    this.overlaySync.kick();
+    this.endpointsChanged();
+  }
+
+  /** Before Docker removes a network here: remove it from the cluster (or refuse). */
+  beforeNetworkDelete(networkId: string): Promise<void> {
+    return this.networkSync.removeFromCluster(networkId);
+  }
+
+  /**
+   * How to create the default network in this host's Docker: from its cluster record when the cluster
+   * has it, else as a new network (`undefined`). Throws until the cluster's networks are known.
+   */
+  defaultNetworkBody(): CreateNetworkBody | undefined {
+    if (!this.view.synced) {
+      throw new WeaveError(
+        "WEAVE_TIMEOUT",
+        `Waiting for the cluster store (${this.o.storeUrl}) to list the cluster's networks`,
+      );
+    }
+    const record = this.view.networks().find((n) => n.name === this.o.defaultNetwork);
+    return record && this.networkSync.createBody(record);
+  }
+
+  status(): ClusterStatus {
+    const self = this.o.name;
+    const peers: PeerStatus[] = [];
+    for (const p of this.view.peers()) {
+      peers.push({
+        name: p.name,
+        address: p.address,
+        state: p.name === self ? "self" : "alive",
+        lastSeen: p.seenAt,
+        version: p.version,
+      });
+    }
+    for (const p of this.gone.values()) {
+      if (!peers.some((x) => x.name === p.name))
+        peers.push({
+          name: p.name,
+          address: p.address,
+          state: "gone",
+          lastSeen: p.seenAt,
+          version: p.version,
+        });
+    }
+    if (!peers.some((p) => p.name === self)) {
+      peers.push({ name: self, address: this.o.advertiseAddr, state: "self", lastSeen: 0, version: VERSION });
+    }
+    peers.sort((a, b) => a.name.localeCompare(b.name));
+    return {
+      name: self,
+      address: this.o.advertiseAddr,
+      store: {
+        url: this.o.storeUrl,
+        reachable: this.health.reachable,
+        since: this.health.since,
+        error: this.health.lastError,
+      },
+      registered: this.session.lease !== undefined && this.session.conflict === "",
+      conflicts: [
+        ...(this.session.conflict ? [this.session.conflict] : []),
+        ...this.networkSync.conflicts.values(),
+      ],
+      peers,
+      networks: this.view
+        .networks()
+        .map((n) => ({ name: n.name, clusterId: n.clusterId, vni: n.vni, host: n.host })),
+    };
+  }
+
+  /**
+   * `weave rmpeer NAME`: releases the address blocks of a host that is gone for good. Refused for
+   * this host and for a host that is registered (alive). Returns the number of blocks released.
+   */
+  async removePeer(name: string): Promise<number> {
+    const { store } = this.o;
+    if (name === this.o.name)
+      throw new WeaveError("WEAVE_BAD_REQUEST", `"${name}" is this host: run weave rmpeer on another host`);
+    const call = <T>(p: Promise<T>) => this.health.track(p);
+    const alive = await call(store.get(peerKey(name)));
+    if (alive) {
+      throw new WeaveError(
+        "WEAVE_CONFLICT",
+        `Host "${name}" is registered in the cluster (alive): stop weave there first; its registration expires 15 s later`,
+      );
+    }
+    let released = 0;
+    for (const kv of (await call(store.list(BLOCKS))).items) {
+      if (parseBlockClaim(kv.value)?.host !== name) continue;
+      if (await call(store.compareAndDelete(kv.key, kv.modRevision))) released++;
+    }
+    for (const prefix of [endpointPrefix(name), dnsPrefix(name)]) {
+      for (const kv of (await call(store.list(prefix))).items) await call(store.delete(kv.key));
+    }
+    this.gone.delete(name);
+    this.o.logger.info("peer removed", { peer: name, blocks: released });
+    return released;
+  }
+
+  private sweepDeps() {
+    const { store, state, name, now, logger } = this.o;
+    return { store, health: this.health, state, view: this.view, host: name, now, logger };
+  }
+
+  private sharedAddresses(clusterId: string): ReadonlySet<string> {
+    const n = this.view.networkById(clusterId);
+    const out = new Set<string>();
+    for (const s of [...(n?.ipv4 ?? []), ...(n?.ipv6 ?? [])]) {
+      if (s.gateway) out.add(s.gateway);
+      for (const a of Object.values(s.aux ?? {})) out.add(a);
+    }
+    return out;
+  }
+
+  private peersChanged(): void {
+    const now = new Map(this.view.peers().map((p) => [p.name, p]));
+    for (const [name, p] of this.known) {
+      if (!now.has(name) && name !== this.o.name) {
+        this.gone.set(name, p);
+        this.o.logger.info("peer left the cluster", { peer: name, address: p.address });
+      }
+    }
+    for (const [name, p] of now) {
+      if (!this.known.has(name) && name !== this.o.name)
+        this.o.logger.info("peer joined the cluster", { peer: name, address: p.address });
+      this.gone.delete(name);
+    }
+    this.known.clear();
+    for (const [name, p] of now) this.known.set(name, p);
+    this.overlaySync.kick();
+  }
+
+  /** Runs a network pass now, or once more after the running one. */
+  private kickNetworks(): void {
+    if (this.closed) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = this.networkSync
+      .pass()
+      .then(
+        (soon) => {
+          if (soon) this.syncAgain = true;
+        },
+        (err: unknown) => this.o.logger.debug("cluster network pass failed", { error: errorMessage(err) }),
+      )
+      .finally(() => {
+        this.syncing = undefined;
+        if (this.syncAgain) {
+          this.syncAgain = false;
+          setTimeout(() => this.kickNetworks(), 200).unref();
+        }
+      });
+  }
+}

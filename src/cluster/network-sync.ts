@@ -1,0 +1,337 @@
+/**
+ * Networks across hosts, always outside plugin calls:
+ *  - publish: a network created on this host whose subnet was reserved here gets a VXLAN ID and its
+ *    record networks/<name> (the name comes from Docker once it has the network);
+ *  - apply: every network of the cluster this host's Docker lacks is created in it, bound to its
+ *    record by the weave.cluster.id option (driver and IPAM); hosts that join later do the same;
+ *  - remove: a local copy of a network that is gone from the cluster is removed from Docker (Docker
+ *    refuses while containers are attached; retried on every pass).
+ * Removal rule (docs/multihost.md): `docker network rm` on any host removes the network from the
+ * cluster, and so from every host; it is refused while another host has containers on it.
+ * Names are unique in the cluster: a second network of the same name stays local to its host and
+ * is reported, except the default network, whose empty local copy is replaced by the cluster's.
+ */
+import type { Logger } from "../core/index.js";
+import { errorMessage, isWeaveError, WeaveError } from "../core/index.js";
+import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
+import { clusterIdOf, OPT_CLUSTER_ID, OPT_GENERIC } from "../driver/index.js";
+import { formatPrefix, parsePrefix } from "../ipam/index.js";
+import type { ClusterStore, IpamData, LocalState, NetworkRecord } from "../store/index.js";
+import type { StoreHealth } from "./health.js";
+import type { ClusterNetwork, ClusterSubnet } from "./records.js";
+import {
+  blockPrefix,
+  networkKey,
+  NETWORKS,
+  parseClusterNetwork,
+  parsePoolClaim,
+  poolKey,
+  vniKey,
+  VNIS,
+} from "./records.js";
+import type { ClusterView } from "./view.js";
+
+export interface NetworkSyncOptions {
+  store: ClusterStore;
+  health: StoreHealth;
+  view: ClusterView;
+  state: LocalState;
+  docker: DockerApi;
+  driverName: string;
+  host: string;
+  logger: Logger;
+  now: () => number;
+  defaultNetwork: string;
+}
+
+/** VXLAN IDs weave gives out: above the 802.1Q VLAN range, as Docker's overlay does. */
+export const FIRST_VNI = 4096;
+
+const plain = (cidrOrIp: string): string => cidrOrIp.split("/")[0] ?? "";
+
+export class NetworkSync {
+  /** Names that clash with another network of the cluster, with the reason. */
+  readonly conflicts = new Map<string, string>();
+  /** Cluster IDs seen in the cluster (record or reservation) by this process. */
+  private readonly seen = new Set<string>();
+  private readonly refused = new Set<string>();
+  private retrySoon = false;
+
+  constructor(private readonly o: NetworkSyncOptions) {}
+
+  /** One pass: publish, apply, remove. Needs a synced view. True when a pass should follow soon. */
+  async pass(): Promise<boolean> {
+    this.retrySoon = false;
+    if (!this.o.view.synced) return false;
+    for (const n of this.o.view.networks()) this.seen.add(n.clusterId);
+    for (const p of this.o.view.pools()) this.seen.add(p.clusterId);
+    await this.publishLocal();
+    await this.applyCluster();
+    await this.removeGone();
+    return this.retrySoon;
+  }
+
+  /** The body that creates the network of `record` in this host's Docker. */
+  createBody(record: ClusterNetwork): CreateNetworkBody {
+    const { driverName } = this.o;
+    const config = [...record.ipv4, ...record.ipv6].map((s) => ({
+      Subnet: s.pool,
+      ...(s.subPool ? { IPRange: s.subPool } : {}),
+      ...(s.gateway ? { Gateway: s.gateway } : {}),
+      ...(s.aux ? { AuxiliaryAddresses: s.aux } : {}),
+    }));
+    return {
+      Name: record.name,
+      Driver: driverName,
+      CheckDuplicate: true,
+      Internal: record.internal,
+      EnableIPv6: record.ipv6.length > 0,
+      IPAM: { Driver: driverName, Config: config, Options: { [OPT_CLUSTER_ID]: record.clusterId } },
+      Options: { ...record.options, [OPT_CLUSTER_ID]: record.clusterId },
+    };
+  }
+
+  /**
+   * Removes a network from the cluster before Docker removes it here (the DeleteNetwork call).
+   * Throws WEAVE_CONFLICT while other hosts have containers on it, WEAVE_TIMEOUT when the store
+   * is unreachable.
+   */
+  async removeFromCluster(networkId: string): Promise<void> {
+    const { store, state, host, view } = this.o;
+    const local = state.getNetwork(networkId);
+    const clusterId = local && clusterIdOf(local);
+    if (!clusterId) return;
+    const call = <T>(p: Promise<T>) => this.storeCall("remove the network from the cluster", p);
+    const listing = await call(store.list(NETWORKS));
+    const kv = listing.items.find((i) => parseClusterNetwork(i.value)?.clusterId === clusterId);
+    const record = kv && parseClusterNetwork(kv.value);
+    if (!kv || !record) return;
+    const others = [
+      ...new Set(
+        view
+          .endpoints()
+          .filter((e) => e.clusterId === clusterId && e.host !== host)
+          .map((e) => e.host),
+      ),
+    ];
+    if (others.length > 0) {
+      throw new WeaveError(
+        "WEAVE_CONFLICT",
+        `Network "${record.name}" still has containers on host(s) ${others.sort().join(", ")}: stop or disconnect them first (removing it here removes it from every host)`,
+      );
+    }
+    await call(store.compareAndDelete(kv.key, kv.modRevision));
+    const vni = await call(store.get(vniKey(record.vni)));
+    if (vni?.value === clusterId) await call(store.compareAndDelete(vni.key, vni.modRevision));
+    for (const s of [...record.ipv4, ...record.ipv6]) {
+      const claim = await call(store.get(poolKey(s.pool)));
+      if (claim && parsePoolClaim(claim.value)?.clusterId === clusterId) {
+        await call(store.compareAndDelete(claim.key, claim.modRevision));
+      }
+    }
+    for (const b of (await call(store.list(blockPrefix(clusterId)))).items) await call(store.delete(b.key));
+    this.o.logger.info("network removed from the cluster", { network: record.name, clusterId });
+  }
+
+  private async publishLocal(): Promise<void> {
+    const { view, state, host, docker, logger } = this.o;
+    const published = new Set(view.networks().map((n) => n.clusterId));
+    for (const n of state.listNetworks()) {
+      const clusterId = clusterIdOf(n);
+      if (!clusterId || published.has(clusterId)) continue;
+      const claim = view.pools().find((p) => p.clusterId === clusterId);
+      if (!claim) {
+        this.retrySoon = true; // the reservation is not in the mirror yet
+        continue;
+      }
+      if (claim.host !== host) continue; // a copy of another host's network
+      let name: string;
+      try {
+        name = (await docker.inspectNetwork(n.id)).Name;
+      } catch (err) {
+        // Docker records a network once CreateNetwork has returned: try again in a moment.
+        if (isWeaveError(err, "WEAVE_NOT_FOUND")) {
+          this.retrySoon = true;
+          continue;
+        }
+        throw err;
+      }
+      if (this.conflicts.has(name)) continue;
+      try {
+        await this.publish(n, clusterId, name);
+      } catch (err) {
+        logger.warning("cannot publish a network to the cluster yet", {
+          network: name,
+          error: errorMessage(err),
+        });
+      }
+    }
+  }
+
+  private async publish(n: NetworkRecord, clusterId: string, name: string): Promise<void> {
+    const { store, health, host, now, logger, docker, state } = this.o;
+    const vni = await this.allocateVni(clusterId);
+    const record: ClusterNetwork = {
+      clusterId,
+      name,
+      vni,
+      ipv4: this.subnets(n.ipv4),
+      ipv6: this.subnets(n.ipv6),
+      internal: n.internal,
+      options: driverOptions(n),
+      host,
+      createdAt: now(),
+    };
+    if (await health.track(store.create(networkKey(name), JSON.stringify(record)))) {
+      logger.info("network published to the cluster", { network: name, clusterId, vni });
+      return;
+    }
+    const kv = await health.track(store.get(vniKey(vni)));
+    if (kv?.value === clusterId) await health.track(store.compareAndDelete(kv.key, kv.modRevision));
+    if (name === this.o.defaultNetwork && state.listEndpoints(n.id).length === 0) {
+      logger.info("the cluster already has the default network; replacing this host's copy", {
+        network: name,
+      });
+      await docker.removeNetwork(n.id);
+      return;
+    }
+    const message = `Network "${name}" of this host clashes with the cluster's network of the same name: it stays local to this host (rename it to share it)`;
+    logger.error("network name clash", { network: name, error: message });
+    this.conflicts.set(name, message);
+  }
+
+  private async applyCluster(): Promise<void> {
+    const { view, state, docker, logger, driverName } = this.o;
+    const local = new Set(
+      state
+        .listNetworks()
+        .map(clusterIdOf)
+        .filter((c): c is string => c !== undefined),
+    );
+    for (const record of view.networks()) {
+      if (local.has(record.clusterId)) {
+        this.conflicts.delete(record.name);
+        continue;
+      }
+      try {
+        await docker.createNetwork(this.createBody(record));
+        logger.info("created a network of the cluster", {
+          network: record.name,
+          clusterId: record.clusterId,
+        });
+        this.conflicts.delete(record.name);
+      } catch (err) {
+        if (!(isWeaveError(err, "WEAVE_DOCKER") && /already exists/.test(err.message))) {
+          logger.warning("cannot create a network of the cluster yet", {
+            network: record.name,
+            error: errorMessage(err),
+          });
+          continue;
+        }
+        const mine = (await docker.listNetworks({ name: [record.name] })).find((x) => x.Name === record.name);
+        const ours = mine && state.getNetwork(mine.Id);
+        if (
+          mine &&
+          mine.Driver === driverName &&
+          ours &&
+          !clusterIdOf(ours) &&
+          record.name === this.o.defaultNetwork
+        ) {
+          const inspected = await docker.inspectNetwork(mine.Id);
+          if (Object.keys(inspected.Containers ?? {}).length === 0) {
+            logger.info("replacing this host's default network by the cluster's", { network: record.name });
+            await docker.removeNetwork(mine.Id);
+            await docker.createNetwork(this.createBody(record));
+            continue;
+          }
+        }
+        const message = `This host's Docker has a network named "${record.name}" that is not the cluster's: remove or rename it to get the cluster's`;
+        if (this.conflicts.get(record.name) !== message)
+          logger.error("network name clash", { network: record.name, error: message });
+        this.conflicts.set(record.name, message);
+      }
+    }
+  }
+
+  private async removeGone(): Promise<void> {
+    const { view, state, docker, logger } = this.o;
+    const inCluster = new Set([
+      ...view.networks().map((n) => n.clusterId),
+      ...view.pools().map((p) => p.clusterId),
+    ]);
+    for (const n of state.listNetworks()) {
+      const clusterId = clusterIdOf(n);
+      if (!clusterId || inCluster.has(clusterId) || !this.seen.has(clusterId)) continue;
+      try {
+        await docker.removeNetwork(n.id);
+        logger.info("removed a network that was removed from the cluster", { network: n.id, clusterId });
+      } catch (err) {
+        if (isWeaveError(err, "WEAVE_NOT_FOUND")) continue;
+        if (!this.refused.has(n.id)) {
+          logger.warning("a network removed from the cluster stays here until its containers are gone", {
+            network: n.id,
+            error: errorMessage(err),
+          });
+          this.refused.add(n.id);
+        }
+      }
+    }
+  }
+
+  /** The VXLAN ID of a network: the one it has, else the lowest free one (create-if-absent). */
+  private async allocateVni(clusterId: string): Promise<number> {
+    const { store, health } = this.o;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const listing = await health.track(store.list(VNIS));
+      const used = new Set<number>();
+      for (const kv of listing.items) {
+        const vni = Number(kv.key.slice(VNIS.length));
+        if (kv.value === clusterId) return vni;
+        used.add(vni);
+      }
+      let vni = FIRST_VNI;
+      while (used.has(vni)) vni++;
+      if (await health.track(store.create(vniKey(vni), clusterId))) return vni;
+    }
+    throw new WeaveError("WEAVE_CONFLICT", "Cannot allocate a VXLAN ID: too many concurrent attempts");
+  }
+
+  private subnets(data: readonly IpamData[]): ClusterSubnet[] {
+    const pools = this.o.state.listPools();
+    return data.map((d) => {
+      const pool = formatPrefix(parsePrefix(d.Pool));
+      const s: ClusterSubnet = { pool };
+      const subPool = pools.find((p) => p.pool === pool)?.subPool;
+      if (subPool) s.subPool = subPool;
+      if (d.Gateway) s.gateway = plain(d.Gateway);
+      const aux = Object.entries(d.AuxAddresses ?? {});
+      if (aux.length > 0) s.aux = Object.fromEntries(aux.map(([k, v]) => [k, plain(v)]));
+      return s;
+    });
+  }
+
+  private async storeCall<T>(what: string, p: Promise<T>): Promise<T> {
+    try {
+      return await this.o.health.track(p);
+    } catch (err) {
+      if (!isWeaveError(err, "WEAVE_TIMEOUT")) throw err;
+      throw new WeaveError(
+        "WEAVE_TIMEOUT",
+        `Cannot ${what}: the cluster store (${this.o.health.url}) is unreachable: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+  }
+}
+
+/** The driver options (`-o`) of a network, as the cluster record carries them. */
+function driverOptions(n: NetworkRecord): Record<string, string> {
+  const generic = n.options[OPT_GENERIC];
+  const out: Record<string, string> = {};
+  if (generic && typeof generic === "object" && !Array.isArray(generic)) {
+    for (const [k, v] of Object.entries(generic)) {
+      if (k !== OPT_CLUSTER_ID) out[k] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,124 @@
+/**
+ * This host's membership: a lease (TTL 15 s, renewed every 5 s) and peers/<name> under it, rewritten
+ * at each renewal with the time, so other hosts can tell when it was last seen. Everything else
+ * the host publishes (endpoints, DNS records) hangs on the same lease: when the host dies, it all
+ * disappears from the cluster once the lease expires.
+ *
+ * The lease ID is kept in the local state, so a restarted daemon (or a crash) goes on with the same
+ * lease while it lives: nothing this host published disappears during a restart. When the lease is
+ * gone (etcd expired it while the host was cut off), a new one is granted and every publisher
+ * re-publishes under it.
+ */
+import type { Logger } from "../core/index.js";
+import { errorMessage } from "../core/index.js";
+import type { ClusterStore, LocalState } from "../store/index.js";
+import type { StoreHealth } from "./health.js";
+import type { PeerRecord } from "./records.js";
+import { parsePeer, peerKey } from "./records.js";
+
+export interface SessionOptions {
+  store: ClusterStore;
+  health: StoreHealth;
+  state: LocalState;
+  logger: Logger;
+  now: () => number;
+  /** This host's record, without `seenAt` (set at each renewal). */
+  peer: Omit<PeerRecord, "seenAt">;
+  ttlSeconds?: number;
+  renewMs?: number;
+}
+
+const LEASE_META = "cluster_lease";
+
+export class Session {
+  /** The current lease, once granted. */
+  lease: string | undefined;
+  /** Set when another live host registered the same name (this host then stays out). */
+  conflict = "";
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  /** The lease the listeners last heard of. */
+  private announced: string | undefined;
+  private readonly listeners = new Set<(lease: string) => void>();
+
+  constructor(private readonly o: SessionOptions) {}
+
+  get name(): string {
+    return this.o.peer.name;
+  }
+
+  /** Called with every new lease (the first one included). */
+  onLease(listener: (lease: string) => void): void {
+    this.listeners.add(listener);
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** Stops renewing. The lease is left to expire: a restart within its TTL loses nothing. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Renews now (tests, and after the store came back). */
+  renewNow(): Promise<void> {
+    if (!this.running) this.running = this.renew().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      void this.renewNow().finally(() => this.schedule(this.o.renewMs ?? 5_000));
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    const { store, health, state, logger } = this.o;
+    try {
+      if (this.lease === undefined) {
+        const kept = state.getMeta(LEASE_META);
+        if (kept && (await health.track(store.keepAlive(kept))) > 0) this.lease = kept;
+        else {
+          this.lease = await health.track(store.grantLease(this.o.ttlSeconds ?? 15));
+          state.putMeta(LEASE_META, this.lease);
+        }
+      } else if ((await health.track(store.keepAlive(this.lease))) <= 0) {
+        logger.warning("this host's cluster lease expired; registering again");
+        this.lease = await health.track(store.grantLease(this.o.ttlSeconds ?? 15));
+        state.putMeta(LEASE_META, this.lease);
+      }
+      if (!(await this.register())) return;
+      if (this.lease !== this.announced) {
+        this.announced = this.lease;
+        logger.info("registered in the cluster", { name: this.name, address: this.o.peer.address });
+        for (const l of this.listeners) l(this.lease);
+      }
+    } catch (err) {
+      logger.debug("cluster registration failed; retrying", { error: errorMessage(err) });
+    }
+  }
+
+  /** Writes peers/<name>; false when a live host of another address holds the name. */
+  private async register(): Promise<boolean> {
+    const { store, health, logger, now } = this.o;
+    const lease = this.lease ?? "";
+    const key = peerKey(this.name);
+    const existing = await health.track(store.get(key));
+    const other = existing && parsePeer(existing.value);
+    if (existing && existing.lease !== lease && other && other.address !== this.o.peer.address) {
+      const message = `Another host (${other.address}) is registered as "${this.name}" in the cluster: give each host its own --name`;
+      if (this.conflict !== message) logger.error("cannot join the cluster", { error: message });
+      this.conflict = message;
+      return false;
+    }
+    this.conflict = "";
+    await health.track(store.put(key, JSON.stringify({ ...this.o.peer, seenAt: now() }), { lease }));
+    return true;
+  }
+}

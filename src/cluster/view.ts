@@ -1,0 +1,123 @@
+/**
+ * The cluster as this host sees it: typed, parsed views over the mirrored prefixes (peers, pools,
+ * networks, endpoints, DNS). Parsing is cached per key and modRevision, so reading a view on every
+ * change costs little. Records that do not parse are skipped (and logged once by their key).
+ */
+import type { Logger } from "../core/index.js";
+import type { KeyValue } from "../store/index.js";
+import type { PrefixMirror } from "./mirror.js";
+import type { ClusterNetwork, PeerRecord, PoolClaim, PublishedEndpoint } from "./records.js";
+import {
+  ENDPOINTS,
+  keyCidr,
+  keyParts,
+  NETWORKS,
+  parseClusterNetwork,
+  parsePeer,
+  parsePoolClaim,
+  parsePublishedEndpoint,
+  PEERS,
+  POOLS,
+} from "./records.js";
+
+export interface RemoteEndpointView extends PublishedEndpoint {
+  host: string;
+  clusterId: string;
+  endpointId: string;
+}
+
+export interface Mirrors {
+  peers: PrefixMirror;
+  pools: PrefixMirror;
+  networks: PrefixMirror;
+  endpoints: PrefixMirror;
+}
+
+class ParseCache<T> {
+  private readonly cache = new Map<string, { rev: number; value: T | undefined }>();
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly parse: (kv: KeyValue) => T | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  all(entries: Iterable<KeyValue>): T[] {
+    const out: T[] = [];
+    const seen = new Set<string>();
+    for (const kv of entries) {
+      seen.add(kv.key);
+      let hit = this.cache.get(kv.key);
+      if (!hit || hit.rev !== kv.modRevision) {
+        hit = { rev: kv.modRevision, value: this.parse(kv) };
+        this.cache.set(kv.key, hit);
+        if (hit.value === undefined && !this.warned.has(kv.key)) {
+          this.warned.add(kv.key);
+          this.logger.warning("ignoring a cluster record weave cannot read", { key: kv.key });
+        }
+      }
+      if (hit.value !== undefined) out.push(hit.value);
+    }
+    for (const key of this.cache.keys()) if (!seen.has(key)) this.cache.delete(key);
+    return out;
+  }
+}
+
+export class ClusterView {
+  private readonly peerCache: ParseCache<PeerRecord>;
+  private readonly poolCache: ParseCache<PoolClaim & { pool: string }>;
+  private readonly networkCache: ParseCache<ClusterNetwork>;
+  private readonly endpointCache: ParseCache<RemoteEndpointView>;
+
+  constructor(
+    private readonly m: Mirrors,
+    logger: Logger,
+  ) {
+    this.peerCache = new ParseCache((kv) => {
+      const p = parsePeer(kv.value);
+      return p && keyParts(kv.key, PEERS)?.[0] === p.name ? p : undefined;
+    }, logger);
+    this.poolCache = new ParseCache((kv) => {
+      const segment = keyParts(kv.key, POOLS)?.[0];
+      const claim = parsePoolClaim(kv.value);
+      return segment && claim ? { ...claim, pool: keyCidr(segment) } : undefined;
+    }, logger);
+    this.networkCache = new ParseCache((kv) => {
+      const n = parseClusterNetwork(kv.value);
+      return n && keyParts(kv.key, NETWORKS)?.[0] === n.name ? n : undefined;
+    }, logger);
+    this.endpointCache = new ParseCache((kv) => {
+      const parts = keyParts(kv.key, ENDPOINTS);
+      const ep = parsePublishedEndpoint(kv.value);
+      if (!parts || parts.length !== 3 || !ep) return undefined;
+      const [host = "", clusterId = "", endpointId = ""] = parts;
+      return { ...ep, host, clusterId, endpointId };
+    }, logger);
+  }
+
+  /** True once every mirror has listed its prefix at least once. */
+  get synced(): boolean {
+    const { peers, pools, networks, endpoints } = this.m;
+    return [peers, pools, networks, endpoints].every((mirror) => mirror.synced);
+  }
+
+  peers(): PeerRecord[] {
+    return this.peerCache.all(this.m.peers.entries());
+  }
+
+  pools(): (PoolClaim & { pool: string })[] {
+    return this.poolCache.all(this.m.pools.entries());
+  }
+
+  networks(): ClusterNetwork[] {
+    return this.networkCache.all(this.m.networks.entries());
+  }
+
+  networkById(clusterId: string): ClusterNetwork | undefined {
+    return this.networks().find((n) => n.clusterId === clusterId);
+  }
+
+  endpoints(): RemoteEndpointView[] {
+    return this.endpointCache.all(this.m.endpoints.entries());
+  }
+}
