@@ -14,8 +14,7 @@
 # scripts/build-image.sh --target etcd and scripts/build-image.sh. etcd keeps its data in
 # /var/lib/weave-etcd on the Docker host. Both containers are replaced when they exist.
 #
-# Only a weave whose `weave launch --help` lists --store gets it. Until weave has a cluster store,
-# this script says so and starts weave for a single host (etcd still runs, unused).
+# Other hosts join the same cluster with `weave launch --store etcd://IP:2379` (docs/multihost.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -81,12 +80,5 @@ until docker exec "$etcd_name" etcdctl --endpoints "$client" endpoint health >/d
 done
 echo "start-all: etcd is up at $client (container $etcd_name)" >&2
 
-# 2. weave, with the store when this weave has one.
-store=()
-if docker run --rm --net=none "$image" weave launch --help 2>/dev/null | grep -q -- '--store '; then
-  store=(--store "etcd://$etcd_ip:2379")
-else
-  echo "start-all: NOTE: this weave has no cluster store yet (weave launch --help lists no --store);" \
-    "starting weave for this host only (etcd runs, unused)" >&2
-fi
-exec "$here/start-plugin.sh" --image "$image" -- "${store[@]}" "$@"
+# 2. weave, with etcd as its cluster store.
+exec "$here/start-plugin.sh" --image "$image" -- --store "etcd://$etcd_ip:2379" "$@"

@@ -273,6 +273,12 @@ export class Cluster {
       );
     }
     const record = this.view.networks().find((n) => n.name === this.o.defaultNetwork);
+    if (record?.removed) {
+      throw new WeaveError(
+        "WEAVE_CONFLICT",
+        `The cluster's network "${record.name}" is being removed (containers remain on some hosts); waiting`,
+      );
+    }
     return record && this.networkSync.createBody(record);
   }
 

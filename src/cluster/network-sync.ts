@@ -7,7 +7,10 @@
  *  - remove: a local copy of a network that is gone from the cluster is removed from Docker (Docker
  *    refuses while containers are attached; retried on every pass).
  * Removal rule (docs/multihost.md): `docker network rm` on any host removes the network from the
- * cluster, and so from every host; it is refused while another host has containers on it.
+ * cluster (Docker ignores a driver's DeleteNetwork error, so weave cannot refuse it): the record is
+ * marked removed, no host creates the network any more, every host removes its copy as soon as it
+ * has no containers on it (containers still on it keep talking until then), and the record, its
+ * subnet, VXLAN ID and blocks are deleted once no host has containers on it.
  * Names are unique in the cluster: a second network of the same name stays local to its host and
  * is reported, except the default network, whose empty local copy is replaced by the cluster's.
  */
@@ -68,6 +71,7 @@ export class NetworkSync {
     await this.publishLocal();
     await this.applyCluster();
     await this.removeGone();
+    await this.finalizeRemoved();
     return this.retrySoon;
   }
 
@@ -92,45 +96,61 @@ export class NetworkSync {
   }
 
   /**
-   * Removes a network from the cluster before Docker removes it here (the DeleteNetwork call).
-   * Throws WEAVE_CONFLICT while other hosts have containers on it, WEAVE_TIMEOUT when the store
-   * is unreachable.
+   * Removes a network from the cluster when Docker removes it here (the DeleteNetwork call): marks
+   * its record removed. Throws WEAVE_TIMEOUT when the store is unreachable (Docker only logs it; the
+   * network then comes back here when the store answers).
    */
   async removeFromCluster(networkId: string): Promise<void> {
-    const { store, state, host, view } = this.o;
+    const { store, state, host, now, logger } = this.o;
     const local = state.getNetwork(networkId);
     const clusterId = local && clusterIdOf(local);
     if (!clusterId) return;
     const call = <T>(p: Promise<T>) => this.storeCall("remove the network from the cluster", p);
-    const listing = await call(store.list(NETWORKS));
-    const kv = listing.items.find((i) => parseClusterNetwork(i.value)?.clusterId === clusterId);
-    const record = kv && parseClusterNetwork(kv.value);
-    if (!kv || !record) return;
-    const others = [
-      ...new Set(
-        view
-          .endpoints()
-          .filter((e) => e.clusterId === clusterId && e.host !== host)
-          .map((e) => e.host),
-      ),
-    ];
-    if (others.length > 0) {
-      throw new WeaveError(
-        "WEAVE_CONFLICT",
-        `Network "${record.name}" still has containers on host(s) ${others.sort().join(", ")}: stop or disconnect them first (removing it here removes it from every host)`,
-      );
-    }
-    await call(store.compareAndDelete(kv.key, kv.modRevision));
-    const vni = await call(store.get(vniKey(record.vni)));
-    if (vni?.value === clusterId) await call(store.compareAndDelete(vni.key, vni.modRevision));
-    for (const s of [...record.ipv4, ...record.ipv6]) {
-      const claim = await call(store.get(poolKey(s.pool)));
-      if (claim && parsePoolClaim(claim.value)?.clusterId === clusterId) {
-        await call(store.compareAndDelete(claim.key, claim.modRevision));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const listing = await call(store.list(NETWORKS));
+      const kv = listing.items.find((i) => parseClusterNetwork(i.value)?.clusterId === clusterId);
+      const record = kv && parseClusterNetwork(kv.value);
+      if (!kv || !record || record.removed) return;
+      const marked: ClusterNetwork = { ...record, removed: { host, at: now() } };
+      if (await call(store.compareAndSwap(kv.key, kv.modRevision, JSON.stringify(marked)))) {
+        logger.info(
+          "network removed from the cluster; hosts drop their copies once their containers are gone",
+          {
+            network: record.name,
+            clusterId,
+          },
+        );
+        return;
       }
     }
-    for (const b of (await call(store.list(blockPrefix(clusterId)))).items) await call(store.delete(b.key));
-    this.o.logger.info("network removed from the cluster", { network: record.name, clusterId });
+  }
+
+  /** Deletes the records of removed networks that no host has containers on any more. */
+  private async finalizeRemoved(): Promise<void> {
+    const { store, health, view, logger } = this.o;
+    const inUse = new Set(view.endpoints().map((e) => e.clusterId));
+    for (const record of view.networks()) {
+      if (!record.removed || inUse.has(record.clusterId)) continue;
+      const kv = await health.track(store.get(networkKey(record.name)));
+      if (!kv || parseClusterNetwork(kv.value)?.clusterId !== record.clusterId) continue;
+      if (!(await health.track(store.compareAndDelete(kv.key, kv.modRevision)))) continue;
+      const vni = await health.track(store.get(vniKey(record.vni)));
+      if (vni?.value === record.clusterId)
+        await health.track(store.compareAndDelete(vni.key, vni.modRevision));
+      for (const s of [...record.ipv4, ...record.ipv6]) {
+        const claim = await health.track(store.get(poolKey(s.pool)));
+        if (claim && parsePoolClaim(claim.value)?.clusterId === record.clusterId) {
+          await health.track(store.compareAndDelete(claim.key, claim.modRevision));
+        }
+      }
+      for (const b of (await health.track(store.list(blockPrefix(record.clusterId)))).items) {
+        await health.track(store.delete(b.key));
+      }
+      logger.info("network deleted from the cluster store", {
+        network: record.name,
+        clusterId: record.clusterId,
+      });
+    }
   }
 
   private async publishLocal(): Promise<void> {
@@ -209,6 +229,7 @@ export class NetworkSync {
         .filter((c): c is string => c !== undefined),
     );
     for (const record of view.networks()) {
+      if (record.removed) continue;
       if (local.has(record.clusterId)) {
         this.conflicts.delete(record.name);
         continue;
@@ -255,9 +276,19 @@ export class NetworkSync {
 
   private async removeGone(): Promise<void> {
     const { view, state, docker, logger } = this.o;
+    const live = view.networks().filter((n) => !n.removed);
+    const removed = new Set(
+      view
+        .networks()
+        .filter((n) => n.removed)
+        .map((n) => n.clusterId),
+    );
     const inCluster = new Set([
-      ...view.networks().map((n) => n.clusterId),
-      ...view.pools().map((p) => p.clusterId),
+      ...live.map((n) => n.clusterId),
+      ...view
+        .pools()
+        .filter((p) => !removed.has(p.clusterId))
+        .map((p) => p.clusterId),
     ]);
     for (const n of state.listNetworks()) {
       const clusterId = clusterIdOf(n);

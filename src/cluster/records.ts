@@ -85,6 +85,11 @@ export interface ClusterNetwork {
   /** The host that created it. */
   host: string;
   createdAt: number;
+  /**
+   * Set by `docker network rm` on any host: no host creates it any more, each removes its copy once
+   * its containers are gone, and the record goes when no host has containers on it.
+   */
+  removed?: { host: string; at: number };
 }
 
 export interface BlockClaim {
@@ -177,7 +182,14 @@ export function parseClusterNetwork(text: string): ClusterNetwork | undefined {
     options: strMap(o["options"]) ?? {},
     host: isStr(o["host"]) ? o["host"] : "",
     createdAt: isNum(o["createdAt"]) ? o["createdAt"] : 0,
+    ...removedField(o["removed"]),
   };
+}
+
+function removedField(v: unknown): { removed?: { host: string; at: number } } {
+  if (typeof v !== "object" || v === null) return {};
+  const r = v as Record<string, unknown>;
+  return { removed: { host: isStr(r["host"]) ? r["host"] : "", at: isNum(r["at"]) ? r["at"] : 0 } };
 }
 
 export function parseBlockClaim(text: string): BlockClaim | undefined {

@@ -143,7 +143,8 @@ export class NetworkDriver {
         throw new WeaveError("WEAVE_BAD_REQUEST", `Endpoint ${short(req.endpointId)} has no IPv4 address`);
       }
       if (req.address !== "") parseAddress(req.address.split("/")[0] ?? "");
-      const mac = req.macAddress !== "" ? normalizeMac(req.macAddress) : endpointMac(req.endpointId);
+      const mac =
+        req.macAddress !== "" ? normalizeMac(req.macAddress) : endpointMac(req.endpointId, req.address);
       const existing = state.getEndpoint(req.endpointId);
       if (existing && existing.networkId !== req.networkId) {
         throw new WeaveError("WEAVE_CONFLICT", `Endpoint ${short(req.endpointId)} exists on another network`);
@@ -188,7 +189,7 @@ export class NetworkDriver {
         networkId: ref.networkId,
         hostIf: VETH_HOST_PREFIX + ref.endpointId.slice(0, 10),
         peerIf: VETH_PEER_PREFIX + ref.endpointId.slice(0, 10),
-        mac: mac === "" ? endpointMac(ref.endpointId) : normalizeMac(mac),
+        mac: mac === "" ? endpointMac(ref.endpointId, ipv4) : normalizeMac(mac),
         ipv4: ipv4 || null,
         ipv6: ipv6 || null,
         sandboxKey: null,
@@ -273,8 +274,17 @@ export class NetworkDriver {
   }
 }
 
-/** A stable, locally administered unicast MAC derived from the endpoint ID. */
-export function endpointMac(endpointId: string): string {
+/**
+ * The MAC of a container interface: derived from its IPv4 address when it has one (02:42 and the
+ * four address bytes, as Docker's bridge driver does), so that an address handed out again (weave
+ * gives the lowest free one) comes with the same MAC and no neighbour's ARP cache goes stale;
+ * otherwise a stable, locally administered MAC derived from the endpoint ID.
+ */
+export function endpointMac(endpointId: string, ipv4 = ""): string {
+  const ip = ipv4.split("/")[0] ?? "";
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+    return ["02", "42", ...ip.split(".").map((b) => Number(b).toString(16).padStart(2, "0"))].join(":");
+  }
   const h = createHash("sha256").update(endpointId).digest();
   const bytes = [0x02, h[0] ?? 0, h[1] ?? 0, h[2] ?? 0, h[3] ?? 0, h[4] ?? 0];
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");

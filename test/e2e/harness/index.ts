@@ -1,6 +1,7 @@
 /**
  * The e2e harness: simulated Docker hosts (namespaces + their own dockerd, default paths), the
- * underlay between them, the locally built test image, and the skip/fail decision for the tier.
+ * underlay between them, an etcd on the underlay, the locally built test image, and the skip/fail
+ * decision for the tier.
  * See test/e2e/harness.test.ts for a complete example.
  */
 export { destroyAll } from "./cleanup.js";
@@ -13,6 +14,7 @@ export {
   type ExecResult,
   type HarnessErrorCode,
 } from "./exec.js";
+export { startEtcd, Etcd, type EtcdKeyValue, type EtcdOptions } from "./etcd.js";
 export { createHost, Host, WEAVE_BIN, HOSTS_DIR, type HostOptions, type UnderlayLink } from "./host.js";
 export { TEST_IMAGE, REPO_ROOT, CACHE_DIR, buildTestImage } from "./image.js";
 export { processesIn, namedNetns, isAlive } from "./procs.js";

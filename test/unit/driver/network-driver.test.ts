@@ -252,7 +252,8 @@ void describe("NetworkDriver endpoints", () => {
     const h = setup();
     await createNet(h);
     const res = await createEp(h);
-    const mac = endpointMac(EP);
+    const mac = endpointMac(EP, "10.32.0.2/24");
+    assert.equal(mac, "02:42:0a:20:00:02", "derived from the address, as Docker's bridge does");
     assert.deepEqual(res, { Interface: { MacAddress: mac } });
     const host = h.dp.links.get("vweabcdef0123");
     const peer = h.dp.links.get("vwpabcdef0123");
@@ -444,7 +445,7 @@ void describe("NetworkDriver.join / leave", () => {
     await createNet(h);
     await createEp(h);
     assert.deepEqual(h.driver.endpointInfo({ networkId: NET, endpointId: EP }), {
-      Value: { mac: endpointMac(EP), veth: "vweabcdef0123", ipv4: "10.32.0.2/24" },
+      Value: { mac: endpointMac(EP, "10.32.0.2"), veth: "vweabcdef0123", ipv4: "10.32.0.2/24" },
     });
     assert.deepEqual(h.driver.endpointInfo({ networkId: NET, endpointId: EP2 }), { Value: {} });
   });
@@ -524,14 +525,14 @@ void describe("network-spec", () => {
         peerName: "vwpabcdef0123",
         bridge: "weave-1a2b3c4d5",
         mtu: 1450,
-        peerMac: endpointMac(EP),
+        peerMac: endpointMac(EP, "10.32.0.2"),
       },
       {
         hostName: "vwe0123456789",
         peerName: "vwp0123456789",
         bridge: "weave-998877665",
         mtu: 1450,
-        peerMac: endpointMac(EP2),
+        peerMac: endpointMac(EP2, "10.32.1.2"),
       },
     ]);
     assert.deepEqual(desired.policies, [

@@ -1,0 +1,402 @@
+/**
+ * weave across hosts, end to end: a real etcd (Debian's etcd-server) on an underlay switch with MTU
+ * 1400, and three dockerd "hosts" attached to it, each running weave with
+ * `--store etcd://<switch>:2379 --advertise-addr <its address> --name <its name>`.
+ *
+ * The tests run in order and share the cluster: peers and the default network; cross-host traffic
+ * by address and name at full MTU; a network created on host 1 used on hosts 2 and 3; isolation of
+ * two networks across hosts; concurrent starts on all hosts without a duplicate address; --ip and
+ * the removal rule; a host stopped (daemon and dockerd) whose names and FDB entries disappear
+ * elsewhere; etcd stopped for 30 s with traffic going on, then convergence; weave rmpeer.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Etcd, Host, Underlay } from "./harness/index.js";
+import {
+  createHost,
+  createUnderlay,
+  destroyAll,
+  requireE2E,
+  startEtcd,
+  TEST_IMAGE,
+} from "./harness/index.js";
+import { canPing, containerIp, eventually, fails, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
+import { dig, dnsFlags, gatewayOf, lossDuring } from "./deploy-lib.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const skip = requireE2E(["etcd", "ping", "bridge"]);
+
+interface PeersJson {
+  name: string;
+  store: { reachable: boolean; error: string };
+  peers: { name: string; address: string; state: string }[];
+  conflicts: string[];
+  networks: { name: string; clusterId: string; vni: number; host: string }[];
+}
+
+async function peersOf(host: Host): Promise<PeersJson> {
+  return JSON.parse(ok(await host.weave(["status", "peers", "--json"]), "weave status peers")) as PeersJson;
+}
+
+/** Remote FDB entries (MACs) on the VXLAN devices of a host. */
+async function fdbMacs(host: Host): Promise<string[]> {
+  const out = ok(await host.sh("bridge fdb show | grep ' dev vxw' | grep ' dst ' || true"));
+  return out
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => l.split(" ")[0] ?? "");
+}
+
+async function macOf(host: Host, container: string, network: string): Promise<string> {
+  return ok(
+    await host.docker([
+      "inspect",
+      "-f",
+      `{{(index .NetworkSettings.Networks "${network}").MacAddress}}`,
+      container,
+    ]),
+  );
+}
+
+void describe("weave across three hosts with etcd", { skip }, () => {
+  let underlay: Underlay;
+  let etcd: Etcd;
+  const hosts: Host[] = [];
+  let h1: Host;
+  let h2: Host;
+  let h3: Host;
+
+  const launch = async (h: Host) =>
+    ok(
+      await h.weave(["launch", "--store", etcd.url, "--advertise-addr", h.address, "--name", h.name]),
+      `weave launch on ${h.name}`,
+    );
+
+  before(async () => {
+    underlay = await createUnderlay({ mtu: 1400 });
+    etcd = await startEtcd(underlay);
+    for (const name of ["mh1", "mh2", "mh3"]) {
+      const h = await createHost({ name });
+      await underlay.attach(h);
+      await h.loadTestImage();
+      hosts.push(h);
+    }
+    [h1, h2, h3] = hosts as [Host, Host, Host];
+    await Promise.all(hosts.map(launch));
+  });
+  after(() => destroyAll());
+
+  test("every host sees every peer, and the default network is the same network everywhere", async () => {
+    for (const h of hosts) {
+      await eventually(`${h.name} sees 3 peers`, async () => {
+        const p = await peersOf(h);
+        return p.store.reachable && p.peers.filter((x) => x.state !== "gone").length === 3;
+      });
+    }
+    const p = await peersOf(h1);
+    assert.deepEqual(
+      p.peers.map((x) => [x.name, x.address, x.state]),
+      [
+        [h1.name, h1.address, "self"],
+        [h2.name, h2.address, "alive"],
+        [h3.name, h3.address, "alive"],
+      ],
+    );
+    const subnets = new Set<string>();
+    const ids = new Set<string>();
+    for (const h of hosts) {
+      await eventually(
+        `default network on ${h.name}`,
+        async () => (await h.docker(["network", "inspect", "weave"])).code === 0,
+        30_000,
+      );
+      subnets.add(
+        ok(await h.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "weave"])),
+      );
+      // The host that created it has no option; the others got it from the cluster with its ID.
+      const id = ok(
+        await h.docker(["network", "inspect", "-f", '{{index .Options "weave.cluster.id"}}', "weave"]),
+      );
+      if (id !== "<no value>" && id !== "") ids.add(id);
+    }
+    assert.equal(subnets.size, 1, `one subnet: ${[...subnets].join(" ")}`);
+    const record = (await peersOf(h1)).networks.find((n) => n.name === "weave");
+    assert.ok(record, "the default network is in the cluster");
+    assert.deepEqual([...ids], [record.clusterId], "every copy is bound to the cluster's record");
+  });
+
+  let a1 = "";
+  let b2 = "";
+  let ipB2 = "";
+
+  test("containers on different hosts talk by address and by name, full-size packets included", async () => {
+    const gw = await gatewayOf(h1, "weave");
+    a1 = await runSleeper(h1, uniq("a"), ["--net=weave", ...dnsFlags(gw)]);
+    b2 = await runSleeper(h2, uniq("b"), ["--net=weave", ...dnsFlags(gw)]);
+    ipB2 = await containerIp(h2, b2, "weave");
+    const ipA1 = await containerIp(h1, a1, "weave");
+    assert.notEqual(ipA1, ipB2);
+    await eventually("a1 pings b2", () => canPing(h1, a1, ipB2), 5_000);
+    await eventually(
+      "host 1's weaveDNS knows b2",
+      async () => (await dig(h1, gw, `${b2}.weave.local`)).includes(ipB2),
+      5_000,
+    );
+    assert.ok(await canPing(h1, a1, `${b2}.weave.local`), "a1 pings b2 by name");
+    assert.ok(await canPing(h2, b2, `${a1}.weave.local`), "b2 pings a1 by name");
+    // MTU: underlay 1400 - 50; a 1350-byte packet (1322 bytes of ICMP payload) with DF set crosses.
+    const mtu = ok(await h1.docker(["exec", a1, "cat", "/sys/class/net/ethwe0/mtu"]));
+    assert.equal(mtu, "1350");
+    const pid = ok(await h1.docker(["inspect", "-f", "{{.State.Pid}}", a1]));
+    const df = await h1.exec([
+      "nsenter",
+      `--net=/proc/${pid}/ns/net`,
+      "ping",
+      "-M",
+      "do",
+      "-c",
+      "2",
+      "-W",
+      "2",
+      "-s",
+      "1322",
+      ipB2,
+    ]);
+    ok(df, "full-size ping with DF");
+    const tooBig = await h1.exec([
+      "nsenter",
+      `--net=/proc/${pid}/ns/net`,
+      "ping",
+      "-M",
+      "do",
+      "-c",
+      "1",
+      "-W",
+      "2",
+      "-s",
+      "1323",
+      ipB2,
+    ]);
+    fails(tooBig, "ping one byte over the MTU with DF");
+  });
+
+  test("a network created on host 1 appears on hosts 2 and 3 within seconds and carries traffic", async () => {
+    await weaveNetwork(h1, "--subnet", "10.77.0.0/24", "n1");
+    for (const h of [h2, h3]) {
+      await eventually(
+        `n1 on ${h.name}`,
+        async () => (await h.docker(["network", "inspect", "n1"])).code === 0,
+        5_000,
+      );
+      assert.equal(
+        ok(await h.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "n1"])),
+        "10.77.0.0/24",
+      );
+    }
+    const x2 = await runSleeper(h2, uniq("x"), ["--net=n1"]);
+    const x3 = await runSleeper(h3, uniq("x"), ["--net=n1"]);
+    const ip3 = await containerIp(h3, x3, "n1");
+    await eventually("x2 pings x3 on n1", () => canPing(h2, x2, ip3), 5_000);
+    const vnis = (await peersOf(h2)).networks.map((n) => n.vni);
+    assert.equal(new Set(vnis).size, vnis.length, `VXLAN IDs are unique: ${vnis.join(" ")}`);
+  });
+
+  test("two networks are isolated from each other across hosts", async () => {
+    await weaveNetwork(h2, "n2");
+    await eventually(
+      "n2 on host 1",
+      async () => (await h1.docker(["network", "inspect", "n2"])).code === 0,
+      5_000,
+    );
+    const s1 = ok(await h1.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "n1"]));
+    const s2 = ok(await h1.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "n2"]));
+    assert.notEqual(s1, s2);
+    const y1 = await runSleeper(h1, uniq("y"), ["--net=n2"]);
+    const y3 = await runSleeper(h3, uniq("y"), ["--net=n2"]);
+    const z3 = await runSleeper(h3, uniq("z"), ["--net=n1"]);
+    const ipY1 = await containerIp(h1, y1, "n2");
+    await eventually("y3 pings y1 on n2", () => canPing(h3, y3, ipY1), 5_000);
+    assert.equal(await canPing(h3, z3, ipY1), false, "a container on n1 does not reach one on n2");
+    // The same subnet cannot be taken twice, whichever host asks.
+    const clash = fails(
+      await h3.docker([
+        "network",
+        "create",
+        "-d",
+        "weave",
+        "--ipam-driver",
+        "weave",
+        "--subnet",
+        s1,
+        "n1bis",
+      ]),
+    );
+    assert.match(clash, /overlaps subnet .* of another network of the cluster/);
+  });
+
+  test("concurrent starts on every host never give an address twice (blocks claimed with compare-and-swap)", async () => {
+    await weaveNetwork(h1, "--subnet", "10.78.0.0/26", "small");
+    for (const h of [h2, h3]) {
+      await eventually(
+        `small on ${h.name}`,
+        async () => (await h.docker(["network", "inspect", "small"])).code === 0,
+        5_000,
+      );
+    }
+    const per = 6;
+    const started = await Promise.all(
+      hosts.flatMap((h) =>
+        Array.from({ length: per }, async () => {
+          const name = uniq("s");
+          ok(
+            await h.docker(["run", "-d", "--name", name, "--net=small", TEST_IMAGE, "sleep", "3600"]),
+            `run ${name}`,
+          );
+          return { h, name };
+        }),
+      ),
+    );
+    const ips = await Promise.all(started.map(({ h, name }) => containerIp(h, name, "small")));
+    assert.equal(ips.length, 3 * per);
+    assert.equal(new Set(ips).size, ips.length, `no duplicate: ${ips.sort().join(" ")}`);
+    const a = started[0];
+    const b = started[started.length - 1];
+    assert.ok(a && b);
+    assert.ok(await canPing(a.h, a.name, ips[ips.length - 1] ?? ""), "first reaches last across hosts");
+  });
+
+  test("--ip is refused in another host's block, naming that host, and given in a free block", async () => {
+    const ip2 = await containerIp(
+      h2,
+      ok(await h2.docker(["ps", "-q", "-l", "--filter", "network=n1"])),
+      "n1",
+    );
+    const refused = fails(await h1.docker(["run", "-d", "--net=n1", "--ip", ip2, TEST_IMAGE, "sleep", "60"]));
+    assert.match(refused, new RegExp(`block .* of host ${h2.name}`));
+    const fixed = await runSleeper(h1, uniq("f"), ["--net=n1", "--ip", "10.77.0.200"]);
+    assert.equal(await containerIp(h1, fixed, "n1"), "10.77.0.200");
+  });
+
+  test("docker network rm on any host removes the network from the cluster; each host drops its copy once its containers are gone", async () => {
+    const containersOn = async (h: Host) =>
+      ok(await h.docker(["ps", "-aq", "--filter", "network=n2"]))
+        .split("\n")
+        .filter((x) => x);
+    const h3Containers = await containersOn(h3);
+    if (h3Containers.length > 0) ok(await h3.docker(["rm", "-f", ...h3Containers]));
+    assert.ok((await containersOn(h1)).length > 0, "host 1 has a container on n2");
+    ok(await h3.docker(["network", "rm", "n2"]), "network rm on host 3");
+    // Host 2 has no container on it: its copy goes. Host 1 keeps its copy while its container runs.
+    await eventually(
+      "n2 gone from host 2",
+      async () => (await h2.docker(["network", "inspect", "n2"])).code !== 0,
+      5_000,
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal((await h3.docker(["network", "inspect", "n2"])).code, 1, "not created again on host 3");
+    assert.equal((await h1.docker(["network", "inspect", "n2"])).code, 0, "kept on host 1 while in use");
+    ok(await h1.docker(["rm", "-f", ...(await containersOn(h1))]));
+    await eventually(
+      "n2 gone from host 1",
+      async () => (await h1.docker(["network", "inspect", "n2"])).code !== 0,
+      15_000,
+    );
+    await eventually(
+      "n2 gone from the store",
+      async () => (await etcd.keys("/weave/v1/networks/n2")).length === 0,
+      15_000,
+    );
+  });
+
+  test("etcd stopped for 30 s: traffic goes on, containers start, DNS answers, status says so; then all converges", async () => {
+    const gw = await gatewayOf(h1, "weave");
+    let c1 = "";
+    const loss = await lossDuring(h1, a1, ipB2, 40, async () => {
+      const stoppedAt = Date.now();
+      await etcd.stop();
+      await eventually(
+        "host 1 says the store is unreachable",
+        async () => !(await peersOf(h1)).store.reachable,
+        20_000,
+      );
+      assert.match(ok(await h1.weave(["status"])), /store UNREACHABLE/);
+      assert.match(ok(await h2.weave(["status", "peers"])), /UNREACHABLE/);
+      c1 = await runSleeper(h1, uniq("c"), ["--net=weave", ...dnsFlags(gw)]);
+      assert.ok(
+        await canPing(h1, c1, await containerIp(h1, a1, "weave")),
+        "a new container talks on its host",
+      );
+      assert.ok(
+        (await dig(h1, gw, `${b2}.weave.local`)).includes(ipB2),
+        "DNS answers with the last known records",
+      );
+      await sleep(Math.max(0, 30_000 - (Date.now() - stoppedAt)));
+      await etcd.start();
+    });
+    assert.equal(loss, 0, "no packet lost between hosts while etcd was down");
+    for (const h of hosts) {
+      await eventually(
+        `${h.name} reaches the store again`,
+        async () => (await peersOf(h)).store.reachable,
+        20_000,
+      );
+    }
+    const ipC1 = await containerIp(h1, c1, "weave");
+    await eventually(
+      "host 2's weaveDNS learns c1",
+      async () => (await dig(h2, gw, `${c1}.weave.local`)).includes(ipC1),
+      15_000,
+    );
+    await eventually("b2 reaches c1", () => canPing(h2, b2, ipC1), 15_000);
+  });
+
+  test("a host that stops (weave and dockerd) disappears from the others with its names and FDB entries", async () => {
+    const gw = await gatewayOf(h1, "weave");
+    const d3 = await runSleeper(h3, uniq("d"), ["--net=weave"]);
+    const mac = await macOf(h3, d3, "weave");
+    const ip = await containerIp(h3, d3, "weave");
+    for (const h of [h1, h2]) {
+      await eventually(`${h.name} has d3's FDB entry`, async () => (await fdbMacs(h)).includes(mac), 5_000);
+      await eventually(
+        `${h.name} resolves d3`,
+        async () => (await dig(h, gw, `${d3}.weave.local`)).includes(ip),
+        5_000,
+      );
+    }
+    ok(await h3.weave(["stop"]), "weave stop on host 3");
+    await h3.stopDockerd();
+    // The lease (15 s) expires, then every host drops what host 3 had published within a second.
+    for (const h of [h1, h2]) {
+      await eventually(
+        `d3's FDB entry is gone from ${h.name}`,
+        async () => !(await fdbMacs(h)).includes(mac),
+        25_000,
+      );
+      await eventually(
+        `d3's name is gone from ${h.name}`,
+        async () => (await dig(h, gw, `${d3}.weave.local`)).length === 0,
+        3_000,
+      );
+    }
+    const p = await peersOf(h1);
+    assert.equal(p.peers.find((x) => x.name === h3.name)?.state, "gone");
+    assert.match(
+      ok(await h1.weave(["status", "peers"])),
+      new RegExp(`${h3.name}\\s+${h3.address.replaceAll(".", "\\.")}\\s+gone`),
+    );
+  });
+
+  test("weave rmpeer releases the blocks of a host that is gone, and is refused for a live one", async () => {
+    assert.match(fails(await h1.weave(["rmpeer", h2.name])), /is registered in the cluster/);
+    assert.match(fails(await h1.weave(["rmpeer", h1.name])), /is this host/);
+    const before = (await etcd.keys("/weave/v1/blocks/")).filter((k) => k.value.includes(`"${h3.name}"`));
+    assert.ok(before.length > 0, "host 3 owned blocks");
+    assert.match(
+      ok(await h1.weave(["rmpeer", h3.name])),
+      new RegExp(`removed peer ${h3.name}: ${before.length} address block`),
+    );
+    const after = (await etcd.keys("/weave/v1/blocks/")).filter((k) => k.value.includes(`"${h3.name}"`));
+    assert.equal(after.length, 0);
+  });
+});
