@@ -87,9 +87,13 @@ export function createWeaveMetrics(sources: WeaveMetricsSources): WeaveMetrics {
   });
   registry.gaugeCallback({
     name: "weave_peers",
-    help: "Weave peers known to this host (itself included), by state.",
+    help: "Weave peers known to this host (itself included), by state (up, down).",
     labelNames: ["state"],
-    collect: () => sources.peers().map((p) => ({ labels: { state: p.state }, value: 1 })),
+    collect: () => {
+      const byState = new Map<string, number>();
+      for (const p of sources.peers()) byState.set(p.state, (byState.get(p.state) ?? 0) + 1);
+      return [...byState].map(([state, value]) => ({ labels: { state }, value }));
+    },
   });
   registry.gaugeCallback({
     name: "weave_docker_reachable",

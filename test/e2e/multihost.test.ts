@@ -69,7 +69,17 @@ void describe("weave across three hosts with etcd", { skip }, () => {
 
   const launch = async (h: Host) =>
     ok(
-      await h.weave(["launch", "--store", etcd.url, "--advertise-addr", h.address, "--name", h.name]),
+      await h.weave([
+        "launch",
+        "--store",
+        etcd.url,
+        "--advertise-addr",
+        h.address,
+        "--name",
+        h.name,
+        "--vxlan-port",
+        "8472",
+      ]),
       `weave launch on ${h.name}`,
     );
 
@@ -145,6 +155,12 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     );
     assert.ok(await canPing(h1, a1, `${b2}.weave.local`), "a1 pings b2 by name");
     assert.ok(await canPing(h2, b2, `${a1}.weave.local`), "b2 pings a1 by name");
+    // The VXLAN device uses --vxlan-port, learning off, ARP proxy on, local = --advertise-addr.
+    const vx = ok(await h1.sh("ip -d link show type vxlan | grep -A2 ' vxw'"));
+    assert.match(vx, /dstport 8472/);
+    assert.match(vx, new RegExp(`local ${h1.address.replaceAll(".", "\\.")}`));
+    assert.match(vx, /nolearning/);
+    assert.match(vx, /proxy/);
     // MTU: underlay 1400 - 50; a 1350-byte packet (1322 bytes of ICMP payload) with DF set crosses.
     const mtu = ok(await h1.docker(["exec", a1, "cat", "/sys/class/net/ethwe0/mtu"]));
     assert.equal(mtu, "1350");
@@ -307,6 +323,20 @@ void describe("weave across three hosts with etcd", { skip }, () => {
       async () => (await etcd.keys("/weave/v1/networks/n2")).length === 0,
       15_000,
     );
+  });
+
+  test("weave killed (kill -9) and launched again on host 2: no packet lost across hosts, nothing republished twice", async () => {
+    const endpointsBefore = (await etcd.keys(`/weave/v1/endpoints/${h2.name}/`)).map((k) => k.key);
+    const loss = await lossDuring(h1, a1, ipB2, 8, async () => {
+      ok(await h2.sh("kill -9 $(cat /run/weave/weave.pid)"), "kill -9 weave on host 2");
+      await sleep(1_000);
+      await launch(h2);
+    });
+    assert.equal(loss, 0, "no packet lost while weave restarted");
+    await eventually("host 2 registered again", async () => (await peersOf(h2)).store.reachable, 10_000);
+    const endpointsAfter = (await etcd.keys(`/weave/v1/endpoints/${h2.name}/`)).map((k) => k.key);
+    assert.deepEqual(endpointsAfter, endpointsBefore, "the same endpoints, once each");
+    assert.ok(await canPing(h1, a1, `${b2}.weave.local`), "the name still resolves");
   });
 
   test("etcd stopped for 30 s: traffic goes on, containers start, DNS answers, status says so; then all converges", async () => {

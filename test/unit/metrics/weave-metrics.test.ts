@@ -99,6 +99,20 @@ void describe("weave metrics", () => {
     assert.equal(sample(text, "weave_docker_reachable"), 1);
   });
 
+  void it("counts the peers of a cluster by state, one series per state", () => {
+    const m = setup({
+      peers: [
+        { name: "a", state: "up" },
+        { name: "b", state: "up" },
+        { name: "c", state: "down" },
+      ],
+    });
+    const text = m.registry.expose();
+    assert.equal(sample(text, 'weave_peers{state="up"}'), 2);
+    assert.equal(sample(text, 'weave_peers{state="down"}'), 1);
+    assert.equal(text.match(/^weave_peers\{/gm)?.length, 2);
+  });
+
   void it("counts plugin calls by method and outcome, with their duration per method", () => {
     const m = setup();
     m.pluginCall("NetworkDriver.CreateEndpoint", "ok", 0.004);
