@@ -226,6 +226,49 @@ export class ClusterIpam implements IpamPort {
     throw new WeaveError("WEAVE_IPAM_EXHAUSTED", `Cannot allocate an address in "${pool.pool}": retry`);
   }
 
+  /**
+   * A network created here: its pools were reserved one by one (RequestPool does not say which
+   * network a pool is for), each with its own cluster ID. The network takes the first pool's ID and
+   * the others are rebound to it, in the store and locally, so that a replica's IPAM finds every
+   * subnet under the network's ID and all hosts use one set of blocks per subnet. Runs in
+   * CreateNetwork, before any address of the network is handed out.
+   */
+  async bindNetwork(subnets: readonly string[]): Promise<string | undefined> {
+    const { state, store } = this.d;
+    const pools = subnets
+      .map((s) => {
+        try {
+          const cidr = formatPrefix(parsePrefix(s));
+          return state.listPools().find((p) => p.pool === cidr && poolClusterId(p));
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((p): p is PoolRecord => p !== undefined);
+    const clusterId = poolClusterId(pools[0]);
+    if (!clusterId) return undefined;
+    for (const pool of pools.slice(1)) {
+      const own = poolClusterId(pool);
+      if (own === clusterId) continue;
+      const claim = await this.call("bind the subnet to its network", store.get(poolKey(pool.pool)));
+      const parsed = claim && parsePoolClaim(claim.value);
+      if (!claim || !parsed || parsed.clusterId !== own) {
+        throw new WeaveError("WEAVE_CONFLICT", `The reservation of subnet "${pool.pool}" changed; retry`);
+      }
+      const value = JSON.stringify({ ...parsed, clusterId });
+      if (
+        !(await this.call(
+          "bind the subnet to its network",
+          store.compareAndSwap(claim.key, claim.modRevision, value),
+        ))
+      ) {
+        throw new WeaveError("WEAVE_CONFLICT", `The reservation of subnet "${pool.pool}" changed; retry`);
+      }
+      state.putPool({ ...pool, options: { ...pool.options, [CLUSTER_ID_OPTION]: clusterId } });
+    }
+    return clusterId;
+  }
+
   releaseAddress(poolIdValue: string, address: string): void {
     this.d.ipam.releaseAddress(poolIdValue, address);
   }

@@ -23,6 +23,7 @@ import { Cluster } from "../cluster/index.js";
 import { DEFAULT_BRIDGE, IprouteDataplane, IprouteOverlay } from "../dataplane/index.js";
 import { DockerClient } from "../docker/index.js";
 import { desiredDataplane, NetworkDriver } from "../driver/index.js";
+import type { CreateNetworkRequest } from "../driver/index.js";
 import { IpamService, parsePrefix } from "../ipam/index.js";
 import { buildRoutes, PluginServer } from "../plugin-api/index.js";
 import { EtcdStore, loadStoreTls, openSqliteState, parseStoreUrl } from "../store/index.js";
@@ -132,6 +133,12 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
         cluster?.networksChanged();
       },
       onEndpointsChanged: () => cluster?.endpointsChanged(),
+      ...(cluster
+        ? {
+            bindClusterPools: (req: CreateNetworkRequest) =>
+              cluster.ipam.bindNetwork([...req.ipv4, ...req.ipv6].map((d) => d.Pool)),
+          }
+        : {}),
     });
 
     // Orphans are removed later, by the Docker sync, once Docker has said what it still has.

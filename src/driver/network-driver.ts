@@ -51,6 +51,11 @@ export interface DriverDeps {
   onNetworksChanged?: () => void;
   /** Called after an endpoint was created or deleted (e.g. the cluster publishes it). */
   onEndpointsChanged?: () => void;
+  /**
+   * Multi-host: binds every pool of a new network (reserved here) to one cluster ID and returns it
+   * (undefined for a network of this host alone). Without it, the IPv4 pool's ID is used.
+   */
+  bindClusterPools?: (req: CreateNetworkRequest) => Promise<string | undefined>;
 }
 
 const POLICY_KEY = "\u0000policies";
@@ -76,7 +81,9 @@ export class NetworkDriver {
           `Bridge "${bridge}" is already used by weave network ${owner.id.slice(0, 12)}`,
         );
       }
-      const clusterId = parsed.clusterId ?? this.poolClusterId(req.ipv4);
+      const clusterId =
+        parsed.clusterId ??
+        (this.deps.bindClusterPools ? await this.deps.bindClusterPools(req) : this.poolClusterId(req.ipv4));
       const record: NetworkRecord = {
         id: req.networkId,
         bridge,

@@ -218,6 +218,35 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     assert.equal(new Set(vnis).size, vnis.length, `VXLAN IDs are unique: ${vnis.join(" ")}`);
   });
 
+  test("an IPv6 network spans hosts too: addresses, neighbours and names over IPv6", async () => {
+    await weaveNetwork(h1, "--ipv6", "--subnet", "10.79.0.0/24", "--subnet", "fd00:79::/64", "n6");
+    await eventually(
+      "n6 on host 3",
+      async () => (await h3.docker(["network", "inspect", "n6"])).code === 0,
+      5_000,
+    );
+    const v1 = await runSleeper(h1, uniq("v"), ["--net=n6"]);
+    const v3 = await runSleeper(h3, uniq("v"), ["--net=n6"]);
+    const ip6 = ok(
+      await h3.docker(["inspect", "-f", '{{(index .NetworkSettings.Networks "n6").GlobalIPv6Address}}', v3]),
+    );
+    assert.match(ip6, /^fd00:79::/);
+    await eventually(
+      "v1 pings v3 over IPv6",
+      async () => (await h1.docker(["exec", v1, "ping", "-6", "-c", "2", "-W", "1", ip6])).code === 0,
+      5_000,
+    );
+    const gw = await gatewayOf(h3, "n6"); // the same on every host; given explicitly on the copies
+    await eventually(
+      "host 1's weaveDNS has v3's IPv6 address",
+      async () => {
+        const res = await h1.sh(`dig +short AAAA +time=2 +tries=1 @${gw} ${v3}.weave.local`);
+        return res.stdout.trim().split("\n").includes(ip6);
+      },
+      5_000,
+    );
+  });
+
   test("two networks are isolated from each other across hosts", async () => {
     await weaveNetwork(h2, "n2");
     await eventually(

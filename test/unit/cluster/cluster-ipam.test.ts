@@ -100,6 +100,23 @@ void describe("ClusterIpam", () => {
     );
   });
 
+  void it("binds a network's IPv6 pool to its IPv4 pool's cluster ID, so a replica finds both", async () => {
+    const store = new MemoryClusterStore();
+    const [a, b] = [host("a", store), host("b", store)];
+    const v4 = await a.cluster.requestPool(pool("10.45.0.0/24"), []);
+    const v6 = await a.cluster.requestPool({ ...pool("fd00:45::/64"), v6: true }, []);
+    const cid4 = a.state.getPool(v4.poolId)?.options[CLUSTER_ID_OPTION];
+    assert.notEqual(a.state.getPool(v6.poolId)?.options[CLUSTER_ID_OPTION], cid4, "reserved one by one");
+    assert.equal(await a.cluster.bindNetwork(["10.45.0.0/24", "fd00:45::/64"]), cid4);
+    assert.equal(a.state.getPool(v6.poolId)?.options[CLUSTER_ID_OPTION], cid4);
+    const claim = await store.get("/weave/v1/pools/fd00:45::_64");
+    assert.equal((JSON.parse(claim?.value ?? "{}") as { clusterId?: string }).clusterId, cid4);
+    const bound = { [CLUSTER_ID_OPTION]: cid4 ?? "" };
+    await b.cluster.requestPool(pool("10.45.0.0/24", bound), []);
+    await b.cluster.requestPool({ ...pool("fd00:45::/64", bound), v6: true }, []);
+    assert.equal(await a.cluster.bindNetwork(["192.0.2.0/24"]), undefined, "a pool of this host alone");
+  });
+
   void it("never gives an address twice when three hosts allocate at once, each inside its own blocks", async () => {
     const store = new MemoryClusterStore();
     const shared = new Map<string, Set<string>>();
