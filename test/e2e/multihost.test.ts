@@ -354,6 +354,36 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     );
   });
 
+  test("a host that joins later gets every network of the cluster and talks to the others", async () => {
+    const h4 = await createHost({ name: "mh4" });
+    await underlay.attach(h4);
+    await h4.loadTestImage();
+    await launch(h4);
+    for (const n of ["weave", "n1", "small", "n6"]) {
+      await eventually(
+        `${n} on the late host`,
+        async () => (await h4.docker(["network", "inspect", n])).code === 0,
+        10_000,
+      );
+    }
+    assert.equal(
+      ok(await h4.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "n1"])),
+      "10.77.0.0/24",
+    );
+    const late = await runSleeper(h4, uniq("late"), [
+      "--net=weave",
+      ...dnsFlags(await gatewayOf(h4, "weave")),
+    ]);
+    await eventually(
+      "the late host's container reaches b2 by name",
+      () => canPing(h4, late, `${b2}.weave.local`),
+      10_000,
+    );
+    ok(await h4.docker(["rm", "-f", late]));
+    ok(await h4.weave(["stop"]));
+    await h4.destroy();
+  });
+
   test("weave killed (kill -9) and launched again on host 2: no packet lost across hosts, nothing republished twice", async () => {
     const endpointsBefore = (await etcd.keys(`/weave/v1/endpoints/${h2.name}/`)).map((k) => k.key);
     const loss = await lossDuring(h1, a1, ipB2, 8, async () => {
