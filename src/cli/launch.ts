@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { controlSocketPath, parseConfig, type Config } from "../config/index.js";
 import { WeaveError } from "../core/index.js";
 import { resolveGroup, runDaemon } from "../daemon/index.js";
+import type { ClusterStatus } from "../cluster/index.js";
 import type { StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
 import { callDaemon } from "./control-client.js";
@@ -76,11 +77,22 @@ async function waitForDefaultNetwork(config: Config, deadline: number): Promise<
   if (config.defaultNetwork === "") return;
   const socket = controlSocketPath(config.runDir);
   while (Date.now() < deadline) {
-    const s = await callDaemon<StatusView>(socket, "GET", "/status").catch(() => undefined);
+    const s = await callDaemon<StatusView & { cluster: ClusterStatus | null }>(
+      socket,
+      "GET",
+      "/status",
+    ).catch(() => undefined);
     if (s?.defaultNetwork.ready) return;
     if (s?.docker.status === "unreachable") {
       process.stdout.write(
         `Docker is not reachable yet (${s.docker.error}); weave creates the network "${config.defaultNetwork}" when it is\n`,
+      );
+      return;
+    }
+    // In a cluster the default network comes from the store: say why it is not there rather than wait.
+    if (s?.cluster && !s.cluster.store.reachable && s.cluster.store.error !== "") {
+      process.stdout.write(
+        `The cluster store is not reachable yet (${s.cluster.store.error}); weave creates the network "${config.defaultNetwork}" when it is\n`,
       );
       return;
     }

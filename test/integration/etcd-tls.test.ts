@@ -8,15 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { execFile, isWeaveError, type WeaveError } from "../../src/core/index.js";
+import { isWeaveError, type WeaveError } from "../../src/core/index.js";
 import { EtcdStore, loadStoreTls, parseStoreUrl } from "../../src/store/index.js";
 import type { EtcdStoreOptions, WatchEvent } from "../../src/store/index.js";
 import { clusterStoreContract } from "../helpers/cluster-store-contract.js";
+import { makeCertificates } from "../helpers/certificates.js";
 import { which } from "./helpers/netns.js";
 
 /** Why a suite needing `tools` cannot run here, or undefined. Under CI=true a skip is a failure. */
@@ -96,62 +97,6 @@ function stopEtcd(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIG
   } catch {
     // already gone
   }
-}
-
-/** Makes a CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`. */
-async function makeCertificates(dir: string): Promise<void> {
-  const f = (name: string) => join(dir, name);
-  const key = (name: string) => [
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    f(name),
-  ];
-  await execFile("openssl", [
-    "req",
-    "-x509",
-    ...key("ca.key"),
-    "-out",
-    f("ca.pem"),
-    "-days",
-    "2",
-    "-subj",
-    "/CN=weave test CA",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  const sign = async (name: string, subject: string, extensions: string) => {
-    writeFileSync(f(`${name}.ext`), extensions);
-    await execFile("openssl", ["req", ...key(`${name}.key`), "-out", f(`${name}.csr`), "-subj", subject]);
-    await execFile("openssl", [
-      "x509",
-      "-req",
-      "-in",
-      f(`${name}.csr`),
-      "-CA",
-      f("ca.pem"),
-      "-CAkey",
-      f("ca.key"),
-      "-CAcreateserial",
-      "-out",
-      f(`${name}.pem`),
-      "-days",
-      "2",
-      "-extfile",
-      f(`${name}.ext`),
-    ]);
-  };
-  await sign(
-    "server",
-    "/CN=etcd",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
-  );
-  await sign("client", "/CN=weave", "extendedKeyUsage=clientAuth\n");
 }
 
 /** Resolves with the WeaveError `p` rejects with. */

@@ -34,6 +34,17 @@ export interface EtcdOptions {
   readyTimeoutMs?: number;
 }
 
+/**
+ * PEM files for an etcd that serves its clients over TLS and wants a client certificate signed by
+ * `ca` (`--client-cert-auth`). The harness itself then talks plain HTTP to it on 127.0.0.1 inside
+ * the switch's namespace, out of the hosts' reach.
+ */
+export interface EtcdTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
 /** One key and value read from etcd, both as UTF-8 text. */
 export interface EtcdKeyValue {
   key: string;
@@ -47,7 +58,10 @@ export interface EtcdKeyValue {
  * is removed then. Needs root. The instance is tracked for `destroyAll()` and for exit-time cleanup.
  * Only one instance per underlay can run (fixed ports).
  */
-export async function startEtcd(underlay: Underlay, opts: EtcdOptions = {}): Promise<Etcd> {
+export async function startEtcd(
+  underlay: Underlay,
+  opts: EtcdOptions & { tls?: EtcdTls } = {},
+): Promise<Etcd> {
   for (const bin of [ETCD_BIN, "busybox", "nsenter"]) {
     if (findExecutable(bin) === undefined)
       throw new HarnessError("WEAVE_E2E_UNAVAILABLE", `Cannot start etcd: "${bin}" is not installed`);
@@ -56,6 +70,7 @@ export async function startEtcd(underlay: Underlay, opts: EtcdOptions = {}): Pro
     underlay.name,
     underlay.gateway,
     `etcd-${underlay.name}-${randomBytes(3).toString("hex")}`,
+    opts.tls,
   );
   track(etcd);
   try {
@@ -85,13 +100,22 @@ export class Etcd implements Resource {
   private done: Promise<void> | undefined;
   private destroyed = false;
 
+  /** Where the harness itself reaches etcd (inside the switch's namespace). */
+  private readonly adminUrl: string;
+
   /** @internal Use {@link startEtcd}. */
-  constructor(netns: string, address: string, name: string) {
+  constructor(
+    netns: string,
+    address: string,
+    name: string,
+    private readonly tls?: EtcdTls,
+  ) {
     this.netns = netns;
     this.dir = join(HOSTS_DIR, name);
     this.dataDir = join(this.dir, "data");
-    this.clientUrl = `http://${address}:${ETCD_CLIENT_PORT}`;
-    this.url = `etcd://${address}:${ETCD_CLIENT_PORT}`;
+    this.clientUrl = `${tls ? "https" : "http"}://${address}:${ETCD_CLIENT_PORT}`;
+    this.url = `${tls ? "etcds" : "etcd"}://${address}:${ETCD_CLIENT_PORT}`;
+    this.adminUrl = tls ? `http://127.0.0.1:${ETCD_CLIENT_PORT}` : this.clientUrl;
   }
 
   /** PID of the running etcd, or undefined while it is stopped. */
@@ -118,9 +142,20 @@ export class Etcd implements Resource {
       "--data-dir",
       this.dataDir,
       "--listen-client-urls",
-      this.clientUrl,
+      this.tls ? `${this.clientUrl},${this.adminUrl}` : this.clientUrl,
       "--advertise-client-urls",
       this.clientUrl,
+      ...(this.tls
+        ? [
+            "--cert-file",
+            this.tls.cert,
+            "--key-file",
+            this.tls.key,
+            "--trusted-ca-file",
+            this.tls.ca,
+            "--client-cert-auth",
+          ]
+        : []),
       "--listen-peer-urls",
       peer,
       "--initial-advertise-peer-urls",
@@ -304,7 +339,7 @@ export class Etcd implements Resource {
       "-O",
       "-",
       ...(data === undefined ? [] : ["--header", "Content-Type: application/json", "--post-data", data]),
-      `${this.clientUrl}${path}`,
+      `${this.adminUrl}${path}`,
     ];
     return run(argv, { timeoutMs }).catch((e: unknown) => {
       throw new HarnessError("WEAVE_E2E_COMMAND_FAILED", `Cannot run ${formatArgv(argv)}`, { cause: e });

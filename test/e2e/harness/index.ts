@@ -14,7 +14,7 @@ export {
   type ExecResult,
   type HarnessErrorCode,
 } from "./exec.js";
-export { startEtcd, Etcd, type EtcdKeyValue, type EtcdOptions } from "./etcd.js";
+export { startEtcd, Etcd, type EtcdKeyValue, type EtcdOptions, type EtcdTls } from "./etcd.js";
 export { createHost, Host, WEAVE_BIN, HOSTS_DIR, type HostOptions, type UnderlayLink } from "./host.js";
 export { TEST_IMAGE, REPO_ROOT, CACHE_DIR, buildTestImage } from "./image.js";
 export { processesIn, namedNetns, isAlive } from "./procs.js";
