@@ -112,8 +112,8 @@ export async function statusDns(socket: string, json: boolean): Promise<number> 
     lines.push("");
     lines.push(
       table(
-        ["NAME", "ADDRESS", "ORIGIN", "CONTAINER"],
-        res.entries.map((e) => [e.name, e.address, e.origin, e.container || "-"]),
+        ["NAME", "ADDRESS", "ORIGIN", "CONTAINER", "HOST"],
+        res.entries.map((e) => [e.name, e.address, e.origin, e.container || "-", e.host || "-"]),
       ),
     );
   }

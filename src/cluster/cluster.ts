@@ -213,11 +213,16 @@ export class Cluster {
       this.kickNetworks();
       this.endpointsChanged();
     });
-    every(this.o.sweepMs ?? 30_000, () => {
-      sweep({ ...this.sweepDeps() }).catch((err: unknown) =>
+    const sweepNow = () => {
+      sweep(this.sweepDeps()).catch((err: unknown) =>
         this.o.logger.debug("cluster sweep failed", { error: errorMessage(err) }),
       );
-    });
+    };
+    every(this.o.sweepMs ?? 30_000, sweepNow);
+    // Once soon after start too: blocks a lost state forgot are taken back before they are needed.
+    const first = setTimeout(sweepNow, 5_000);
+    first.unref();
+    this.timers.push(first);
   }
 
   async close(): Promise<void> {

@@ -66,6 +66,10 @@ export async function sweep(d: SweepDeps): Promise<void> {
     }
   }
   for (const b of state.listBlocks()) {
+    if (!localPools.has(b.clusterId)) {
+      state.deleteBlock(b.clusterId, b.block); // its pool is gone here (its key went above)
+      continue;
+    }
     const owner = inStore.get(`${b.clusterId} ${b.block}`);
     if (owner === host) continue;
     if (owner === undefined && reserved.has(b.clusterId)) {

@@ -19,6 +19,8 @@ export interface DnsEntryView {
   /** `container` (automatic), `manual` (weave dns-add). */
   origin: "container" | "manual";
   container: string;
+  /** The cluster host the record comes from; "" for this host's own. */
+  host: string;
 }
 
 export interface DnsChange {
@@ -126,14 +128,18 @@ export class DnsService {
   entries(): DnsEntryView[] {
     const out: DnsEntryView[] = [];
     for (const owner of this.zone.ownerKeys()) {
-      const isContainer = owner.startsWith("c:");
+      // Another host's records (multi-host) are `r:<host>:<its owner>`.
+      const remote = /^r:([^:]+):(.*)$/.exec(owner);
+      const local = remote?.[2] ?? owner;
+      const isContainer = local.startsWith("c:");
       for (const e of this.zone.get(owner) ?? []) {
         for (const address of [...e.ipv4, ...e.ipv6]) {
           out.push({
             name: e.name,
             address,
             origin: isContainer ? "container" : "manual",
-            container: isContainer ? owner.slice(2, 14) : "",
+            container: isContainer ? local.slice(2, 14) : "",
+            host: remote?.[1] ?? "",
           });
         }
       }

@@ -154,6 +154,13 @@ void describe("weave across three hosts with etcd", { skip }, () => {
       5_000,
     );
     assert.ok(await canPing(h1, a1, `${b2}.weave.local`), "a1 pings b2 by name");
+    const dns = JSON.parse(ok(await h1.weave(["status", "dns", "--json"]))) as {
+      entries: { name: string; address: string; host: string }[];
+    };
+    assert.ok(
+      dns.entries.some((e) => e.name === `${b2}.weave.local.` && e.address === ipB2 && e.host === h2.name),
+      "weave status dns names the host a record comes from",
+    );
     assert.ok(await canPing(h2, b2, `${a1}.weave.local`), "b2 pings a1 by name");
     // The VXLAN device uses --vxlan-port, learning off, ARP proxy on, local = --advertise-addr.
     const vx = ok(await h1.sh("ip -d link show type vxlan | grep -A2 ' vxw'"));
