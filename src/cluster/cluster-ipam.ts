@@ -92,7 +92,7 @@ export class ClusterIpam implements IpamPort {
         throw new WeaveError("WEAVE_BAD_REQUEST", `The IPAM option ${CLUSTER_ID_OPTION} needs a --subnet`);
       }
       const cidr = formatPrefix(parsePrefix(req.pool, { strict: true }));
-      const claim = await this.call("check the subnet's reservation", store.get(poolKey(cidr)));
+      const claim = await this.d.health.need("check the subnet's reservation", store.get(poolKey(cidr)));
       const parsed = claim && parsePoolClaim(claim.value);
       if (!parsed) {
         throw new WeaveError(
@@ -109,7 +109,7 @@ export class ClusterIpam implements IpamPort {
       return ipam.requestPool(req, hostRoutes);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const listing = await this.call("list the cluster's subnets", store.list(POOLS));
+      const listing = await this.d.health.need("list the cluster's subnets", store.list(POOLS));
       const taken: { prefix: Prefix; host: string }[] = [];
       for (const kv of listing.items) {
         const segment = keyParts(kv.key, POOLS)?.[0];
@@ -141,7 +141,10 @@ export class ClusterIpam implements IpamPort {
       const value = JSON.stringify({ clusterId, host: this.d.host, createdAt: this.d.now() });
       let created: boolean;
       try {
-        created = await this.call("reserve the subnet cluster-wide", store.create(poolKey(res.pool), value));
+        created = await this.d.health.need(
+          "reserve the subnet cluster-wide",
+          store.create(poolKey(res.pool), value),
+        );
       } catch (err) {
         ipam.releasePool(res.poolId);
         throw err;
@@ -250,14 +253,14 @@ export class ClusterIpam implements IpamPort {
     for (const pool of pools.slice(1)) {
       const own = poolClusterId(pool);
       if (own === clusterId) continue;
-      const claim = await this.call("bind the subnet to its network", store.get(poolKey(pool.pool)));
+      const claim = await this.d.health.need("bind the subnet to its network", store.get(poolKey(pool.pool)));
       const parsed = claim && parsePoolClaim(claim.value);
       if (!claim || !parsed || parsed.clusterId !== own) {
         throw new WeaveError("WEAVE_CONFLICT", `The reservation of subnet "${pool.pool}" changed; retry`);
       }
       const value = JSON.stringify({ ...parsed, clusterId });
       if (
-        !(await this.call(
+        !(await this.d.health.need(
           "bind the subnet to its network",
           store.compareAndSwap(claim.key, claim.modRevision, value),
         ))
@@ -291,7 +294,7 @@ export class ClusterIpam implements IpamPort {
 
   /** Claims the lowest block of `range` no host owns. */
   private async claimNext(clusterId: string, range: Prefix, pool: string): Promise<void> {
-    const listing = await this.call(
+    const listing = await this.d.health.need(
       `claim a new address block in "${pool}" (this host's blocks are full)`,
       this.d.store.list(blockPrefix(clusterId)),
     );
@@ -322,14 +325,15 @@ export class ClusterIpam implements IpamPort {
     const { store, state, host, now } = this.d;
     const text = formatPrefix(block);
     const key = blockKey(clusterId, text);
-    const created = await this.call(
+    const created = await this.d.health.need(
       `claim the address block ${text}`,
       store.create(key, JSON.stringify({ host, createdAt: now() })),
     );
     let owner = host;
     if (!created)
       owner =
-        parseBlockClaim((await this.call("read a block's owner", store.get(key)))?.value ?? "")?.host ?? "";
+        parseBlockClaim((await this.d.health.need("read a block's owner", store.get(key)))?.value ?? "")
+          ?.host ?? "";
     if (owner !== host) {
       throw new WeaveError(
         "WEAVE_IPAM_ADDRESS_IN_USE",
@@ -354,22 +358,6 @@ export class ClusterIpam implements IpamPort {
         block,
         error: errorMessage(err),
       });
-    }
-  }
-
-  /** A store call whose failure means "cannot do `what` now": WEAVE_TIMEOUT with that said. */
-  private async call<T>(what: string, p: Promise<T>): Promise<T> {
-    try {
-      return await this.d.health.track(p);
-    } catch (err) {
-      if (isWeaveError(err, "WEAVE_TIMEOUT")) {
-        throw new WeaveError(
-          "WEAVE_TIMEOUT",
-          `Cannot ${what}: the cluster store (${this.d.health.url}) is unreachable: ${errorMessage(err)}`,
-          { cause: err },
-        );
-      }
-      throw err;
     }
   }
 }

@@ -15,6 +15,7 @@
 import type { Logger } from "../core/index.js";
 import { errorMessage, VERSION, WeaveError } from "../core/index.js";
 import type { OverlayDataplane } from "../dataplane/index.js";
+import { DEFAULT_BRIDGE } from "../dataplane/index.js";
 import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
 import { clusterIdOf } from "../driver/index.js";
 import type { IpamService } from "../ipam/index.js";
@@ -27,20 +28,9 @@ import { PrefixMirror } from "./mirror.js";
 import { NetworkSync } from "./network-sync.js";
 import { OverlaySync } from "./overlay-sync.js";
 import { LeasedPublisher } from "./publisher.js";
-import type { PeerRecord } from "./records.js";
-import {
-  BLOCKS,
-  DNS,
-  dnsPrefix,
-  endpointKey,
-  endpointPrefix,
-  ENDPOINTS,
-  NETWORKS,
-  parseBlockClaim,
-  peerKey,
-  PEERS,
-  POOLS,
-} from "./records.js";
+import { DNS, dnsPrefix, endpointKey, endpointPrefix, ENDPOINTS, NETWORKS, PEERS, POOLS } from "./records.js";
+import type { PeerStatus } from "./peers.js";
+import { PeerTracker, removePeer } from "./peers.js";
 import { Session } from "./session.js";
 import { sweep } from "./sweeper.js";
 import { ClusterView } from "./view.js";
@@ -64,17 +54,6 @@ export interface ClusterOptions {
   sweepMs?: number;
 }
 
-export type PeerState = "self" | "alive" | "gone";
-
-export interface PeerStatus {
-  name: string;
-  address: string;
-  state: PeerState;
-  /** When the peer last renewed its registration, by its own clock (ms); 0 when unknown. */
-  lastSeen: number;
-  version: string;
-}
-
 export interface ClusterStatus {
   name: string;
   address: string;
@@ -96,8 +75,7 @@ export class Cluster {
   private readonly endpointsPublisher: LeasedPublisher;
   private readonly dnsPublisher: LeasedPublisher;
   private dnsReplica: DnsReplica | undefined;
-  private readonly gone = new Map<string, PeerRecord>();
-  private readonly known = new Map<string, PeerRecord>();
+  private readonly peers: PeerTracker;
   private timers: NodeJS.Timeout[] = [];
   private syncing: Promise<void> | undefined;
   private syncAgain = false;
@@ -106,6 +84,7 @@ export class Cluster {
   constructor(private readonly o: ClusterOptions) {
     const { store, logger, now, state } = o;
     this.health = new StoreHealth(logger, now, o.storeUrl);
+    this.peers = new PeerTracker(o.name, logger);
     this.session = new Session({
       store,
       health: this.health,
@@ -161,6 +140,7 @@ export class Cluster {
       logger,
       now,
       defaultNetwork: o.defaultNetwork,
+      defaultBridge: DEFAULT_BRIDGE,
     });
     this.overlaySync = new OverlaySync({
       overlay: o.overlay,
@@ -289,30 +269,7 @@ export class Cluster {
 
   status(): ClusterStatus {
     const self = this.o.name;
-    const peers: PeerStatus[] = [];
-    for (const p of this.view.peers()) {
-      peers.push({
-        name: p.name,
-        address: p.address,
-        state: p.name === self ? "self" : "alive",
-        lastSeen: p.seenAt,
-        version: p.version,
-      });
-    }
-    for (const p of this.gone.values()) {
-      if (!peers.some((x) => x.name === p.name))
-        peers.push({
-          name: p.name,
-          address: p.address,
-          state: "gone",
-          lastSeen: p.seenAt,
-          version: p.version,
-        });
-    }
-    if (!peers.some((p) => p.name === self)) {
-      peers.push({ name: self, address: this.o.advertiseAddr, state: "self", lastSeen: 0, version: VERSION });
-    }
-    peers.sort((a, b) => a.name.localeCompare(b.name));
+    const peers = this.peers.list(this.view.peers(), this.o.advertiseAddr);
     return {
       name: self,
       address: this.o.advertiseAddr,
@@ -334,31 +291,10 @@ export class Cluster {
     };
   }
 
-  /**
-   * `weave rmpeer NAME`: releases the address blocks of a host that is gone for good. Refused for
-   * this host and for a host that is registered (alive). Returns the number of blocks released.
-   */
+  /** `weave rmpeer NAME`: see removePeer (peers.ts). */
   async removePeer(name: string): Promise<number> {
-    const { store } = this.o;
-    if (name === this.o.name)
-      throw new WeaveError("WEAVE_BAD_REQUEST", `"${name}" is this host: run weave rmpeer on another host`);
-    const call = <T>(p: Promise<T>) => this.health.track(p);
-    const alive = await call(store.get(peerKey(name)));
-    if (alive) {
-      throw new WeaveError(
-        "WEAVE_CONFLICT",
-        `Host "${name}" is registered in the cluster (alive): stop weave there first; its registration expires 15 s later`,
-      );
-    }
-    let released = 0;
-    for (const kv of (await call(store.list(BLOCKS))).items) {
-      if (parseBlockClaim(kv.value)?.host !== name) continue;
-      if (await call(store.compareAndDelete(kv.key, kv.modRevision))) released++;
-    }
-    for (const prefix of [endpointPrefix(name), dnsPrefix(name)]) {
-      for (const kv of (await call(store.list(prefix))).items) await call(store.delete(kv.key));
-    }
-    this.gone.delete(name);
+    const released = await removePeer({ store: this.o.store, health: this.health, self: this.o.name }, name);
+    this.peers.forget(name);
     this.o.logger.info("peer removed", { peer: name, blocks: released });
     return released;
   }
@@ -379,20 +315,7 @@ export class Cluster {
   }
 
   private peersChanged(): void {
-    const now = new Map(this.view.peers().map((p) => [p.name, p]));
-    for (const [name, p] of this.known) {
-      if (!now.has(name) && name !== this.o.name) {
-        this.gone.set(name, p);
-        this.o.logger.info("peer left the cluster", { peer: name, address: p.address });
-      }
-    }
-    for (const [name, p] of now) {
-      if (!this.known.has(name) && name !== this.o.name)
-        this.o.logger.info("peer joined the cluster", { peer: name, address: p.address });
-      this.gone.delete(name);
-    }
-    this.known.clear();
-    for (const [name, p] of now) this.known.set(name, p);
+    this.peers.changed(this.view.peers());
     this.overlaySync.kick();
   }
 

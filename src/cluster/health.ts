@@ -5,7 +5,7 @@
  * it reachable; only WEAVE_TIMEOUT (no connection, no answer) counts as unreachable.
  */
 import type { Logger } from "../core/index.js";
-import { errorMessage, isWeaveError } from "../core/index.js";
+import { errorMessage, isWeaveError, WeaveError } from "../core/index.js";
 
 export class StoreHealth {
   reachable = false;
@@ -51,6 +51,23 @@ export class StoreHealth {
   /** Called on every transition. */
   onChange(listener: (reachable: boolean) => void): void {
     this.listeners.add(listener);
+  }
+
+  /**
+   * `track` for a call an operation needs: when the store is unreachable, the error says which
+   * operation could not be done and why (WEAVE_TIMEOUT).
+   */
+  async need<T>(what: string, p: Promise<T>): Promise<T> {
+    try {
+      return await this.track(p);
+    } catch (err) {
+      if (!isWeaveError(err, "WEAVE_TIMEOUT")) throw err;
+      throw new WeaveError(
+        "WEAVE_TIMEOUT",
+        `Cannot ${what}: the cluster store (${this.url}) is unreachable: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
   }
 
   /** Records the outcome of a store call; passes its value or error through. */

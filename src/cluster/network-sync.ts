@@ -17,21 +17,13 @@
 import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError, WeaveError } from "../core/index.js";
 import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
-import { clusterIdOf, OPT_CLUSTER_ID, OPT_GENERIC } from "../driver/index.js";
+import { clusterIdOf, OPT_BRIDGE_NAME, OPT_CLUSTER_ID, OPT_GENERIC } from "../driver/index.js";
 import { formatPrefix, parsePrefix } from "../ipam/index.js";
 import type { ClusterStore, IpamData, LocalState, NetworkRecord } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import type { ClusterNetwork, ClusterSubnet } from "./records.js";
-import {
-  blockPrefix,
-  networkKey,
-  NETWORKS,
-  parseClusterNetwork,
-  parsePoolClaim,
-  poolKey,
-  vniKey,
-  VNIS,
-} from "./records.js";
+import { networkKey, vniKey, VNIS } from "./records.js";
+import { deleteUnused, markRemoved } from "./network-removal.js";
 import type { ClusterView } from "./view.js";
 
 export interface NetworkSyncOptions {
@@ -45,6 +37,8 @@ export interface NetworkSyncOptions {
   logger: Logger;
   now: () => number;
   defaultNetwork: string;
+  /** Bridge of the default network (its `com.docker.network.bridge.name`). */
+  defaultBridge: string;
 }
 
 /** VXLAN IDs weave gives out: above the 802.1Q VLAN range, as Docker's overlay does. */
@@ -58,7 +52,11 @@ export class NetworkSync {
   /** Cluster IDs seen in the cluster (record or reservation) by this process. */
   private readonly seen = new Set<string>();
   private readonly refused = new Set<string>();
+  /** Local networks whose name another network of the cluster has (never published). */
+  private readonly clashed = new Set<string>();
   private retrySoon = false;
+  /** The default network was removed to be replaced and is still to be created. */
+  private defaultPending = false;
 
   constructor(private readonly o: NetworkSyncOptions) {}
 
@@ -69,9 +67,10 @@ export class NetworkSync {
     for (const n of this.o.view.networks()) this.seen.add(n.clusterId);
     for (const p of this.o.view.pools()) this.seen.add(p.clusterId);
     await this.publishLocal();
+    await this.rebindDefault();
     await this.applyCluster();
     await this.removeGone();
-    await this.finalizeRemoved();
+    await deleteUnused(this.o);
     return this.retrySoon;
   }
 
@@ -95,62 +94,9 @@ export class NetworkSync {
     };
   }
 
-  /**
-   * Removes a network from the cluster when Docker removes it here (the DeleteNetwork call): marks
-   * its record removed. Throws WEAVE_TIMEOUT when the store is unreachable (Docker only logs it; the
-   * network then comes back here when the store answers).
-   */
-  async removeFromCluster(networkId: string): Promise<void> {
-    const { store, state, host, now, logger } = this.o;
-    const local = state.getNetwork(networkId);
-    const clusterId = local && clusterIdOf(local);
-    if (!clusterId) return;
-    const call = <T>(p: Promise<T>) => this.storeCall("remove the network from the cluster", p);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const listing = await call(store.list(NETWORKS));
-      const kv = listing.items.find((i) => parseClusterNetwork(i.value)?.clusterId === clusterId);
-      const record = kv && parseClusterNetwork(kv.value);
-      if (!kv || !record || record.removed) return;
-      const marked: ClusterNetwork = { ...record, removed: { host, at: now() } };
-      if (await call(store.compareAndSwap(kv.key, kv.modRevision, JSON.stringify(marked)))) {
-        logger.info(
-          "network removed from the cluster; hosts drop their copies once their containers are gone",
-          {
-            network: record.name,
-            clusterId,
-          },
-        );
-        return;
-      }
-    }
-  }
-
-  /** Deletes the records of removed networks that no host has containers on any more. */
-  private async finalizeRemoved(): Promise<void> {
-    const { store, health, view, logger } = this.o;
-    const inUse = new Set(view.endpoints().map((e) => e.clusterId));
-    for (const record of view.networks()) {
-      if (!record.removed || inUse.has(record.clusterId)) continue;
-      const kv = await health.track(store.get(networkKey(record.name)));
-      if (!kv || parseClusterNetwork(kv.value)?.clusterId !== record.clusterId) continue;
-      if (!(await health.track(store.compareAndDelete(kv.key, kv.modRevision)))) continue;
-      const vni = await health.track(store.get(vniKey(record.vni)));
-      if (vni?.value === record.clusterId)
-        await health.track(store.compareAndDelete(vni.key, vni.modRevision));
-      for (const s of [...record.ipv4, ...record.ipv6]) {
-        const claim = await health.track(store.get(poolKey(s.pool)));
-        if (claim && parsePoolClaim(claim.value)?.clusterId === record.clusterId) {
-          await health.track(store.compareAndDelete(claim.key, claim.modRevision));
-        }
-      }
-      for (const b of (await health.track(store.list(blockPrefix(record.clusterId)))).items) {
-        await health.track(store.delete(b.key));
-      }
-      logger.info("network deleted from the cluster store", {
-        network: record.name,
-        clusterId: record.clusterId,
-      });
-    }
+  /** See markRemoved (network-removal.ts). */
+  removeFromCluster(networkId: string): Promise<void> {
+    return markRemoved(this.o, networkId);
   }
 
   private async publishLocal(): Promise<void> {
@@ -176,7 +122,7 @@ export class NetworkSync {
         }
         throw err;
       }
-      if (this.conflicts.has(name)) continue;
+      if (this.clashed.has(n.id)) continue;
       try {
         await this.publish(n, clusterId, name);
       } catch (err) {
@@ -218,6 +164,57 @@ export class NetworkSync {
     const message = `Network "${name}" of this host clashes with the cluster's network of the same name: it stays local to this host (rename it to share it)`;
     logger.error("network name clash", { network: name, error: message });
     this.conflicts.set(name, message);
+    this.clashed.add(n.id);
+  }
+
+  /**
+   * A host that ran alone before joining has a default network of its own (no cluster ID). While it
+   * has no containers it is replaced: by the cluster's default network when there is one, else by a
+   * new one created through the cluster (so that it is published). With containers it stays local,
+   * and says so.
+   */
+  private async rebindDefault(): Promise<void> {
+    const { docker, state, driverName, defaultNetwork: name, logger } = this.o;
+    if (name === "") return;
+    const mine = (await docker.listNetworks({ name: [name] })).find((x) => x.Name === name);
+    if (!mine && this.defaultPending) {
+      // Removed by an earlier pass whose creation failed (e.g. the store went away): create it now.
+      await this.createDefault();
+      return;
+    }
+    const ours = mine && mine.Driver === driverName ? state.getNetwork(mine.Id) : undefined;
+    if (!mine || !ours || clusterIdOf(ours)) return;
+    const inspected = await docker.inspectNetwork(mine.Id);
+    if (Object.keys(inspected.Containers ?? {}).length > 0) {
+      const message = `The default network "${name}" was created before this host joined the cluster and has containers: it stays local to this host until they are gone`;
+      if (this.conflicts.get(name) !== message)
+        logger.warning("default network not shared", { network: name });
+      this.conflicts.set(name, message);
+      return;
+    }
+    logger.info("replacing this host's own default network by the cluster's", { network: name });
+    this.defaultPending = true;
+    await docker.removeNetwork(mine.Id);
+    await this.createDefault();
+  }
+
+  /** Creates the default network: the cluster's when it has one, else a new one (published next). */
+  private async createDefault(): Promise<void> {
+    const { docker, view, driverName, defaultNetwork: name } = this.o;
+    const record = view.networks().find((n) => n.name === name && !n.removed);
+    await docker.createNetwork(
+      record
+        ? this.createBody(record)
+        : {
+            Name: name,
+            Driver: driverName,
+            CheckDuplicate: true,
+            IPAM: { Driver: driverName },
+            Options: { [OPT_BRIDGE_NAME]: this.o.defaultBridge },
+          },
+    );
+    this.defaultPending = false;
+    this.conflicts.delete(name);
   }
 
   private async applyCluster(): Promise<void> {
@@ -251,13 +248,9 @@ export class NetworkSync {
         }
         const mine = (await docker.listNetworks({ name: [record.name] })).find((x) => x.Name === record.name);
         const ours = mine && state.getNetwork(mine.Id);
-        if (
-          mine &&
-          mine.Driver === driverName &&
-          ours &&
-          !clusterIdOf(ours) &&
-          record.name === this.o.defaultNetwork
-        ) {
+        // The default network of this host that is not the cluster's (made alone, or the loser of
+        // a race between hosts creating it at once) is replaced while it has no containers.
+        if (mine && mine.Driver === driverName && ours && record.name === this.o.defaultNetwork) {
           const inspected = await docker.inspectNetwork(mine.Id);
           if (Object.keys(inspected.Containers ?? {}).length === 0) {
             logger.info("replacing this host's default network by the cluster's", { network: record.name });
@@ -339,19 +332,6 @@ export class NetworkSync {
       if (aux.length > 0) s.aux = Object.fromEntries(aux.map(([k, v]) => [k, plain(v)]));
       return s;
     });
-  }
-
-  private async storeCall<T>(what: string, p: Promise<T>): Promise<T> {
-    try {
-      return await this.o.health.track(p);
-    } catch (err) {
-      if (!isWeaveError(err, "WEAVE_TIMEOUT")) throw err;
-      throw new WeaveError(
-        "WEAVE_TIMEOUT",
-        `Cannot ${what}: the cluster store (${this.o.health.url}) is unreachable: ${errorMessage(err)}`,
-        { cause: err },
-      );
-    }
   }
 }
 

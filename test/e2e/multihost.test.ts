@@ -113,6 +113,19 @@ void describe("weave across three hosts with etcd", { skip }, () => {
         [h3.name, h3.address, "alive"],
       ],
     );
+    // Hosts that created it at the same moment converge on the one the cluster published.
+    const subnetOf = async (h: Host) =>
+      (
+        await h.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "weave"])
+      ).stdout.trim();
+    await eventually(
+      "one default network everywhere",
+      async () => {
+        const seen = new Set(await Promise.all(hosts.map(subnetOf)));
+        return seen.size === 1 && !seen.has("");
+      },
+      15_000,
+    );
     const subnets = new Set<string>();
     const ids = new Set<string>();
     for (const h of hosts) {
@@ -361,11 +374,40 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     );
   });
 
-  test("a host that joins later gets every network of the cluster and talks to the others", async () => {
+  test("a host that ran alone and joins later gets every network of the cluster and talks to the others", async () => {
     const h4 = await createHost({ name: "mh4" });
     await underlay.attach(h4);
     await h4.loadTestImage();
+    // It ran alone first (as scripts/install.sh leaves it): its own default network, no cluster.
+    ok(await h4.weave(["launch"]), "weave launch alone");
+    const alone = ok(
+      await h4.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "weave"]),
+    );
+    ok(await h4.weave(["stop"]));
     await launch(h4);
+    const clusterSubnet = ok(
+      await h1.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "weave"]),
+    );
+    await eventually(
+      "the late host's default network is the cluster's",
+      async () =>
+        /^[0-9a-f]{16}$/.test(
+          (
+            await h4.docker(["network", "inspect", "-f", '{{index .Options "weave.cluster.id"}}', "weave"])
+          ).stdout.trim(),
+        ) &&
+        (
+          await h4.docker(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "weave"])
+        ).stdout.trim() === clusterSubnet,
+      20_000,
+    ).catch(async (e: unknown) => {
+      // Say what the late host has and what its weave did, to tell a slow replacement from none.
+      const inspect = (await h4.docker(["network", "inspect", "weave"])).stdout;
+      const log = (await h4.sh("grep -v '\"debug\"' /var/log/weave.log | tail -30")).stdout;
+      console.log(`cluster subnet ${clusterSubnet}\n${inspect}\n${log}`);
+      throw e;
+    });
+    assert.ok(alone !== "", "it had a default network of its own");
     for (const n of ["weave", "n1", "small", "n6"]) {
       await eventually(
         `${n} on the late host`,

@@ -1,0 +1,101 @@
+/**
+ * The peers as this host shows them: those registered in the store (alive, or this host itself)
+ * and those this daemon saw leave (gone, until `weave rmpeer` or a restart); and `weave rmpeer`.
+ */
+import type { Logger } from "../core/index.js";
+import { VERSION, WeaveError } from "../core/index.js";
+import type { ClusterStore } from "../store/index.js";
+import type { StoreHealth } from "./health.js";
+import type { PeerRecord } from "./records.js";
+import { BLOCKS, dnsPrefix, endpointPrefix, parseBlockClaim, peerKey } from "./records.js";
+
+export type PeerState = "self" | "alive" | "gone";
+
+export interface PeerStatus {
+  name: string;
+  address: string;
+  state: PeerState;
+  /** When the peer last renewed its registration, by its own clock (ms); 0 when unknown. */
+  lastSeen: number;
+  version: string;
+}
+
+export class PeerTracker {
+  private readonly known = new Map<string, PeerRecord>();
+  private readonly gone = new Map<string, PeerRecord>();
+
+  constructor(
+    private readonly self: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The registered peers now: logs joins and departures. */
+  changed(registered: readonly PeerRecord[]): void {
+    const now = new Map(registered.map((p) => [p.name, p]));
+    for (const [name, p] of this.known) {
+      if (!now.has(name) && name !== this.self) {
+        this.gone.set(name, p);
+        this.logger.info("peer left the cluster", { peer: name, address: p.address });
+      }
+    }
+    for (const [name, p] of now) {
+      if (!this.known.has(name) && name !== this.self)
+        this.logger.info("peer joined the cluster", { peer: name, address: p.address });
+      this.gone.delete(name);
+    }
+    this.known.clear();
+    for (const [name, p] of now) this.known.set(name, p);
+  }
+
+  forget(name: string): void {
+    this.gone.delete(name);
+  }
+
+  /** Every peer with its state, sorted by name; this host is listed even before it registered. */
+  list(registered: readonly PeerRecord[], selfAddress: string): PeerStatus[] {
+    const view = (p: PeerRecord, state: PeerState): PeerStatus => ({
+      name: p.name,
+      address: p.address,
+      state,
+      lastSeen: p.seenAt,
+      version: p.version,
+    });
+    const peers = registered.map((p) => view(p, p.name === this.self ? "self" : "alive"));
+    for (const p of this.gone.values())
+      if (!peers.some((x) => x.name === p.name)) peers.push(view(p, "gone"));
+    if (!peers.some((p) => p.name === this.self)) {
+      peers.push({ name: this.self, address: selfAddress, state: "self", lastSeen: 0, version: VERSION });
+    }
+    return peers.sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
+
+/**
+ * `weave rmpeer NAME`: releases the address blocks of a host that is gone for good, and whatever it
+ * left under its (expired) lease. Refused for this host and for a host that is registered (alive).
+ * Returns the number of blocks released.
+ */
+export async function removePeer(
+  o: { store: ClusterStore; health: StoreHealth; self: string },
+  name: string,
+): Promise<number> {
+  const { store, health } = o;
+  if (name === o.self)
+    throw new WeaveError("WEAVE_BAD_REQUEST", `"${name}" is this host: run weave rmpeer on another host`);
+  const call = <T>(p: Promise<T>) => health.need(`remove peer "${name}"`, p);
+  if (await call(store.get(peerKey(name)))) {
+    throw new WeaveError(
+      "WEAVE_CONFLICT",
+      `Host "${name}" is registered in the cluster (alive): stop weave there first; its registration expires 15 s later`,
+    );
+  }
+  let released = 0;
+  for (const kv of (await call(store.list(BLOCKS))).items) {
+    if (parseBlockClaim(kv.value)?.host !== name) continue;
+    if (await call(store.compareAndDelete(kv.key, kv.modRevision))) released++;
+  }
+  for (const prefix of [endpointPrefix(name), dnsPrefix(name)]) {
+    for (const kv of (await call(store.list(prefix))).items) await call(store.delete(kv.key));
+  }
+  return released;
+}
