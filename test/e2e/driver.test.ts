@@ -287,6 +287,14 @@ describe("weave on one Docker host", { skip, timeout: 600_000 }, () => {
     assert.match(status, /Plugin socket: \/run\/docker\/plugins\/weave\.sock/);
     assert.match(status, /State dir: \/var\/lib\/weave/);
     assert.match(status, /^weave\s+\w{12}\s+weave\s+10\.\d+\.\d+\.0\/24\s+no\s+1$/m);
+    assert.match(status, /Cluster: none \(this host alone\)/);
+    // The multi-host commands say why they cannot work on a host alone.
+    const peers = await host.weave(["status", "peers"]);
+    assert.equal(peers.code, 1);
+    assert.match(peers.stderr, /not in a cluster \(weave was launched without --store\)/);
+    const rmpeer = await host.weave(["rmpeer"]);
+    assert.equal(rmpeer.code, 2);
+    assert.match(rmpeer.stderr, /Usage: weave rmpeer NAME/);
     ok(await host.docker(["rm", "-f", c]));
     assert.match(ok(await host.weave(["version"])), /^weave \d+\.\d+\.\d+/);
   });

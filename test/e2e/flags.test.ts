@@ -43,6 +43,13 @@ describe("weave launch flags", { skip, timeout: 600_000 }, () => {
     assert.match(fails(await host.weave(["launch", "--ipalloc-range", "10.0.0.1/8"])), /host bits/);
     assert.match(fails(await host.weave(["launch", "--nameserver", "dns"])), /--nameserver/);
     assert.match(fails(await host.weave(["launch", "--socket-group", "no-such-group"])), /Unknown group/);
+    assert.match(
+      fails(await host.weave(["launch", "--store", "http://10.0.0.1:2379"])),
+      /--store.*etcd:\/\//,
+    );
+    assert.match(fails(await host.weave(["launch", "--advertise-addr", "fd00::1"])), /--advertise-addr/);
+    assert.match(fails(await host.weave(["launch", "--vxlan-port", "0"])), /--vxlan-port/);
+    assert.match(fails(await host.weave(["launch", "--name", "-x"])), /--name/);
   });
 
   test("non-default flags and WEAVE_* variables take effect", async () => {

@@ -217,6 +217,33 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     fails(tooBig, "ping one byte over the MTU with DF");
   });
 
+  test("a stopped container's name and forwarding entries disappear from the other hosts within 2 s", async () => {
+    const gw = await gatewayOf(h1, "weave");
+    const x = await runSleeper(h2, uniq("x"), ["--net=weave"]);
+    const ip = await containerIp(h2, x, "weave");
+    const mac = await macOf(h2, x, "weave");
+    await eventually(
+      "host 1 resolves x",
+      async () => (await dig(h1, gw, `${x}.weave.local`)).includes(ip),
+      5_000,
+    );
+    await eventually("host 1 has x's FDB entry", async () => (await fdbMacs(h1)).includes(mac), 5_000);
+    ok(await h2.docker(["kill", x]));
+    const killed = Date.now();
+    await eventually(
+      "x's name is gone from host 1",
+      async () => (await dig(h1, gw, `${x}.weave.local`)).length === 0,
+      2_000,
+    );
+    await eventually(
+      "x's FDB entry is gone from host 1",
+      async () => !(await fdbMacs(h1)).includes(mac),
+      2_000,
+    );
+    assert.ok(Date.now() - killed <= 2_500, `gone within 2 s (took ${Date.now() - killed} ms)`);
+    ok(await h2.docker(["rm", "-f", x]));
+  });
+
   test("a network created on host 1 appears on hosts 2 and 3 within seconds and carries traffic", async () => {
     await weaveNetwork(h1, "--subnet", "10.77.0.0/24", "n1");
     for (const h of [h2, h3]) {
