@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { errorMessage, WeaveError } from "../core/index.js";
 import type { Exec, Logger } from "../core/index.js";
+import { GONE, obj, parseJsonArray, str } from "./ip-json.js";
 import { syncIptablesForward } from "./iptables-compat.js";
 import { renderNftRuleset } from "./nft-rules.js";
 import {
@@ -39,43 +40,23 @@ export interface IprouteDataplaneOptions {
   logger: Logger;
 }
 
-const GONE = /Cannot find device|does not exist|No such device/;
-
-function record(value: unknown): Record<string, unknown> {
-  return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
-function parseJsonArray(text: string, what: string): unknown[] {
-  try {
-    const value: unknown = JSON.parse(text.trim() === "" ? "[]" : text);
-    if (Array.isArray(value)) return value;
-  } catch (err) {
-    throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}"`, { cause: err });
-  }
-  throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}": not a JSON array`);
-}
-
 /**
  * Converts the output of `ip -json -details address show` into observed links. Link-local IPv6
  * addresses are left out: the kernel adds them by itself and weave never manages them.
  */
 export function parseIpAddrJson(text: string): ObservedLink[] {
   return parseJsonArray(text, "ip -json -details address show").map((item) => {
-    const o = record(item);
+    const o = obj(item);
     const flags = Array.isArray(o["flags"]) ? o["flags"] : [];
     const addresses = (Array.isArray(o["addr_info"]) ? o["addr_info"] : [])
-      .map(record)
+      .map(obj)
       .filter((a) => a["scope"] !== "link" && typeof a["local"] === "string")
       .map((a) => `${String(a["local"])}/${String(a["prefixlen"])}`);
     const master = str(o["master"]);
     const mac = str(o["address"]);
     return {
       name: str(o["ifname"]) ?? "",
-      kind: str(record(o["linkinfo"])["info_kind"]),
+      kind: str(obj(o["linkinfo"])["info_kind"]),
       mtu: typeof o["mtu"] === "number" ? o["mtu"] : 0,
       up: flags.includes("UP"),
       addresses,
@@ -92,7 +73,7 @@ export function parseIpAddrJson(text: string): ObservedLink[] {
 export function parseRoutesJson(text: string, family: 4 | 6): string[] {
   const out: string[] = [];
   for (const item of parseJsonArray(text, "ip -json route show")) {
-    const r = record(item);
+    const r = obj(item);
     const dst = str(r["dst"]);
     const dev = str(r["dev"]);
     if (dst === undefined || dst === "default") continue;

@@ -28,6 +28,7 @@ import type {
 } from "./overlay-planner.js";
 import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
+import { GONE, list, num, obj, parseJsonArray, str } from "./ip-json.js";
 import type { ReconcileReport } from "./types.js";
 
 export interface IprouteOverlayOptions {
@@ -35,42 +36,9 @@ export interface IprouteOverlayOptions {
   logger: Logger;
 }
 
-const GONE = /Cannot find device|does not exist|No such/;
-
-type Obj = Record<string, unknown>;
-
-function obj(value: unknown): Obj {
-  return typeof value === "object" && value !== null ? (value as Obj) : {};
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
-function num(value: unknown): number {
-  return typeof value === "number" ? value : 0;
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-function parseArray(text: string, what: string): Obj[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text.trim() === "" ? "[]" : text);
-  } catch (err) {
-    throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}"`, { cause: err });
-  }
-  if (!Array.isArray(value)) {
-    throw new WeaveError("WEAVE_DATAPLANE", `Cannot parse the output of "${what}": not a JSON array`);
-  }
-  return value.map(obj);
-}
-
 /** Converts `ip -json -details link show type vxlan` output into observed VXLAN links. */
 export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
-  return parseArray(text, "ip -json -details link show type vxlan")
+  return parseJsonArray(text, "ip -json -details link show type vxlan")
     .filter((l) => obj(l["linkinfo"])["info_kind"] === "vxlan")
     .map((l) => {
       const data = obj(obj(l["linkinfo"])["info_data"]);
@@ -95,7 +63,7 @@ export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
  */
 export function parseFdbJson(text: string): ObservedFdb[] {
   const out: ObservedFdb[] = [];
-  for (const e of parseArray(text, "bridge -json fdb show")) {
+  for (const e of parseJsonArray(text, "bridge -json fdb show")) {
     const dev = str(e["ifname"]);
     const mac = str(e["mac"]);
     const dst = str(e["dst"]);
@@ -108,7 +76,7 @@ export function parseFdbJson(text: string): ObservedFdb[] {
 /** Converts `ip -json neigh show` output into the entries of weave's VXLAN devices (not proxy/NOARP). */
 export function parseNeighJson(text: string): ObservedNeigh[] {
   const out: ObservedNeigh[] = [];
-  for (const e of parseArray(text, "ip -json neigh show")) {
+  for (const e of parseJsonArray(text, "ip -json neigh show")) {
     const dev = str(e["dev"]);
     const ip = str(e["dst"]);
     const state = list(e["state"]);
@@ -165,12 +133,12 @@ export class IprouteOverlay implements OverlayDataplane {
     // No route (e.g. "Network is unreachable") means no MTU, not a failure.
     const res = await this.exec("ip", ["-json", "route", "get", address], { check: false });
     if (res.code !== 0) return undefined;
-    const route = parseArray(res.stdout, "ip -json route get")[0];
+    const route = parseJsonArray(res.stdout, "ip -json route get")[0];
     const dev = str(route?.["dev"]);
     if (dev === undefined) return undefined;
     // /sys/class/net is the caller's namespace's, not necessarily the Exec's: ask ip.
     const link = await this.run("ip", ["-json", "link", "show", "dev", dev], `read the MTU of "${dev}"`);
-    const devMtu = num(parseArray(link.stdout, "ip -json link show")[0]?.["mtu"]);
+    const devMtu = num(parseJsonArray(link.stdout, "ip -json link show")[0]?.["mtu"]);
     const routeMtu = list(route?.["metrics"])
       .map((m) => num(obj(m)["mtu"]))
       .find((m) => m > 0);
