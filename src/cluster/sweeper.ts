@@ -7,25 +7,15 @@
  *    a block of a network this host no longer has is released;
  *  - blocks of networks whose subnet is no longer reserved are deleted (their network is gone);
  *  - subnets this host reserved for a network that never reached the cluster (a creation that
- *    failed half way) are freed after a minute.
+ *    failed half way) are freed after a minute, and VXLAN IDs of networks that are gone.
  */
-import type { Logger } from "../core/index.js";
 import { clusterIdOf } from "../driver/index.js";
-import type { ClusterStore, LocalState } from "../store/index.js";
 import { poolClusterId } from "./cluster-ipam.js";
-import type { StoreHealth } from "./health.js";
-import { BLOCKS, blockKey, keyCidr, keyParts, parseBlockClaim, poolKey } from "./records.js";
-import type { ClusterView } from "./view.js";
+import { BLOCKS, blockKey, keyCidr, keyParts, parseBlockClaim, poolKey, VNIS } from "./records.js";
+import type { RemovalDeps } from "./network-removal.js";
 
-export interface SweepDeps {
-  store: ClusterStore;
-  health: StoreHealth;
-  state: LocalState;
-  view: ClusterView;
-  host: string;
-  now: () => number;
-  logger: Logger;
-}
+/** What the sweep works with: the same as the removal of networks needs. */
+export type SweepDeps = RemovalDeps;
 
 export const ABANDONED_POOL_MS = 60_000;
 
@@ -96,5 +86,11 @@ export async function sweep(d: SweepDeps): Promise<void> {
     const kv = await health.track(store.get(poolKey(p.pool)));
     if (kv) await health.track(store.compareAndDelete(kv.key, kv.modRevision));
     logger.info("freed a subnet reserved for a network that never reached the cluster", { pool: p.pool });
+  }
+  // A VXLAN ID taken by a publication that failed half way, for a network that is gone.
+  for (const kv of (await health.track(store.list(VNIS))).items) {
+    if (reserved.has(kv.value) || published.has(kv.value)) continue;
+    await health.track(store.compareAndDelete(kv.key, kv.modRevision));
+    logger.info("freed a VXLAN ID no network uses", { vni: kv.key.slice(VNIS.length) });
   }
 }

@@ -185,36 +185,24 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     const mtu = ok(await h1.docker(["exec", a1, "cat", "/sys/class/net/ethwe0/mtu"]));
     assert.equal(mtu, "1350");
     const pid = ok(await h1.docker(["inspect", "-f", "{{.State.Pid}}", a1]));
-    const df = await h1.exec([
-      "nsenter",
-      `--net=/proc/${pid}/ns/net`,
-      "ping",
-      "-M",
-      "do",
-      "-c",
-      "2",
-      "-W",
-      "2",
-      "-s",
-      "1322",
-      ipB2,
-    ]);
-    ok(df, "full-size ping with DF");
-    const tooBig = await h1.exec([
-      "nsenter",
-      `--net=/proc/${pid}/ns/net`,
-      "ping",
-      "-M",
-      "do",
-      "-c",
-      "1",
-      "-W",
-      "2",
-      "-s",
-      "1323",
-      ipB2,
-    ]);
-    fails(tooBig, "ping one byte over the MTU with DF");
+    // A 1350-byte IP packet (1322 bytes of ICMP payload) with DF set crosses; one byte more does not.
+    const dfPing = (size: number) =>
+      h1.exec([
+        "nsenter",
+        `--net=/proc/${pid}/ns/net`,
+        "ping",
+        "-M",
+        "do",
+        "-c",
+        "2",
+        "-W",
+        "2",
+        "-s",
+        String(size),
+        ipB2,
+      ]);
+    ok(await dfPing(1322), "full-size ping with DF");
+    fails(await dfPing(1323), "ping one byte over the MTU with DF");
   });
 
   test("a stopped container's name and forwarding entries disappear from the other hosts within 2 s", async () => {

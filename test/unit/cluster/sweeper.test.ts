@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { blockKey, poolKey, StoreHealth } from "../../../src/cluster/index.js";
+import { blockKey, poolKey, StoreHealth, vniKey } from "../../../src/cluster/index.js";
 import { sweep } from "../../../src/cluster/sweeper.js";
 import type { ClusterView } from "../../../src/cluster/view.js";
 import { silentLogger } from "../../../src/core/index.js";
@@ -29,6 +29,8 @@ void describe("cluster sweep", () => {
     await store.put(blockKey(CID, "10.50.0.0/28"), claim("a")); // ours in the store, lost locally
     await store.put(blockKey(CID, "10.50.0.16/28"), claim("b")); // another host's, held locally too
     await store.put(blockKey(GONE, "10.60.0.0/28"), claim("b")); // a network that is gone
+    await store.put(vniKey(4096), CID); // in use
+    await store.put(vniKey(4097), GONE); // left by a publication that failed
     state.putBlock({ clusterId: CID, block: "10.50.0.16/28", createdAt: 0 });
     state.putBlock({ clusterId: CID, block: "10.50.0.32/28", createdAt: 0 }); // removed by rmpeer: free
     state.putBlock({ clusterId: GONE, block: "10.60.0.16/28", createdAt: 0 }); // no local pool any more
@@ -54,5 +56,9 @@ void describe("cluster sweep", () => {
       host?: string;
     };
     assert.equal(reclaimed.host, "a");
+    assert.deepEqual(
+      (await store.list("/weave/v1/vnis/")).items.map((kv) => kv.key),
+      [vniKey(4096)],
+    );
   });
 });
