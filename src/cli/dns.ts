@@ -12,20 +12,35 @@ interface DnsStatus {
   error: string;
   entries: number;
   eventsConnected: boolean;
+  skipped?: { fqdn: string; address: string; container: string; reason: string }[];
 }
 
-/** Parses `IP... [CONTAINER] [-h FQDN]`. */
-export function parseDnsArgs(args: readonly string[]): { ips: string[]; container?: string; fqdn?: string } {
+interface DnsArgs {
+  ips: string[];
+  container?: string;
+  fqdn?: string;
+  network?: string;
+}
+
+/** Parses `IP... [CONTAINER] [-h FQDN] [--net NETWORK]`. */
+export function parseDnsArgs(args: readonly string[]): DnsArgs {
   const ips: string[] = [];
   let container: string | undefined;
   let fqdn: string | undefined;
+  let network: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? "";
     if (a === "-h" || a === "--hostname") {
       fqdn = args[++i];
       if (!fqdn) throw new WeaveError("WEAVE_CONFIG", `${a} needs a name`);
     } else if (a.startsWith("--hostname=")) fqdn = a.slice("--hostname=".length);
-    else if (isIP(a) !== 0) ips.push(a);
+    else if (a === "--net" || a === "--network") {
+      network = args[++i];
+      if (!network) throw new WeaveError("WEAVE_CONFIG", `${a} needs a network name`);
+    } else if (a.startsWith("--net=") || a.startsWith("--network=")) {
+      network = a.slice(a.indexOf("=") + 1);
+      if (!network) throw new WeaveError("WEAVE_CONFIG", `${a} needs a network name`);
+    } else if (isIP(a) !== 0) ips.push(a);
     else if (a.startsWith("-")) throw new WeaveError("WEAVE_CONFIG", `Unknown option "${a}"`);
     else if (container === undefined) container = a;
     else
@@ -34,32 +49,41 @@ export function parseDnsArgs(args: readonly string[]): { ips: string[]; containe
         `"${a}" is not an IP address, and a container ("${container}") was given already`,
       );
   }
-  const out: { ips: string[]; container?: string; fqdn?: string } = { ips };
+  const out: DnsArgs = { ips };
   if (container !== undefined) out.container = container;
   if (fqdn !== undefined) out.fqdn = fqdn;
+  if (network !== undefined) out.network = network;
   return out;
 }
 
 export async function dnsAdd(socket: string, args: readonly string[]): Promise<number> {
   const change = parseDnsArgs(args);
   if (change.container === undefined && change.fqdn === undefined) {
-    throw new WeaveError("WEAVE_CONFIG", "Usage: weave dns-add [IP...] [CONTAINER] [-h FQDN]");
+    throw new WeaveError(
+      "WEAVE_CONFIG",
+      "Usage: weave dns-add [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]",
+    );
   }
-  const res = await callDaemon<{ added: { fqdn: string; address: string }[] }>(
+  const res = await callDaemon<{ added: { fqdn: string; address: string; network: string }[] }>(
     socket,
     "POST",
     "/dns/add",
     15_000,
     change,
   );
-  for (const r of res.added) process.stdout.write(`${r.fqdn} ${r.address}\n`);
+  for (const r of res.added) {
+    process.stdout.write(`${r.fqdn} ${r.address}${r.network ? ` (network ${r.network})` : ""}\n`);
+  }
   return 0;
 }
 
 export async function dnsRemove(socket: string, args: readonly string[]): Promise<number> {
   const change = parseDnsArgs(args);
   if (change.container === undefined && change.fqdn === undefined) {
-    throw new WeaveError("WEAVE_CONFIG", "Usage: weave dns-remove [IP...] [CONTAINER] [-h FQDN]");
+    throw new WeaveError(
+      "WEAVE_CONFIG",
+      "Usage: weave dns-remove [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]",
+    );
   }
   const res = await callDaemon<{ removed: number }>(socket, "POST", "/dns/remove", 15_000, change);
   process.stdout.write(`removed ${res.removed} record${res.removed === 1 ? "" : "s"}\n`);
@@ -108,12 +132,23 @@ export async function statusDns(socket: string, json: boolean): Promise<number> 
     `  Docker events: ${st.eventsConnected ? "connected" : "not connected"}`,
     `        Entries: ${res.entries.length}`,
   ];
+  for (const r of st.skipped ?? []) {
+    const owner = r.container ? ` of container ${r.container.slice(0, 12)}` : "";
+    lines.push(`        Skipped: ${r.fqdn} ${r.address}${owner}: ${r.reason}`);
+  }
   if (res.entries.length > 0) {
     lines.push("");
     lines.push(
       table(
-        ["NAME", "ADDRESS", "ORIGIN", "CONTAINER", "HOST"],
-        res.entries.map((e) => [e.name, e.address, e.origin, e.container || "-", e.host || "-"]),
+        ["NAME", "ADDRESS", "NETWORK", "ORIGIN", "CONTAINER", "HOST"],
+        res.entries.map((e) => [
+          e.name,
+          e.address,
+          e.network || "(all)",
+          e.origin,
+          e.container || "-",
+          e.host || "-",
+        ]),
       ),
     );
   }

@@ -23,9 +23,10 @@ Commands:
                       Multi-host: this host, the cluster store, every peer's address, state, last seen
   rmpeer NAME         Multi-host: release the address blocks of host NAME, gone for good
   ps                  Containers on weave networks: container, network, MAC, IP
-  dns-add [IP...] [CONTAINER] [-h FQDN]
-                      Add DNS records (tied to CONTAINER when given; its addresses when no IP)
-  dns-remove [IP...] [CONTAINER] [-h FQDN]
+  dns-add [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]
+                      Add DNS records (tied to CONTAINER when given; its addresses when no IP).
+                      Containers of every network see them, or of NETWORK only with --net
+  dns-remove [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]
                       Remove records added with dns-add (all of that name when no IP)
   dns-lookup NAME     The addresses weaveDNS answers for NAME
   dns-args [--json]   The docker run flags (--json: daemon.json keys) that make containers use weaveDNS

@@ -6,17 +6,14 @@
  * unreachable. A host whose lease expires loses its names everywhere.
  */
 import type { Logger } from "../core/index.js";
-import type { NormalizedEntry, ZoneChange } from "../dns/index.js";
+import type { NormalizedEntry, ZoneChange, ZoneEntry } from "../dns/index.js";
 import type { PrefixMirror } from "./mirror.js";
 import type { LeasedPublisher } from "./publisher.js";
 import { DNS, dnsKey, keyParts, parseDnsRecordSet } from "./records.js";
 
 /** The part of the zone the replica reads and writes. */
 export interface ReplicaZone {
-  set(
-    owner: string,
-    entries: readonly { name: string; ipv4?: readonly string[]; ipv6?: readonly string[] }[],
-  ): boolean;
+  set(owner: string, entries: readonly ZoneEntry[]): boolean;
   remove(owner: string): boolean;
   get(owner: string): readonly NormalizedEntry[] | undefined;
   ownerKeys(): string[];
@@ -46,12 +43,9 @@ export class DnsReplica {
     const { zone } = this.o;
     for (const owner of zone.ownerKeys()) this.ownerChanged(owner);
     this.unsubscribe = zone.subscribe((change) => {
-      if (change.op === "set" || change.op === "remove") {
-        if (this.ownerChanged(change.owner)) this.o.publisher.replace(this.desired);
-      } else {
-        for (const owner of zone.ownerKeys()) this.ownerChanged(owner);
-        this.o.publisher.replace(this.desired);
-      }
+      // Gateways are each host's own: not published.
+      if (change.op === "gateways") return;
+      if (this.ownerChanged(change.owner)) this.o.publisher.replace(this.desired);
     });
     this.o.publisher.replace(this.desired);
   }

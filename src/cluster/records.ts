@@ -105,7 +105,11 @@ export interface PublishedEndpoint {
 }
 
 export interface DnsRecordSet {
-  entries: { name: string; ipv4: string[]; ipv6: string[] }[];
+  /**
+   * `scope`: the network (by name) whose containers see the entry, absent for every network;
+   * `member`: the addresses are the owner container's own (see the Zone's views).
+   */
+  entries: { name: string; ipv4: string[]; ipv6: string[]; scope?: string; member?: boolean }[];
 }
 
 function obj(text: string): Record<string, unknown> | undefined {
@@ -214,7 +218,13 @@ export function parseDnsRecordSet(text: string): DnsRecordSet | undefined {
     const ipv4 = strList(r["ipv4"]);
     const ipv6 = strList(r["ipv6"]);
     if (!isStr(r["name"]) || !ipv4 || !ipv6) return undefined;
-    entries.push({ name: r["name"], ipv4, ipv6 });
+    const entry: DnsRecordSet["entries"][number] = { name: r["name"], ipv4, ipv6 };
+    if (r["scope"] !== undefined) {
+      if (!isStr(r["scope"])) return undefined;
+      entry.scope = r["scope"];
+    }
+    if (r["member"] === true) entry.member = true;
+    entries.push(entry);
   }
   return { entries };
 }

@@ -74,5 +74,5 @@ function dnsChange(body: unknown): DnsChange {
   const b = (body ?? {}) as Record<string, unknown>;
   const ips = Array.isArray(b["ips"]) ? b["ips"].filter((x): x is string => typeof x === "string") : [];
   const str = (k: string) => (typeof b[k] === "string" && b[k] !== "" ? b[k] : undefined);
-  return { ips, container: str("container"), fqdn: str("fqdn") };
+  return { ips, container: str("container"), fqdn: str("fqdn"), network: str("network") };
 }

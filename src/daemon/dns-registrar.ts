@@ -14,6 +14,7 @@ import type { DockerApi, DockerEvent } from "../docker/index.js";
 import { DockerEventStream } from "../docker/index.js";
 import type { ZoneEntry } from "../dns/index.js";
 import { containerEntries } from "../dns/container-names.js";
+import { toZoneName } from "../dns/index.js";
 import type { DnsRecord, LocalState } from "../store/index.js";
 
 /** The part of the zone the registrar writes. */
@@ -33,6 +34,8 @@ export interface DnsRegistrarOptions {
   logger: Logger;
   /** True for networks of weave (the state's networks). */
   isWeaveNetwork: (networkId: string) => boolean;
+  /** Called on Docker's network create/destroy events and on every (re)connect. */
+  onNetworksChanged?: () => Promise<void>;
 }
 
 const CONTAINER_ACTIONS = new Set([
@@ -50,8 +53,19 @@ const CONTAINER_ACTIONS = new Set([
 export const containerOwner = (id: string): string => `c:${id}`;
 export const manualOwner = (fqdn: string): string => `m:${fqdn}`;
 
+/** A record added by hand that the zone cannot hold (its name is outside today's domain). */
+export interface SkippedRecord {
+  fqdn: string;
+  address: string;
+  /** Full container ID, "" for a record tied to no container. */
+  container: string;
+  reason: string;
+}
+
 export class DnsRegistrar {
   private stream: DockerEventStream | undefined;
+  /** Records added by hand that do not fit the zone, by `fqdn address container`: said once. */
+  private readonly skipped = new Map<string, SkippedRecord>();
 
   constructor(private readonly o: DnsRegistrarOptions) {}
 
@@ -63,6 +77,7 @@ export class DnsRegistrar {
       logger: this.o.logger,
       onEvent: (e) => this.onEvent(e),
       onConnect: () => {
+        this.networksChanged();
         this.reconcileAll().catch((err: unknown) =>
           this.o.logger.warning("DNS reconciliation with Docker failed", { error: errorMessage(err) }),
         );
@@ -79,7 +94,16 @@ export class DnsRegistrar {
     return this.stream?.connected ?? false;
   }
 
+  private networksChanged(): void {
+    this.o
+      .onNetworksChanged?.()
+      .catch((err: unknown) =>
+        this.o.logger.warning("DNS gateways not updated", { error: errorMessage(err) }),
+      );
+  }
+
   private onEvent(e: DockerEvent): void {
+    if (e.Type === "network" && (e.Action === "create" || e.Action === "destroy")) this.networksChanged();
     let id: string | undefined;
     if (e.Type === "container" && CONTAINER_ACTIONS.has(e.Action)) id = e.Actor.ID;
     else if (e.Type === "network" && (e.Action === "connect" || e.Action === "disconnect")) {
@@ -105,7 +129,7 @@ export class DnsRegistrar {
         const c = await this.o.docker.inspectContainer(id);
         fullId = c.Id;
         entries = containerEntries(c, this.o.isWeaveNetwork, this.o.zone.domain);
-        if (c.State.Running) entries.push(...manualEntries(this.o.state.listDnsRecords(), fullId));
+        if (c.State.Running) entries.push(...this.fitting(this.o.state.listDnsRecords(), fullId));
       } catch (err) {
         if (!isWeaveError(err, "WEAVE_NOT_FOUND")) throw err;
         this.o.state.deleteDnsRecordsOf(id);
@@ -127,7 +151,12 @@ export class DnsRegistrar {
     for (const owner of this.o.zone.ownerKeys()) {
       if (owner.startsWith("c:") && !ids.has(owner.slice(2))) this.o.zone.remove(owner);
     }
-    for (const id of ids) await this.refresh(id);
+    // One container that cannot be registered must not cost the others their names.
+    for (const id of ids) {
+      await this.refresh(id).catch((err: unknown) =>
+        this.o.logger.warning("DNS refresh failed", { container: id, error: errorMessage(err) }),
+      );
+    }
     // Records added by hand for containers that no longer exist at all go too.
     for (const r of this.o.state.listDnsRecords()) {
       if (r.containerId === "" || ids.has(r.containerId)) continue;
@@ -148,18 +177,66 @@ export class DnsRegistrar {
     for (const owner of this.o.zone.ownerKeys()) {
       if (owner.startsWith("m:") && !byName.has(owner.slice(2))) this.o.zone.remove(owner);
     }
-    for (const [fqdn, rs] of byName) this.o.zone.set(manualOwner(fqdn), manualEntries(rs, ""));
+    for (const [fqdn, rs] of byName) {
+      const entries = this.fitting(rs, "");
+      if (entries.length > 0) this.o.zone.set(manualOwner(fqdn), entries);
+      else this.o.zone.remove(manualOwner(fqdn));
+    }
+  }
+
+  /** Records added by hand that weaveDNS does not answer with, and why. */
+  skippedRecords(): SkippedRecord[] {
+    const live = new Set(
+      this.o.state.listDnsRecords().map((r) => recordKey(r.fqdn, r.address, r.containerId)),
+    );
+    for (const key of [...this.skipped.keys()]) if (!live.has(key)) this.skipped.delete(key);
+    return [...this.skipped.values()];
+  }
+
+  /**
+   * manualEntries of the records that fit the zone's domain; each one that does not (added under
+   * another --dns-domain) is skipped, said once in the log and listed by skippedRecords.
+   */
+  private fitting(records: readonly DnsRecord[], containerId: string): ZoneEntry[] {
+    const domain = this.o.zone.domain;
+    const fit: DnsRecord[] = [];
+    for (const r of records) {
+      if (r.containerId !== containerId) continue;
+      if (toZoneName(r.fqdn, domain) !== undefined) {
+        fit.push(r);
+        continue;
+      }
+      const key = recordKey(r.fqdn, r.address, r.containerId);
+      if (this.skipped.has(key)) continue;
+      const reason = `"${r.fqdn}" is outside the domain ${domain}`;
+      this.skipped.set(key, { fqdn: r.fqdn, address: r.address, container: r.containerId, reason });
+      this.o.logger.warning("DNS record added by hand skipped: its name is not in the domain", {
+        name: r.fqdn,
+        address: r.address,
+        container: r.containerId,
+        domain,
+        hint: "weave dns-remove it, or relaunch with the --dns-domain it was added under",
+      });
+    }
+    return manualEntries(fit, containerId);
   }
 }
 
-/** Zone entries of the records added by hand for `containerId` ("" for untied ones). */
+const recordKey = (fqdn: string, address: string, container: string): string =>
+  `${fqdn} ${address} ${container}`;
+
+/**
+ * Zone entries of the records added by hand for `containerId` ("" for untied ones), each scoped to
+ * its `--net` network ("" for every network).
+ */
 export function manualEntries(records: readonly DnsRecord[], containerId: string): ZoneEntry[] {
-  const byName = new Map<string, { ipv4: string[]; ipv6: string[] }>();
+  const byName = new Map<string, { name: string; scope: string; ipv4: string[]; ipv6: string[] }>();
   for (const r of records) {
     if (r.containerId !== containerId) continue;
-    const slot = byName.get(r.fqdn) ?? { ipv4: [], ipv6: [] };
+    const key = `${r.fqdn} ${r.network}`;
+    const slot = byName.get(key) ?? { name: r.fqdn, scope: r.network, ipv4: [], ipv6: [] };
     (r.address.includes(":") ? slot.ipv6 : slot.ipv4).push(r.address);
-    byName.set(r.fqdn, slot);
+    byName.set(key, slot);
   }
-  return [...byName].map(([name, a]) => ({ name, ipv4: a.ipv4, ipv6: a.ipv6 }));
+  return [...byName.values()];
 }

@@ -11,7 +11,8 @@ import type { DockerApi } from "../docker/index.js";
 import { canonicalIp, DnsServer, normalizeDomain, RRType, toZoneName, Zone } from "../dns/index.js";
 import type { QueryHook } from "../dns/index.js";
 import type { DnsRecord, LocalState } from "../store/index.js";
-import { containerOwner, DnsRegistrar, manualOwner } from "./dns-registrar.js";
+import { containerOwner, DnsRegistrar, manualOwner, type SkippedRecord } from "./dns-registrar.js";
+import { networkNames } from "./views.js";
 
 export interface DnsEntryView {
   name: string;
@@ -21,12 +22,16 @@ export interface DnsEntryView {
   container: string;
   /** The cluster host the record comes from; "" for this host's own. */
   host: string;
+  /** The network whose containers see it; "" for every network (records added by hand). */
+  network: string;
 }
 
 export interface DnsChange {
   ips: string[];
   container?: string | undefined;
   fqdn?: string | undefined;
+  /** `--net NAME`: only containers on that weave network see the record. */
+  network?: string | undefined;
 }
 
 export class DnsService {
@@ -67,6 +72,7 @@ export class DnsService {
       queue: o.queue,
       logger: o.logger,
       isWeaveNetwork: (id) => o.state.getNetwork(id) !== undefined,
+      onNetworksChanged: () => this.updateGateways(),
     });
   }
 
@@ -101,6 +107,25 @@ export class DnsService {
     }
   }
 
+  /**
+   * Tells the zone which network each gateway serves (by Docker's network name), so a question
+   * from no container's address sees that network's names. Asks Docker, so never call it from
+   * inside a plugin call: the registrar calls it on Docker's network events and reconnects.
+   */
+  async updateGateways(): Promise<void> {
+    const names = await networkNames(this.o.docker, this.o.config.driverName);
+    const gateways: [string, string][] = [];
+    for (const n of this.o.state.listNetworks()) {
+      const name = names.get(n.id);
+      if (name === undefined) continue;
+      for (const d of [...n.ipv4, ...n.ipv6]) {
+        const gw = d.Gateway?.split("/")[0];
+        if (gw) gateways.push([gw, name]);
+      }
+    }
+    if (names.size > 0 || this.o.state.listNetworks().length === 0) this.zone.setGateways(gateways);
+  }
+
   /** Re-reads Docker: every running container's names (after networks were adopted, say). */
   reconcile(): Promise<void> {
     return this.registrar.reconcileAll();
@@ -113,6 +138,7 @@ export class DnsService {
     error: string;
     entries: number;
     eventsConnected: boolean;
+    skipped: SkippedRecord[];
   } {
     return {
       domain: this.zone.domain,
@@ -121,6 +147,7 @@ export class DnsService {
       error: this.addressesError,
       entries: this.entries().length,
       eventsConnected: this.registrar.connected,
+      skipped: this.registrar.skippedRecords(),
     };
   }
 
@@ -140,6 +167,7 @@ export class DnsService {
             origin: isContainer ? "container" : "manual",
             container: isContainer ? local.slice(2, 14) : "",
             host: remote?.[1] ?? "",
+            network: e.scope ?? "",
           });
         }
       }
@@ -162,8 +190,9 @@ export class DnsService {
   /** `weave dns-add`: records for a name (or a container's name), tied to the container if given. */
   async add(change: DnsChange): Promise<DnsRecord[]> {
     const { fqdn, containerId, ips } = await this.resolveChange(change, true);
+    const network = await this.networkOf(change);
     const now = Date.now();
-    const records = ips.map((address) => ({ fqdn, address, containerId, createdAt: now }));
+    const records = ips.map((address) => ({ fqdn, address, containerId, network, createdAt: now }));
     for (const r of records) this.o.state.putDnsRecord(r);
     await this.publish(containerId);
     return records;
@@ -172,15 +201,29 @@ export class DnsService {
   /** `weave dns-remove`: removes the given addresses (or all) of a name; returns how many. */
   async remove(change: DnsChange): Promise<number> {
     const { fqdn, containerId, ips } = await this.resolveChange(change, false);
+    const network = change.network === undefined ? undefined : await this.networkOf(change);
     const targets = this.o.state
       .listDnsRecords()
       .filter(
         (r) =>
-          r.fqdn === fqdn && r.containerId === containerId && (ips.length === 0 || ips.includes(r.address)),
+          r.fqdn === fqdn &&
+          r.containerId === containerId &&
+          (network === undefined || r.network === network) &&
+          (ips.length === 0 || ips.includes(r.address)),
       );
     for (const r of targets) this.o.state.deleteDnsRecord(r);
     await this.publish(containerId);
     return targets.length;
+  }
+
+  /** The weave network `--net` names ("" without --net); WEAVE_NOT_FOUND for any other name. */
+  private async networkOf(change: DnsChange): Promise<string> {
+    if (change.network === undefined) return "";
+    const names = await networkNames(this.o.docker, this.o.config.driverName);
+    for (const [id, name] of names) {
+      if ((name === change.network || id === change.network) && this.o.state.getNetwork(id)) return name;
+    }
+    throw new WeaveError("WEAVE_NOT_FOUND", `No weave network "${change.network}" on this host (--net)`);
   }
 
   private async publish(containerId: string): Promise<void> {

@@ -38,7 +38,8 @@ export interface PsRow {
   ipv6: string;
 }
 
-async function networkNames(docker: DockerApi, driver: string): Promise<Map<string, string>> {
+/** Docker's names of the networks of `driver`, by ID (empty when Docker does not answer). */
+export async function networkNames(docker: DockerApi, driver: string): Promise<Map<string, string>> {
   try {
     const list = await docker.listNetworks({ driver: [driver] });
     return new Map(list.map((n) => [n.Id, n.Name]));

@@ -13,7 +13,7 @@
  *    with br_netfilter), and `input` drops packets from B to any local unicast address other than the
  *    network's gateways (neighbour discovery stays allowed so an IPv6 gateway can be resolved);
  *  - non-internal: `ip weave-nat` masquerades IPv4 traffic from B's subnets leaving through another
- *    interface.
+ *    interface (not lo: the host talking to its own addresses keeps its source address).
  */
 import { isIP } from "node:net";
 import { WeaveError } from "../core/index.js";
@@ -90,7 +90,9 @@ function natRules(policies: readonly NetworkPolicy[]): string[] {
     for (const subnet of p.subnets) {
       const s = splitCidr(subnet);
       if (s.family !== 4) continue;
-      rules.push(`ip saddr ${s.addr}/${s.bits ?? 32} oifname != ${b} masquerade`);
+      // Not what the host sends to its own addresses (through lo): a question the host asks weaveDNS
+      // at a gateway must keep the gateway as its source, or it would look like another client's.
+      rules.push(`ip saddr ${s.addr}/${s.bits ?? 32} oifname != ${b} oifname != "lo" masquerade`);
     }
   }
   return rules;

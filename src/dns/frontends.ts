@@ -21,6 +21,15 @@ export function literalLookup(
   callback(null, address, typeof family === "number" ? family : address.includes(":") ? 6 : 4);
 }
 
+/** The address a bound socket listens on ("" when it is not bound: every asker is then a stranger). */
+function localAddress(socket: dgram.Socket): string {
+  try {
+    return socket.address().address;
+  } catch {
+    return "";
+  }
+}
+
 /** Rate-limits repeated error logs to one per `everyMs`. */
 class ErrorLog {
   private last = 0;
@@ -56,13 +65,14 @@ export class UdpFrontend {
 
   /** Starts answering datagrams that arrive on `socket` (already bound). */
   attach(socket: dgram.Socket): void {
-    socket.on("message", (msg, rinfo) => this.onMessage(socket, msg, rinfo.port, rinfo.address));
+    const local = localAddress(socket);
+    socket.on("message", (msg, rinfo) => this.onMessage(socket, local, msg, rinfo.port, rinfo.address));
     socket.on("error", (err) => this.errors.report("DNS UDP socket error", err));
   }
 
-  private onMessage(socket: dgram.Socket, msg: Buffer, port: number, address: string): void {
+  private onMessage(socket: dgram.Socket, local: string, msg: Buffer, port: number, address: string): void {
     try {
-      const res = this.responder.respond(msg, false);
+      const res = this.responder.respond(msg, false, address, local);
       if (res === null) return;
       if (res instanceof ForwardRequest) this.forward(socket, res, port, address);
       else socket.send(res, port, address);
@@ -163,8 +173,10 @@ export class TcpFrontend {
         });
       }
     };
+    const source = socket.remoteAddress ?? "";
+    const local = socket.localAddress ?? "";
     const handle = (msg: Buffer): void => {
-      const res = this.responder.respond(msg, true);
+      const res = this.responder.respond(msg, true, source, local);
       if (res === null) return;
       if (!(res instanceof ForwardRequest)) {
         send(res);

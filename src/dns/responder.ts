@@ -20,7 +20,7 @@ import {
   Flag,
 } from "./codec.js";
 import { encodeResponse, errorResponse, type ResponseSpec, truncateResponse } from "./encoder.js";
-import type { Zone, ZoneResult } from "./zone.js";
+import { ALL_NETWORKS, type Zone, type ZoneResult, type ZoneView } from "./zone.js";
 
 /** How a query ended, for metrics. NOTIMP and refused questions count as "refused". */
 export type QueryOutcome =
@@ -58,6 +58,8 @@ export interface ResponderOptions {
 }
 
 interface CacheEntry {
+  /** The view the answer was made for (ZoneView.id). */
+  view: number;
   /** The question's wire octets (name, type, class), ASCII lower-cased. */
   question: Buffer;
   /** The complete response (TC=0); its answers are the shuffle source. */
@@ -101,9 +103,17 @@ export class Responder {
 
   /**
    * The response to `msg` received over UDP (`tcp` false) or TCP: bytes to send, null to send
-   * nothing (not a query), or a ForwardRequest for names outside the zone.
+   * nothing (not a query), or a ForwardRequest for names outside the zone. `source` is the
+   * asker's address and `local` the address it asked at: together they choose the names it may
+   * see (Zone.viewFor). Without them the answer sees every network (the host's view).
    */
-  respond(msg: Buffer, tcp: boolean): Buffer | ForwardRequest | null {
+  respond(msg: Buffer, tcp: boolean, source?: string, local?: string): Buffer | ForwardRequest | null {
+    const view = source === undefined ? ALL_NETWORKS : this.zone.viewFor(source, local ?? "");
+    return this.respondIn(msg, tcp, view);
+  }
+
+  /** `respond` through an explicit view. */
+  respondIn(msg: Buffer, tcp: boolean, view: ZoneView): Buffer | ForwardRequest | null {
     const s = scanQuery(msg, this.scan);
     if (s.status !== "ok") return this.malformed(msg, s);
     if (s.edns && s.ednsVersion !== 0) {
@@ -129,13 +139,13 @@ export class Responder {
       bucket = size < 1232 ? 2 : size < 2048 ? 3 : size < 4096 ? 4 : 5;
     }
     const cache = this.caches[bucket] as Map<number, CacheEntry>;
-    const key = questionHash(msg, s.questionEnd);
+    const key = (questionHash(msg, s.questionEnd) ^ Math.imul(view.id, 0x9e3779b1)) >>> 0;
     const hit = cache.get(key);
-    if (hit !== undefined && sameQuestion(hit.question, msg, s.questionEnd)) {
+    if (hit !== undefined && hit.view === view.id && sameQuestion(hit.question, msg, s.questionEnd)) {
       this.hook(hit.qtype, hit.outcome, 1);
       return this.fromCache(hit, msg);
     }
-    return this.miss(msg, s, bucket, key);
+    return this.miss(msg, s, bucket, key, view);
   }
 
   /** The reply to send for a forwarded query: the upstream's, cut to fit, or SERVFAIL when undefined. */
@@ -199,13 +209,19 @@ export class Responder {
     return out;
   }
 
-  private miss(msg: Buffer, s: QueryScan, bucket: number, key: number): Buffer | ForwardRequest {
+  private miss(
+    msg: Buffer,
+    s: QueryScan,
+    bucket: number,
+    key: number,
+    view: ZoneView,
+  ): Buffer | ForwardRequest {
     const qname = readName(msg, 12)?.name ?? ".";
     const qtype = s.qtype;
     const qtypeName = typeName(qtype);
     const limit = bucket === 0 ? 65_535 : s.edns ? udpLimit(s, this.maxUdp) : 512;
     const ednsUdpSize = s.edns ? this.maxUdp : undefined;
-    const result = this.zone.lookup(qname, qtype, s.qclass);
+    const result = this.zone.lookup(qname, qtype, s.qclass, view);
     if (result.kind === "notauth") {
       return new ForwardRequest(msg, qtypeName, limit, s.questionEnd, ednsUdpSize);
     }
@@ -221,7 +237,7 @@ export class Responder {
     };
     if (result.kind === "refused") spec.flags &= ~Flag.AA;
     const enc = encodeResponse(spec);
-    const entry = this.entryFor(enc, result, qtypeName, BUCKET_LIMITS[bucket] as number);
+    const entry = this.entryFor(enc, result, qtypeName, BUCKET_LIMITS[bucket] as number, view.id);
     const cache = this.caches[bucket] as Map<number, CacheEntry>;
     if (qtype !== 255) {
       if (cache.size >= this.maxEntries) {
@@ -239,6 +255,7 @@ export class Responder {
     result: Exclude<ZoneResult, { kind: "notauth" }>,
     qtype: string,
     bucketLimit: number,
+    view: number,
   ): CacheEntry {
     const n = enc.answerEnds.length;
     const first = result.kind === "answer" ? result.answers[0] : undefined;
@@ -254,6 +271,7 @@ export class Responder {
       if (c >= 0x41 && c <= 0x5a) question[i] = c | 0x20;
     }
     const entry: CacheEntry = {
+      view,
       question,
       full: enc.bytes,
       questionEnd: enc.questionEnd,

@@ -17,6 +17,16 @@
  *   (`db. A 10.32.0.5`); when `db.<domain>` does not exist the query is not ours and is forwarded.
  * - PTR: full in-addr.arpa / ip6.arpa names of registered addresses are answered; other reverse
  *   names are forwarded, like weaveDNS.
+ *
+ * Views (isolation of names, like packets): every entry has a `scope`, the name of the weave
+ * network it belongs to, or "" for every network (records added by hand without `--net`). A
+ * question is answered through a `ZoneView`: the set of networks whose names the asker may see.
+ * `viewFor(source, local)` picks it: a container's address (from its own entries, `member` ones)
+ * sees the union of the networks that container is on, wherever the question arrives; the host
+ * itself (a source that is one of its gateway addresses, or loopback) sees everything; any other source (a
+ * container on Docker's bridge) sees the network whose gateway it asked at (`setGateways`), and
+ * elsewhere (the `--nameserver` address) everything. Names, reverse names and
+ * the empty non-terminals of other networks do not exist for a view: NXDOMAIN, never their data.
  */
 import { WeaveError } from "../core/index.js";
 import { CLASS_ANY, CLASS_IN, RRType } from "./codec.js";
@@ -26,8 +36,16 @@ import { addressFromReverseName, canonicalIp, parseIpv4, parseIpv6 } from "./ip.
 /** Names and addresses to register for one owner. */
 export interface ZoneEntry {
   name: string;
-  ipv4?: readonly string[];
-  ipv6?: readonly string[];
+  ipv4?: readonly string[] | undefined;
+  ipv6?: readonly string[] | undefined;
+  /** The network whose containers see this name; "" or absent: every network. */
+  scope?: string | undefined;
+  /**
+   * True when the addresses are the owner's own on `scope` (a container's automatic names): a
+   * question from one of them is answered through the owner's networks. Records added by hand
+   * are not members.
+   */
+  member?: boolean | undefined;
 }
 
 /** A validated entry: absolute lower-case name, canonical deduplicated addresses. */
@@ -35,18 +53,39 @@ export interface NormalizedEntry {
   name: string;
   ipv4: string[];
   ipv6: string[];
+  /** Present only when not "" (every network). */
+  scope?: string;
+  /** Present only when true. */
+  member?: true;
 }
 
 /** One change, as broadcast to replicas (`version` is the zone version after it). */
 export type ZoneChange =
   | { op: "set"; owner: string; entries: NormalizedEntry[]; version: number }
-  | { op: "remove"; owner: string; version: number };
+  | { op: "remove"; owner: string; version: number }
+  | { op: "gateways"; gateways: [string, string][]; version: number };
 
 /** Everything in a zone, JSON-serialisable (for starting a replica). */
 export interface ZoneSnapshot {
   version: number;
   owners: [string, NormalizedEntry[]][];
+  gateways?: [string, string][];
 }
+
+/**
+ * The networks whose names a question may see: `scopes` undefined sees every network (the host's
+ * view). Interned by the zone, so `id` identifies the set (responders key caches by it).
+ */
+export interface ZoneView {
+  readonly id: number;
+  readonly scopes: ReadonlySet<string> | undefined;
+}
+
+/** The host's view: every name of every network. */
+export const ALL_NETWORKS: ZoneView = { id: 0, scopes: undefined };
+
+const sees = (view: ZoneView, scope: string | undefined): boolean =>
+  scope === undefined || view.scopes === undefined || view.scopes.has(scope);
 
 /** What the zone says about a question. `notauth`: not ours, forward it. */
 export type ZoneResult =
@@ -112,12 +151,19 @@ export class Zone {
   private readonly random: () => number;
   private versionNo = 0;
   private readonly owners = new Map<string, NormalizedEntry[]>();
-  /** name → owner → entry */
+  /** name → `owner \0 scope \0 member` → entry */
   private readonly names = new Map<string, Map<string, NormalizedEntry>>();
-  /** canonical address → name → number of owners registering that pair */
+  /** canonical address → `scope \0 name` → number of entries registering that pair */
   private readonly reverse = new Map<string, Map<string, number>>();
-  /** empty non-terminals (ancestors of names below the apex) → reference count */
-  private readonly interior = new Map<string, number>();
+  /** empty non-terminals (ancestors of names below the apex) → scope ("" every network) → count */
+  private readonly interior = new Map<string, Map<string, number>>();
+  /** member address → owners whose own address it is */
+  private readonly members = new Map<string, Set<string>>();
+  /** gateway address → the network (scope) it serves */
+  private gateways = new Map<string, string>();
+  /** interned views by their sorted scopes; and the view of each asker, until the next change */
+  private readonly views = new Map<string, ZoneView>();
+  private readonly askers = new Map<string, ZoneView>();
   private readonly listeners = new Set<(change: ZoneChange) => void>();
 
   /** Throws WEAVE_CONFIG for an invalid domain or TTL. */
@@ -138,8 +184,8 @@ export class Zone {
 
   /**
    * Replaces every record of `owner` with `entries` atomically (an empty list removes them).
-   * Entries with the same name are merged. Returns false when nothing changed.
-   * Throws WEAVE_BAD_REQUEST, before changing anything, for an invalid name or address.
+   * Entries with the same name, scope and membership are merged. Returns false when nothing
+   * changed. Throws WEAVE_BAD_REQUEST, before changing anything, for an invalid name or address.
    */
   set(owner: string, entries: readonly ZoneEntry[]): boolean {
     const normalized = this.normalize(entries);
@@ -154,6 +200,20 @@ export class Zone {
   remove(owner: string): boolean {
     if (!this.owners.has(owner)) return false;
     this.commit({ op: "remove", owner, version: this.versionNo + 1 });
+    return true;
+  }
+
+  /**
+   * Says which network each gateway address serves (`[address, network name]`): a question from
+   * an address that is no container's, asked at a gateway, sees that network's names. Returns
+   * false when nothing changed.
+   */
+  setGateways(gateways: readonly (readonly [string, string])[]): boolean {
+    const next = [...gateways]
+      .map(([ip, scope]): [string, string] => [canonicalIp(ip) ?? ip, scope])
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (JSON.stringify(next) === JSON.stringify([...this.gateways])) return false;
+    this.commit({ op: "gateways", gateways: next, version: this.versionNo + 1 });
     return true;
   }
 
@@ -179,14 +239,63 @@ export class Zone {
   }
 
   snapshot(): ZoneSnapshot {
-    return { version: this.versionNo, owners: [...this.owners.entries()] };
+    return { version: this.versionNo, owners: [...this.owners.entries()], gateways: [...this.gateways] };
   }
 
   /** Replaces the whole content with `snapshot` (a replica's start). */
   load(snapshot: ZoneSnapshot): void {
     for (const owner of [...this.owners.keys()]) this.unregister(owner);
     for (const [owner, entries] of snapshot.owners) this.register(owner, entries);
+    this.gateways = new Map(snapshot.gateways ?? []);
+    this.askers.clear();
     this.versionNo = snapshot.version;
+  }
+
+  /**
+   * The view of a question from `source` that arrived at the local address `local` (rules in the
+   * module note). O(1) on repeated askers: cached until the zone changes.
+   */
+  viewFor(source: string, local: string): ZoneView {
+    const key = `${source} ${local}`;
+    const cached = this.askers.get(key);
+    if (cached !== undefined) return cached;
+    let scopes: string[] | undefined;
+    const src = canonicalIp(source) ?? source;
+    const owners = this.members.get(src);
+    if (src === (canonicalIp(local) ?? local) || this.gateways.has(src) || isLoopback(src)) {
+      // The host itself: every name, as weave dns-lookup. Its questions to a gateway come from that
+      // address, or from 127.0.0.1 once masqueraded (the gateway's subnet leaving through lo).
+      scopes = undefined;
+    } else if (owners !== undefined) {
+      const set = new Set<string>();
+      for (const owner of owners)
+        for (const e of this.owners.get(owner) ?? []) if (e.member && e.scope) set.add(e.scope);
+      scopes = [...set];
+    } else {
+      const gateway = this.gateways.get(canonicalIp(local) ?? local);
+      if (gateway !== undefined) scopes = [gateway];
+    }
+    const view = this.intern(scopes);
+    if (this.askers.size >= 10_000) this.askers.clear(); // bounds memory under spoofed sources
+    this.askers.set(key, view);
+    return view;
+  }
+
+  /** The interned view of exactly `scopes` (undefined: every network). */
+  view(scopes: readonly string[] | undefined): ZoneView {
+    return this.intern(scopes === undefined ? undefined : [...scopes]);
+  }
+
+  private intern(scopes: string[] | undefined): ZoneView {
+    if (scopes === undefined) return ALL_NETWORKS;
+    const key = scopes.sort().join("\u0000");
+    let view = this.views.get(key);
+    if (view === undefined) {
+      if (this.views.size >= 100_000) this.views.clear();
+      view = { id: nextViewId(), scopes: new Set(scopes) };
+      this.views.set(key, view);
+    }
+    return view;
   }
 
   /** The zone's SOA record. The serial is the version (mod 2^32). */
@@ -206,58 +315,88 @@ export class Zone {
   }
 
   /**
-   * Answers a question. `qname` is an absolute presentation name in any case; answers are owned
-   * by `qname` exactly as given, so they echo the asker's case. Pure apart from the shuffle.
+   * Answers a question as seen through `view` (default: every network). `qname` is an absolute
+   * presentation name in any case; answers are owned by `qname` exactly as given, so they echo the
+   * asker's case. Pure apart from the shuffle.
    */
-  lookup(qname: string, qtype: number, qclass: number = CLASS_IN): ZoneResult {
+  lookup(qname: string, qtype: number, qclass: number = CLASS_IN, view: ZoneView = ALL_NETWORKS): ZoneResult {
     const name = qname.toLowerCase();
     const inZone = name === this.domain || name.endsWith("." + this.domain);
-    if (inZone) {
-      if (qclass !== CLASS_IN && qclass !== CLASS_ANY) return { kind: "refused" };
-      if (qtype === RRType.AXFR || qtype === RRType.IXFR) return { kind: "refused" };
-      const negative = [this.soa()];
-      if (name === this.domain) {
-        if (qtype === RRType.SOA || qtype === RRType.ANY) {
-          return { kind: "answer", answers: [{ ...this.soa(), name: qname }], authority: [] };
-        }
-        return { kind: "nodata", authority: negative };
-      }
-      const owners = this.names.get(name);
-      if (owners) {
-        const answers = this.addressRecords(owners, qname, qtype);
-        return answers.length
-          ? { kind: "answer", answers, authority: [] }
-          : { kind: "nodata", authority: negative };
-      }
-      if (this.interior.has(name)) return { kind: "nodata", authority: negative };
-      return { kind: "nxdomain", authority: negative };
-    }
+    if (inZone) return this.lookupInZone(name, qname, qtype, qclass, view);
     if (qclass !== CLASS_IN && qclass !== CLASS_ANY) return { kind: "notauth" };
     const dot = name.indexOf(".");
     if (dot > 0 && dot === name.length - 1) {
       const owners = this.names.get(name + this.domain);
-      if (!owners) return { kind: "notauth" };
-      const answers = this.addressRecords(owners, qname, qtype);
+      if (!owners || !this.visible(owners, view)) return { kind: "notauth" };
+      const answers = this.addressRecords(owners, qname, qtype, view);
       // Not authoritative for the root zone, so NODATA carries no SOA here.
       return answers.length ? { kind: "answer", answers, authority: [] } : { kind: "nodata", authority: [] };
     }
     if (qtype === RRType.PTR || qtype === RRType.ANY) {
-      const ip = addressFromReverseName(name);
-      const targets = ip === undefined ? undefined : this.reverse.get(ip);
-      if (targets) {
-        const answers: ResourceRecord[] = [];
-        for (const target of targets.keys())
-          answers.push({ type: "PTR", name: qname, ttl: this.ttl, target });
-        return { kind: "answer", answers, authority: [] };
-      }
+      const answers = this.pointerRecords(name, qname, view);
+      if (answers.length > 0) return { kind: "answer", answers, authority: [] };
     }
     return { kind: "notauth" };
+  }
+
+  private lookupInZone(
+    name: string,
+    qname: string,
+    qtype: number,
+    qclass: number,
+    view: ZoneView,
+  ): ZoneResult {
+    if (qclass !== CLASS_IN && qclass !== CLASS_ANY) return { kind: "refused" };
+    if (qtype === RRType.AXFR || qtype === RRType.IXFR) return { kind: "refused" };
+    const negative = [this.soa()];
+    if (name === this.domain) {
+      if (qtype === RRType.SOA || qtype === RRType.ANY) {
+        return { kind: "answer", answers: [{ ...this.soa(), name: qname }], authority: [] };
+      }
+      return { kind: "nodata", authority: negative };
+    }
+    const owners = this.names.get(name);
+    if (owners && this.visible(owners, view)) {
+      const answers = this.addressRecords(owners, qname, qtype, view);
+      return answers.length
+        ? { kind: "answer", answers, authority: [] }
+        : { kind: "nodata", authority: negative };
+    }
+    const interior = this.interior.get(name);
+    if (interior && [...interior.keys()].some((scope) => sees(view, scope || undefined))) {
+      return { kind: "nodata", authority: negative };
+    }
+    return { kind: "nxdomain", authority: negative };
+  }
+
+  private visible(owners: Map<string, NormalizedEntry>, view: ZoneView): boolean {
+    if (view.scopes === undefined) return true;
+    for (const e of owners.values()) if (sees(view, e.scope)) return true;
+    return false;
+  }
+
+  private pointerRecords(name: string, qname: string, view: ZoneView): ResourceRecord[] {
+    const ip = addressFromReverseName(name);
+    const targets = ip === undefined ? undefined : this.reverse.get(ip);
+    const answers: ResourceRecord[] = [];
+    if (!targets) return answers;
+    const seen = new Set<string>();
+    for (const key of targets.keys()) {
+      const cut = key.indexOf("\u0000");
+      const scope = key.slice(0, cut);
+      const target = key.slice(cut + 1);
+      if (seen.has(target) || !sees(view, scope || undefined)) continue;
+      seen.add(target);
+      answers.push({ type: "PTR", name: qname, ttl: this.ttl, target });
+    }
+    return answers;
   }
 
   private addressRecords(
     owners: Map<string, NormalizedEntry>,
     qname: string,
     qtype: number,
+    view: ZoneView,
   ): ResourceRecord[] {
     const out: ResourceRecord[] = [];
     const wantA = qtype === RRType.A || qtype === RRType.ANY;
@@ -266,6 +405,7 @@ export class Zone {
     const v4 = new Set<string>();
     const v6 = new Set<string>();
     for (const e of owners.values()) {
+      if (!sees(view, e.scope)) continue;
       if (wantA) for (const ip of e.ipv4) v4.add(ip);
       if (wantAAAA) for (const ip of e.ipv6) v6.add(ip);
     }
@@ -286,36 +426,53 @@ export class Zone {
   }
 
   private normalize(entries: readonly ZoneEntry[]): NormalizedEntry[] {
-    const byName = new Map<string, { ipv4: Set<string>; ipv6: Set<string> }>();
+    const byKey = new Map<string, NormalizedEntry & { v4: Set<string>; v6: Set<string> }>();
     for (const e of entries) {
       const name = toZoneName(e.name, this.domain);
       if (name === undefined) {
         throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid DNS name "${e.name}" for domain "${this.domain}"`);
       }
-      const slot = byName.get(name) ?? { ipv4: new Set<string>(), ipv6: new Set<string>() };
-      byName.set(name, slot);
+      const scope = e.scope ?? "";
+      const key = `${name}\u0000${scope}\u0000${e.member === true ? 1 : 0}`;
+      let slot = byKey.get(key);
+      if (!slot) {
+        slot = { name, ipv4: [], ipv6: [], v4: new Set<string>(), v6: new Set<string>() };
+        if (scope !== "") slot.scope = scope;
+        if (e.member === true) slot.member = true;
+        byKey.set(key, slot);
+      }
       for (const ip of e.ipv4 ?? []) {
         if (!parseIpv4(ip))
           throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IPv4 address "${ip}" for "${e.name}"`);
-        slot.ipv4.add(ip);
+        slot.v4.add(ip);
       }
       for (const ip of e.ipv6 ?? []) {
         const canon = parseIpv6(ip) ? canonicalIp(ip) : undefined;
         if (canon === undefined) {
           throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IPv6 address "${ip}" for "${e.name}"`);
         }
-        slot.ipv6.add(canon);
+        slot.v6.add(canon);
       }
     }
-    return [...byName.entries()]
-      .filter(([, s]) => s.ipv4.size + s.ipv6.size > 0)
+    return [...byKey.entries()]
+      .filter(([, s]) => s.v4.size + s.v6.size > 0)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([name, s]) => ({ name, ipv4: [...s.ipv4].sort(), ipv6: [...s.ipv6].sort() }));
+      .map(([, s]) => {
+        const out: NormalizedEntry = { name: s.name, ipv4: [...s.v4].sort(), ipv6: [...s.v6].sort() };
+        if (s.scope !== undefined) out.scope = s.scope;
+        if (s.member) out.member = true;
+        return out;
+      });
   }
 
   private commit(change: ZoneChange): void {
-    this.unregister(change.owner);
-    if (change.op === "set") this.register(change.owner, change.entries);
+    if (change.op === "gateways") {
+      this.gateways = new Map(change.gateways);
+    } else {
+      this.unregister(change.owner);
+      if (change.op === "set") this.register(change.owner, change.entries);
+    }
+    this.askers.clear();
     this.versionNo = change.version;
     for (const l of this.listeners) l(change);
   }
@@ -323,17 +480,20 @@ export class Zone {
   private register(owner: string, entries: NormalizedEntry[]): void {
     this.owners.set(owner, entries);
     for (const e of entries) {
+      const scope = e.scope ?? "";
       let owners = this.names.get(e.name);
       if (!owners) {
         owners = new Map();
         this.names.set(e.name, owners);
-        for (const anc of this.ancestors(e.name)) this.interior.set(anc, (this.interior.get(anc) ?? 0) + 1);
       }
-      owners.set(owner, e);
+      owners.set(entryKey(owner, e), e);
+      for (const anc of this.ancestors(e.name)) count(this.interior, anc, scope, 1);
       for (const ip of [...e.ipv4, ...e.ipv6]) {
-        const targets = this.reverse.get(ip) ?? new Map<string, number>();
-        this.reverse.set(ip, targets);
-        targets.set(e.name, (targets.get(e.name) ?? 0) + 1);
+        count(this.reverse, ip, `${scope}\u0000${e.name}`, 1);
+        if (e.member) {
+          const set = this.members.get(ip) ?? new Set<string>();
+          this.members.set(ip, set.add(owner));
+        }
       }
     }
   }
@@ -343,22 +503,15 @@ export class Zone {
     if (!entries) return;
     this.owners.delete(owner);
     for (const e of entries) {
+      const scope = e.scope ?? "";
       const owners = this.names.get(e.name);
-      owners?.delete(owner);
-      if (owners?.size === 0) {
-        this.names.delete(e.name);
-        for (const anc of this.ancestors(e.name)) {
-          const n = (this.interior.get(anc) ?? 1) - 1;
-          if (n <= 0) this.interior.delete(anc);
-          else this.interior.set(anc, n);
-        }
-      }
+      owners?.delete(entryKey(owner, e));
+      if (owners?.size === 0) this.names.delete(e.name);
+      for (const anc of this.ancestors(e.name)) count(this.interior, anc, scope, -1);
       for (const ip of [...e.ipv4, ...e.ipv6]) {
-        const targets = this.reverse.get(ip);
-        const n = (targets?.get(e.name) ?? 1) - 1;
-        if (n > 0) targets?.set(e.name, n);
-        else targets?.delete(e.name);
-        if (targets?.size === 0) this.reverse.delete(ip);
+        count(this.reverse, ip, `${scope}\u0000${e.name}`, -1);
+        const set = this.members.get(ip);
+        if (set?.delete(owner) && set.size === 0) this.members.delete(ip);
       }
     }
   }
@@ -373,4 +526,25 @@ export class Zone {
     }
     return out;
   }
+}
+
+const isLoopback = (ip: string): boolean => ip.startsWith("127.") || ip === "::1";
+
+let lastViewId = 0;
+/** Process-wide view IDs, so no two distinct views ever share one (0 is ALL_NETWORKS). */
+function nextViewId(): number {
+  return ++lastViewId;
+}
+
+const entryKey = (owner: string, e: NormalizedEntry): string =>
+  `${owner}\u0000${e.scope ?? ""}\u0000${e.member ? 1 : 0}`;
+
+/** Adds `delta` to a two-level reference count, dropping entries that reach zero. */
+function count(map: Map<string, Map<string, number>>, outer: string, inner: string, delta: number): void {
+  const m = map.get(outer) ?? new Map<string, number>();
+  const n = (m.get(inner) ?? 0) + delta;
+  if (n > 0) m.set(inner, n);
+  else m.delete(inner);
+  if (m.size > 0) map.set(outer, m);
+  else map.delete(outer);
 }

@@ -68,4 +68,20 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (cluster_id, block)
   );
   `,
+  // 4: a DNS record added by hand may be seen by one network only (weave dns-add --net NAME).
+  `
+  CREATE TABLE dns_records_4 (
+    fqdn          TEXT NOT NULL,
+    address       TEXT NOT NULL,
+    container_id  TEXT NOT NULL DEFAULT '',
+    network       TEXT NOT NULL DEFAULT '',  -- network name; '' for every network
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (fqdn, address, container_id, network)
+  );
+  INSERT INTO dns_records_4 (fqdn, address, container_id, network, created_at)
+    SELECT fqdn, address, container_id, '', created_at FROM dns_records;
+  DROP TABLE dns_records;
+  ALTER TABLE dns_records_4 RENAME TO dns_records;
+  CREATE INDEX dns_records_container ON dns_records(container_id);
+  `,
 ];

@@ -148,14 +148,17 @@ class SqliteState implements LocalState {
          ON CONFLICT(pool_id, address) DO UPDATE SET kind=excluded.kind, replay_pending=excluded.replay_pending`,
       ),
       deleteAddress: db.prepare("DELETE FROM addresses WHERE pool_id = ? AND address = ?"),
-      listDns: db.prepare<[], { fqdn: string; address: string; container_id: string; created_at: number }>(
-        "SELECT * FROM dns_records ORDER BY fqdn, address",
-      ),
+      listDns: db.prepare<
+        [],
+        { fqdn: string; address: string; container_id: string; network: string; created_at: number }
+      >("SELECT * FROM dns_records ORDER BY fqdn, address, network"),
       putDns: db.prepare(
-        `INSERT INTO dns_records (fqdn, address, container_id, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(fqdn, address, container_id) DO NOTHING`,
+        `INSERT INTO dns_records (fqdn, address, container_id, network, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(fqdn, address, container_id, network) DO NOTHING`,
       ),
-      deleteDns: db.prepare("DELETE FROM dns_records WHERE fqdn = ? AND address = ? AND container_id = ?"),
+      deleteDns: db.prepare(
+        "DELETE FROM dns_records WHERE fqdn = ? AND address = ? AND container_id = ? AND network = ?",
+      ),
       deleteDnsOf: db.prepare("DELETE FROM dns_records WHERE container_id = ?"),
       listBlocks: db.prepare<[], BlockRow>("SELECT * FROM blocks ORDER BY cluster_id, block"),
       listBlocksOf: db.prepare<[string], BlockRow>(
@@ -298,14 +301,15 @@ class SqliteState implements LocalState {
       fqdn: r.fqdn,
       address: r.address,
       containerId: r.container_id,
+      network: r.network,
       createdAt: r.created_at,
     }));
   }
   putDnsRecord(r: DnsRecord): void {
-    this.q.putDns.run(r.fqdn, r.address, r.containerId, r.createdAt);
+    this.q.putDns.run(r.fqdn, r.address, r.containerId, r.network, r.createdAt);
   }
-  deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId">): boolean {
-    return this.q.deleteDns.run(r.fqdn, r.address, r.containerId).changes > 0;
+  deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId" | "network">): boolean {
+    return this.q.deleteDns.run(r.fqdn, r.address, r.containerId, r.network).changes > 0;
   }
   deleteDnsRecordsOf(containerId: string): number {
     return this.q.deleteDnsOf.run(containerId).changes;

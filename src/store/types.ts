@@ -50,6 +50,8 @@ export interface DnsRecord {
   address: string;
   /** Full container ID when the record lives and dies with a container, else "". */
   containerId: string;
+  /** The weave network (by name) whose containers see it (`dns-add --net`); "" for every network. */
+  network: string;
   createdAt: number;
 }
 
@@ -105,7 +107,7 @@ export interface LocalState {
 
   listDnsRecords(): DnsRecord[];
   putDnsRecord(r: DnsRecord): void;
-  deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId">): boolean;
+  deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId" | "network">): boolean;
   deleteDnsRecordsOf(containerId: string): number;
 
   listBlocks(clusterId?: string): BlockRecord[];

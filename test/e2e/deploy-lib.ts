@@ -117,3 +117,26 @@ export async function pairTalks(
   assert.ok(await canPing(host, a, `${b}.weave.local`), "a pings b by its weaveDNS name");
   return { a, b, ipB };
 }
+
+/**
+ * `dig` run inside `container`'s network namespace (so weaveDNS sees the container's own address
+ * as the source), against `server`: the whole output (status line included).
+ */
+export async function digFrom(host: Host, container: string, server: string, args: string): Promise<string> {
+  const pid = ok(await host.docker(["inspect", "-f", "{{.State.Pid}}", container]), `pid of ${container}`);
+  return ok(
+    await host.sh(`nsenter -t ${pid} -n dig +time=2 +tries=1 @${server} ${args}`),
+    `dig ${args} from ${container}`,
+  );
+}
+
+/** The A/AAAA/PTR data of a dig answer section (after digFrom), sorted. */
+export function answersOf(out: string): string[] {
+  const section = /;; ANSWER SECTION:\n([\s\S]*?)(\n\n|$)/.exec(out)?.[1] ?? "";
+  return section
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 5 && ["A", "AAAA", "PTR"].includes(f[3] ?? ""))
+    .map((f) => f[4] ?? "")
+    .sort();
+}

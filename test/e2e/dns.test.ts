@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Host } from "./harness/index.js";
 import { REPO_ROOT, requireE2E, TEST_IMAGE } from "./harness/index.js";
+import { answersOf, digFrom, dnsFlags as dnsFlagsOf, gatewayOf } from "./deploy-lib.js";
 import { containerIp, eventually, fails, launchedHost, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
 
 const skip = requireE2E(["dig", "dnsmasq"]);
@@ -130,7 +131,7 @@ describe("weaveDNS", { skip, timeout: 900_000 }, () => {
     ok(await host.weave(["dns-add", "10.9.9.7", c, "-h", "tied.weave.local"]));
     assert.deepEqual(await dig(host, server, "tied.weave.local"), ["10.9.9.7"]);
     const st = ok(await host.weave(["status", "dns"]));
-    assert.match(st, /ext\.weave\.local\.\s+10\.9\.9\.8\s+manual/);
+    assert.match(st, /ext\.weave\.local\.\s+10\.9\.9\.8\s+\(all\)\s+manual/);
     ok(await host.weave(["stop"]));
     ok(await host.weave(["launch"]));
     await eventually(
@@ -154,6 +155,124 @@ describe("weaveDNS", { skip, timeout: 900_000 }, () => {
       fails(await host.weave(["dns-add", "10.1.1.1", "-h", "outside.example.com"])),
       /not a valid name in the domain/,
     );
+  });
+
+  test("names are isolated per network: a container sees only the names of its own networks", async () => {
+    const [na, nb] = [uniq("na"), uniq("nb")];
+    await weaveNetwork(host, na);
+    await weaveNetwork(host, nb);
+    const [gwA, gwB] = [await gatewayOf(host, na), await gatewayOf(host, nb)];
+    const a = await runSleeper(host, uniq("ia"), [`--net=${na}`, ...dnsFlagsOf(gwA)]);
+    const b = await runSleeper(host, uniq("ib"), [`--net=${nb}`, ...dnsFlagsOf(gwB)]);
+    const ab = await runSleeper(host, uniq("iab"), [`--net=${na}`]);
+    ok(await host.docker(["network", "connect", nb, ab]));
+    const [ipA, ipB] = [await containerIp(host, a, na), await containerIp(host, b, nb)];
+    const [ipAbA, ipAbB] = [await containerIp(host, ab, na), await containerIp(host, ab, nb)];
+    await eventually(
+      "every name registered",
+      async () => (await dig(host, server, `${ab}.weave.local`)).length === 2,
+    );
+    // From b (only on nb): a's name does not exist, at nb's gateway, at na's, over UDP and TCP.
+    for (const at of [gwB, gwA]) {
+      for (const tcp of ["+notcp", "+tcp"]) {
+        const out = await digFrom(host, b, at, `${tcp} ${a}.weave.local`);
+        assert.match(out, /status: NXDOMAIN/, `${a} is not visible from ${b} at ${at} (${tcp})`);
+      }
+      const ptr = await digFrom(host, b, at, `-x ${ipA}`);
+      assert.doesNotMatch(ptr, new RegExp(a), `the reverse name of ${ipA} is not given to ${b}`);
+    }
+    assert.deepEqual(answersOf(await digFrom(host, b, gwB, `${b}.weave.local`)), [ipB]);
+    assert.deepEqual(
+      answersOf(await digFrom(host, b, gwB, `${ab}.weave.local`)),
+      [ipAbB],
+      "ab's address on nb only",
+    );
+    // Through Docker's embedded DNS too, as a user would ask.
+    const viaDocker = await host.docker(["exec", b, "nslookup", `${a}.weave.local`]);
+    assert.doesNotMatch(viaDocker.stdout, new RegExp(`Address:\\s*${ipA.replaceAll(".", "\\.")}`));
+    // a sees its network; ab sees the union, wherever it asks.
+    assert.deepEqual(answersOf(await digFrom(host, a, gwA, `${ab}.weave.local`)), [ipAbA]);
+    assert.match(await digFrom(host, a, gwA, `${b}.weave.local`), /status: NXDOMAIN/);
+    for (const at of [gwA, gwB]) {
+      assert.deepEqual(answersOf(await digFrom(host, ab, at, `${a}.weave.local`)), [ipA]);
+      assert.deepEqual(answersOf(await digFrom(host, ab, at, `${b}.weave.local`)), [ipB]);
+    }
+    // Records by hand: every network, or one with --net.
+    ok(await host.weave(["dns-add", "10.9.7.1", "-h", "shared.weave.local"]));
+    assert.match(
+      ok(await host.weave(["dns-add", "10.9.7.2", "-h", "only-a.weave.local", "--net", na])),
+      /network/,
+    );
+    assert.match(
+      fails(await host.weave(["dns-add", "10.9.7.3", "-h", "x.weave.local", "--net", "nosuch"])),
+      /No weave network "nosuch"/,
+    );
+    assert.deepEqual(answersOf(await digFrom(host, b, gwB, "shared.weave.local")), ["10.9.7.1"]);
+    assert.match(await digFrom(host, b, gwB, "only-a.weave.local"), /status: NXDOMAIN/);
+    assert.deepEqual(answersOf(await digFrom(host, a, gwA, "only-a.weave.local")), ["10.9.7.2"]);
+    const st = ok(await host.weave(["status", "dns"]));
+    assert.match(st, new RegExp(`only-a\\.weave\\.local\\.\\s+10\\.9\\.7\\.2\\s+${na}\\s+manual`));
+    assert.match(st, /shared\.weave\.local\.\s+10\.9\.7\.1\s+\(all\)\s+manual/);
+    // The host itself sees every name.
+    assert.deepEqual(await dig(host, gwB, `${a}.weave.local`), [ipA]);
+    ok(await host.weave(["dns-remove", "-h", "shared.weave.local"]));
+    ok(await host.weave(["dns-remove", "-h", "only-a.weave.local", "--net", na]));
+    ok(await host.docker(["rm", "-f", a, b, ab]));
+    ok(await host.docker(["network", "rm", na, nb]));
+  });
+
+  test("a hostname is registered only when it lies in the domain", async () => {
+    const c = await runSleeper(host, uniq("hn"), ["--net=weave", "-h", "seetwo.foo.bar"]);
+    const d = await runSleeper(host, uniq("hn"), ["--net=weave", "-h", "seethree.weave.local"]);
+    const ipD = await containerIp(host, d, "weave");
+    await eventually("in-domain hostname", async () =>
+      (await dig(host, server, "seethree.weave.local")).includes(ipD),
+    );
+    await eventually(
+      "container name",
+      async () => (await dig(host, server, `${c}.weave.local`)).length === 1,
+    );
+    const names = JSON.parse(ok(await host.weave(["status", "dns", "--json"]))) as {
+      entries: { name: string }[];
+    };
+    assert.deepEqual(
+      names.entries.filter((e) => e.name.includes("seetwo")),
+      [],
+      "seetwo.foo.bar is outside weave.local: not registered under any name",
+    );
+    ok(await host.docker(["rm", "-f", c, d]));
+  });
+
+  test("a record added under another domain is skipped after a relaunch, every other name still answers", async () => {
+    const c1 = await runSleeper(host, uniq("kd"), ["--net=weave"]);
+    ok(await host.weave(["dns-add", "10.9.6.6", c1, "-h", "keep.weave.local"]));
+    ok(await host.weave(["stop"]));
+    ok(await host.weave(["launch", "--dns-domain", "foo.bar."]));
+    try {
+      const c2 = await runSleeper(host, uniq("kd"), ["--net=weave"]);
+      const [ip1, ip2] = [await containerIp(host, c1, "weave"), await containerIp(host, c2, "weave")];
+      await eventually(
+        "both names under the new domain",
+        async () =>
+          (await dig(host, server, `${c1}.foo.bar`)).includes(ip1) &&
+          (await dig(host, server, `${c2}.foo.bar`)).includes(ip2),
+      );
+      const st = ok(await host.weave(["status", "dns"]));
+      assert.match(
+        st,
+        /Skipped: keep\.weave\.local\. 10\.9\.6\.6 of container [0-9a-f]{12}: "keep\.weave\.local\." is outside the domain foo\.bar\./,
+      );
+      const log = ok(await host.sh("grep 'DNS record added by hand skipped' /var/log/weave.log || true"));
+      assert.equal(log.split("\n").length, 1, `said once in the log:\n${log}`);
+      ok(await host.docker(["rm", "-f", c2]));
+    } finally {
+      ok(await host.weave(["stop"]));
+      ok(await host.weave(["launch"]));
+    }
+    await eventually("back under weave.local", async () =>
+      (await dig(host, server, "keep.weave.local")).includes("10.9.6.6"),
+    );
+    ok(await host.docker(["rm", "-f", c1]));
   });
 
   test("names are back after weave restarts, also for a container started while it was down", async () => {

@@ -21,7 +21,7 @@ import {
   TEST_IMAGE,
 } from "./harness/index.js";
 import { canPing, containerIp, eventually, fails, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
-import { dig, dnsFlags, gatewayOf, lossDuring } from "./deploy-lib.js";
+import { answersOf, dig, digFrom, dnsFlags, gatewayOf, lossDuring } from "./deploy-lib.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -298,6 +298,20 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     const ipY1 = await containerIp(h1, y1, "n2");
     await eventually("y3 pings y1 on n2", () => canPing(h3, y3, ipY1), 5_000);
     assert.equal(await canPing(h3, z3, ipY1), false, "a container on n1 does not reach one on n2");
+    // Names are isolated across hosts too: y1's name (host 1, n2) is not given to z3 (host 3, n1),
+    // at either gateway of host 3; y3 (host 3, n2) gets it.
+    const [gw1, gw2] = [await gatewayOf(h3, "n1"), await gatewayOf(h3, "n2")];
+    await eventually("y1's name reaches host 3", async () =>
+      answersOf(await digFrom(h3, y3, gw2, `${y1}.weave.local`)).includes(ipY1),
+    );
+    for (const at of [gw1, gw2]) {
+      assert.match(await digFrom(h3, z3, at, `${y1}.weave.local`), /status: NXDOMAIN/, `from z3 at ${at}`);
+      assert.doesNotMatch(
+        await digFrom(h3, z3, at, `-x ${ipY1}`),
+        new RegExp(y1),
+        `reverse from z3 at ${at}`,
+      );
+    }
     // The same subnet cannot be taken twice, whichever host asks.
     const clash = fails(
       await h3.docker([

@@ -143,5 +143,9 @@ void describe("cluster records", () => {
       },
     );
     assert.equal(parseDnsRecordSet('{"entries":[{"name":"x","ipv4":[1],"ipv6":[]}]}'), undefined);
+    // The network scope and membership travel with the records (DNS isolation across hosts).
+    const scoped = { name: "db.weave.local.", ipv4: ["10.32.0.2"], ipv6: [], scope: "n1", member: true };
+    assert.deepEqual(parseDnsRecordSet(JSON.stringify({ entries: [scoped] })), { entries: [scoped] });
+    assert.equal(parseDnsRecordSet('{"entries":[{"name":"x","ipv4":[],"ipv6":[],"scope":7}]}'), undefined);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { KeyedSerialQueue, silentLogger } from "../../../src/core/index.js";
+import { createLogger, KeyedSerialQueue, silentLogger } from "../../../src/core/index.js";
 import { DnsRegistrar, manualEntries } from "../../../src/daemon/dns-registrar.js";
 import type { DockerContainer } from "../../../src/docker/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
@@ -93,9 +93,9 @@ void describe("containerEntries", () => {
 });
 
 void describe("DnsRegistrar", () => {
-  function setup() {
+  function setup(domain = DOMAIN, log?: (line: string) => void) {
     const docker = new FakeDocker();
-    const zone = new Zone({ domain: DOMAIN, ttl: 1 });
+    const zone = new Zone({ domain, ttl: 1 });
     const state = openSqliteState(":memory:");
     const registrar = new DnsRegistrar({
       docker,
@@ -103,7 +103,7 @@ void describe("DnsRegistrar", () => {
       zone,
       state,
       queue: new KeyedSerialQueue(),
-      logger: silentLogger,
+      logger: log ? createLogger({ level: "warning", sink: log }) : silentLogger,
       isWeaveNetwork: isWeave,
     });
     const addresses = (name: string): string[] => {
@@ -141,8 +141,20 @@ void describe("DnsRegistrar", () => {
   void it("publishes records added by hand: untied always, tied while the container runs", async () => {
     const h = setup();
     const id = "4".repeat(64);
-    h.state.putDnsRecord({ fqdn: "ext.weave.local.", address: "10.9.9.9", containerId: "", createdAt: 1 });
-    h.state.putDnsRecord({ fqdn: "tied.weave.local.", address: "10.9.9.7", containerId: id, createdAt: 1 });
+    h.state.putDnsRecord({
+      fqdn: "ext.weave.local.",
+      address: "10.9.9.9",
+      containerId: "",
+      network: "",
+      createdAt: 1,
+    });
+    h.state.putDnsRecord({
+      fqdn: "tied.weave.local.",
+      address: "10.9.9.7",
+      containerId: id,
+      network: "",
+      createdAt: 1,
+    });
     h.registrar.publishManual();
     assert.deepEqual(h.addresses("ext.weave.local."), ["10.9.9.9"]);
     h.docker.putContainer(container(id, "t"));
@@ -152,14 +164,96 @@ void describe("DnsRegistrar", () => {
     assert.equal(h.state.listDnsRecords().filter((r) => r.containerId === id).length, 0);
   });
 
-  void it("manualEntries groups addresses by name and family", () => {
+  void it("a record that no longer fits the domain is skipped (said once), every other name registered", async () => {
+    const logged: string[] = [];
+    const h = setup(DOMAIN.replace("weave.local.", "foo.bar."), (msg) => logged.push(msg));
+    const [id1, id2] = ["5".repeat(64), "6".repeat(64)];
+    h.state.putDnsRecord({
+      fqdn: "keep.weave.local.",
+      address: "10.9.9.5",
+      containerId: id1,
+      network: "",
+      createdAt: 1,
+    });
+    h.state.putDnsRecord({
+      fqdn: "old.weave.local.",
+      address: "10.9.9.4",
+      containerId: "",
+      network: "",
+      createdAt: 1,
+    });
+    h.state.putDnsRecord({
+      fqdn: "new.foo.bar.",
+      address: "10.9.9.3",
+      containerId: "",
+      network: "",
+      createdAt: 1,
+    });
+    h.docker.putContainer(container(id1, "c1", { ip: "10.32.0.5" }));
+    h.docker.putContainer(container(id2, "c2", { ip: "10.32.0.6" }));
+    h.registrar.publishManual();
+    await h.registrar.reconcileAll();
+    await h.registrar.reconcileAll();
+    assert.deepEqual(h.addresses("c1.foo.bar."), ["10.32.0.5"]);
+    assert.deepEqual(h.addresses("c2.foo.bar."), ["10.32.0.6"]);
+    assert.deepEqual(h.addresses("new.foo.bar."), ["10.9.9.3"]);
+    assert.deepEqual(
+      h.registrar
+        .skippedRecords()
+        .map((r) => `${r.fqdn} ${r.container}`)
+        .sort(),
+      [`keep.weave.local. ${id1}`, "old.weave.local. "],
+    );
+    assert.equal(logged.filter((m) => m.includes("skipped")).length, 2, "each said once");
+    h.state.deleteDnsRecord({ fqdn: "old.weave.local.", address: "10.9.9.4", containerId: "", network: "" });
+    assert.equal(h.registrar.skippedRecords().length, 1, "a removed record is no longer listed");
+  });
+
+  void it("a hostname Docker lists among the aliases obeys the hostname rule", () => {
+    const id = "8".repeat(64);
+    const outside = container(id, "c", {
+      hostname: "seetwo.foo.bar",
+      aliases: [id.slice(0, 12), "seetwo.foo.bar"],
+    });
+    assert.deepEqual(
+      containerEntries(outside, isWeave, DOMAIN).map((e) => e.name),
+      ["c.weave.local."],
+    );
+    const inside = container(id, "c", {
+      hostname: "seethree.weave.local",
+      aliases: ["seethree.weave.local"],
+    });
+    assert.deepEqual(
+      containerEntries(inside, isWeave, DOMAIN)
+        .map((e) => e.name)
+        .sort(),
+      ["c.weave.local.", "seethree.weave.local."],
+    );
+  });
+
+  void it("scopes names to their network and marks the container's own addresses", () => {
+    const id = "7".repeat(64);
+    const c = container(id, "web", { aliases: ["www"] });
+    const entries = containerEntries(c, isWeave, DOMAIN);
+    assert.deepEqual(
+      entries.map((e) => [e.name, e.scope, e.member]),
+      [
+        ["web.weave.local.", "n1", true],
+        ["www.weave.local.", "n1", true],
+      ],
+    );
+  });
+
+  void it("manualEntries groups addresses by name, network and family", () => {
     const rs = [
-      { fqdn: "a.weave.local.", address: "10.0.0.1", containerId: "", createdAt: 1 },
-      { fqdn: "a.weave.local.", address: "fd00::1", containerId: "", createdAt: 1 },
-      { fqdn: "b.weave.local.", address: "10.0.0.2", containerId: "x", createdAt: 1 },
+      { fqdn: "a.weave.local.", address: "10.0.0.1", containerId: "", network: "", createdAt: 1 },
+      { fqdn: "a.weave.local.", address: "fd00::1", containerId: "", network: "", createdAt: 1 },
+      { fqdn: "a.weave.local.", address: "10.0.0.3", containerId: "", network: "blue", createdAt: 1 },
+      { fqdn: "b.weave.local.", address: "10.0.0.2", containerId: "x", network: "", createdAt: 1 },
     ];
     assert.deepEqual(manualEntries(rs, ""), [
-      { name: "a.weave.local.", ipv4: ["10.0.0.1"], ipv6: ["fd00::1"] },
+      { name: "a.weave.local.", scope: "", ipv4: ["10.0.0.1"], ipv6: ["fd00::1"] },
+      { name: "a.weave.local.", scope: "blue", ipv4: ["10.0.0.3"], ipv6: [] },
     ]);
   });
 });

@@ -42,7 +42,7 @@ void describe("renderNftRuleset", () => {
   void it("isolates a non-internal bridge from every other weave bridge and masquerades its IPv4 subnets", () => {
     const text = renderNftRuleset([a]);
     assert.match(text, /\t\tiifname "weave-a" oifname "weave\*" oifname != "weave-a" drop\n/);
-    assert.match(text, /\t\tip saddr 10\.32\.0\.0\/24 oifname != "weave-a" masquerade\n/);
+    assert.match(text, /\t\tip saddr 10\.32\.0\.0\/24 oifname != "weave-a" oifname != "lo" masquerade\n/);
     assert.doesNotMatch(text, /fd00:a::/, "no IPv6 masquerade");
     assert.match(text, /type nat hook postrouting priority srcnat; policy accept;/);
   });
