@@ -37,14 +37,14 @@ function refusal(sentence: string, todo?: string): string {
     : `${sentence}; ${todo}; ${RECOVERY_POINTER}`;
 }
 
-/** `PRAGMA quick_check` found problems (its result lines, "ok" excluded). */
+/** `PRAGMA integrity_check` found problems (its result lines, "ok" excluded). */
 export function corruptionFound(path: string, problems: readonly string[]): WeaveError {
   const first = (problems[0] ?? "").replace(/^\*\*\* in database \w+ \*\*\*\s*/, "").replace(/\s+/g, " ");
   const more = problems.length > 1 ? `; ${problems.length - 1} more problem(s)` : "";
   return new WeaveError(
     "WEAVE_STATE",
     refusal(
-      `The state database "${path}" is corrupt (quick_check: ${first.slice(0, 200)}${more})`,
+      `The state database "${path}" is corrupt (integrity_check: ${first.slice(0, 200)}${more})`,
       moveAsideAdvice(path),
     ),
   );

@@ -44,7 +44,7 @@ const MESSAGES: [string, (path: string) => string][] = [
     (p) => stateDatabaseError(p, sqlite("database disk image is malformed", "SQLITE_CORRUPT")).message,
   ],
   [
-    "corrupt, found by quick_check",
+    "corrupt, found by integrity_check",
     (p) =>
       corruptionFound(p, [
         "*** in database main ***\nTree 7 page 169: btreeInitPage() returns error code 11",

@@ -111,8 +111,8 @@ void describe("openSqliteState: a damaged database is refused at start, naming t
     plain.pragma("journal_mode = WAL");
     assert.equal(plain.pragma("user_version", { simple: true }), MIGRATIONS.length);
     plain.close();
-    // quick_check reports the page, or stops at it with SQLite's own message, depending on the page.
-    assertRefused(path, /is corrupt \((quick_check: .*page \d+|database disk image is malformed)/);
+    // integrity_check reports the page, or stops at it with SQLite's own message, depending on the page.
+    assertRefused(path, /is corrupt \((integrity_check: .*page \d+|database disk image is malformed)/);
   });
 
   void it("a database from a newer weave", () => {
