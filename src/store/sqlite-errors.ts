@@ -8,7 +8,7 @@
  * later call, when a problem is met on a page read for the first time. Both go through
  * {@link stateDatabaseError}; later calls are wrapped by {@link withStateErrors}.
  */
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { WeaveError } from "../core/index.js";
 
@@ -131,8 +131,27 @@ export function stateDatabaseError(path: string, err: unknown): WeaveError {
   return new WeaveError("WEAVE_STATE", refusalMessage(path, err), { cause: err });
 }
 
+/**
+ * Why SQLite could not open the file, when the file system says: the errno error of a write-access
+ * check on the directory, then on the file (EROFS, EACCES, ...), or undefined.
+ */
+function cantOpenCause(path: string): Error | undefined {
+  for (const p of [dirname(path), path]) {
+    try {
+      accessSync(p, constants.W_OK);
+    } catch (err) {
+      if (codeOf(err) !== "ENOENT") return err as Error;
+    }
+  }
+  return undefined;
+}
+
 function refusalMessage(path: string, err: unknown): string {
   const code = codeOf(err);
+  if (code === "SQLITE_CANTOPEN") {
+    const cause = cantOpenCause(path);
+    if (cause !== undefined) return refusalMessage(path, cause);
+  }
   const detail = detailOf(err);
   const db = `The state database "${path}"`;
   const dir = `"${dirname(path)}"`;

@@ -138,6 +138,25 @@ describe("weave recovery at start", { skip, timeout: 900_000 }, () => {
     assert.deepEqual([file?.["path"], file?.["oldMode"], file?.["newMode"]], [STATE_DB, "0644", "0600"]);
   });
 
+  test("a state directory on a read-only mount is refused naming the file and the cause", async () => {
+    await stopWeave(host);
+    // /var/lib/weave is a bind mount in the host's own mount namespace: make it read-only there.
+    ok(await host.sh(`mount -o remount,bind,ro ${STATE_DIR}`));
+    try {
+      const stderr = fails(await host.weave(["launch"]), "weave launch on a read-only state directory");
+      assert.ok(
+        stderr.includes(
+          `The state database "${STATE_DB}" cannot be written (EROFS: read-only file system, access '${STATE_DIR}'); ` +
+            `make "${STATE_DIR}" and the files in it writable by root`,
+        ),
+        stderr,
+      );
+    } finally {
+      ok(await host.sh(`mount -o remount,bind,rw ${STATE_DIR}`));
+    }
+    ok(await host.weave(["launch"]));
+  });
+
   test("a database damaged in its middle pages is refused naming the file; moving it aside recovers", async () => {
     await stopWeave(host);
     const { page, pages } = corruptMiddlePage(host.rootPath(STATE_DB));

@@ -7,7 +7,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { openSqliteState } from "../../../src/store/index.js";
 import {
@@ -61,6 +61,14 @@ const MESSAGES: [string, (path: string) => string][] = [
   ["not a database", (p) => stateDatabaseError(p, sqlite("file is not a database", "SQLITE_NOTADB")).message],
   ["newer schema", (p) => newerSchemaError(p, 9, 4).message],
   ["locked", (p) => stateDatabaseError(p, sqlite("database is locked", "SQLITE_BUSY")).message],
+  [
+    "read-only mount",
+    (p) =>
+      stateDatabaseError(
+        p,
+        Object.assign(new Error(`EROFS: read-only file system, access '${dirname(p)}'`), { code: "EROFS" }),
+      ).message,
+  ],
   [
     "read-only",
     (p) => stateDatabaseError(p, sqlite("attempt to write a readonly database", "SQLITE_READONLY")).message,
