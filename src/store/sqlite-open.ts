@@ -42,8 +42,9 @@ export function openSqliteState(path: string, options: SqliteStateOptions = {}):
     if (inFile) tightenStateFiles(path, log); // the -wal and -shm SQLite has just made
     checkIntegrity(db, path);
     migrate(db, path);
-    // A read-only file (read-only mount, chattr +i) opens fine: take the write lock once to find out now.
-    db.exec("BEGIN IMMEDIATE; COMMIT");
+    // SQLite opens a file it cannot write (chattr +i) read-only and says so at the first write: find
+    // out now with a write that changes nothing (BEGIN IMMEDIATE alone does not tell in WAL mode).
+    db.exec("DELETE FROM meta WHERE 0");
     return withStateErrors(new SqliteState(db), path);
   } catch (err) {
     db?.close();

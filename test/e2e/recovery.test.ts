@@ -138,21 +138,27 @@ describe("weave recovery at start", { skip, timeout: 900_000 }, () => {
     assert.deepEqual([file?.["path"], file?.["oldMode"], file?.["newMode"]], [STATE_DB, "0644", "0600"]);
   });
 
-  test("a state directory on a read-only mount is refused naming the file and the cause", async () => {
+  test("a read-only state is refused naming the file and the cause: a read-only mount, an immutable weave.db", async () => {
     await stopWeave(host);
     // /var/lib/weave is a bind mount in the host's own mount namespace: make it read-only there.
     ok(await host.sh(`mount -o remount,bind,ro ${STATE_DIR}`));
     try {
       const stderr = fails(await host.weave(["launch"]), "weave launch on a read-only state directory");
-      assert.ok(
-        stderr.includes(
-          `The state database "${STATE_DB}" cannot be written (EROFS: read-only file system, access '${STATE_DIR}'); ` +
-            `make "${STATE_DIR}" and the files in it writable by root`,
-        ),
-        stderr,
-      );
+      const expected =
+        `The state database "${STATE_DB}" cannot be written (EROFS: read-only file system, access '${STATE_DIR}'); ` +
+        `make "${STATE_DIR}" and the files in it writable by root`;
+      assert.ok(stderr.includes(expected), stderr);
     } finally {
       ok(await host.sh(`mount -o remount,bind,rw ${STATE_DIR}`));
+    }
+    // SQLite opens a file it cannot write read-only, without a word: weave finds out at start.
+    ok(await host.sh(`chattr +i ${STATE_DB}`));
+    try {
+      const stderr = fails(await host.weave(["launch"]), "weave launch with an immutable weave.db");
+      const expected = `The state database "${STATE_DB}" cannot be written (attempt to write a readonly database)`;
+      assert.ok(stderr.includes(expected), stderr);
+    } finally {
+      ok(await host.sh(`chattr -i ${STATE_DB}`));
     }
     ok(await host.weave(["launch"]));
   });
