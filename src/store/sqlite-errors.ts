@@ -18,8 +18,9 @@ export const RECOVERY_POINTER = 'see "Recovery" in docs/operations.md';
 /** The file kinds SQLite keeps next to the database: write-ahead log, WAL index, rollback journal. */
 export const SIDE_FILE_SUFFIXES = ["-wal", "-shm", "-journal"] as const;
 
-/** Bytes of SQLite's database header. */
+/** Bytes of SQLite's database header, and how it starts. */
 const HEADER_BYTES = 100;
+const MAGIC = "SQLite format 3\0";
 
 /** The usual way out of a damaged database: start afresh, weave adopts from Docker what it still has. */
 export function moveAsideAdvice(path: string): string {
@@ -99,7 +100,7 @@ export function isFileLevelError(err: unknown): boolean {
 export function truncation(path: string): string | undefined {
   try {
     const size = statSync(path).size;
-    if (size > 0 && size < HEADER_BYTES) return `${size} bytes, shorter than the ${HEADER_BYTES}-byte header`;
+    if (size === 0) return undefined;
     const header = Buffer.alloc(HEADER_BYTES);
     const fd = openSync(path, "r");
     try {
@@ -107,7 +108,10 @@ export function truncation(path: string): string | undefined {
     } finally {
       closeSync(fd);
     }
-    if (header.toString("latin1", 0, 16) !== "SQLite format 3\0") return undefined;
+    // Only what starts like a database (or a piece of its first bytes) can be one cut short.
+    const magic = Math.min(size, MAGIC.length);
+    if (header.toString("latin1", 0, magic) !== MAGIC.slice(0, magic)) return undefined;
+    if (size < HEADER_BYTES) return `${size} bytes, shorter than the ${HEADER_BYTES}-byte header`;
     const raw = header.readUInt16BE(16);
     const pageSize = raw === 1 ? 65536 : raw;
     // The page count in the header is valid only when the two change counters agree.

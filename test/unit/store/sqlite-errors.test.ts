@@ -95,6 +95,13 @@ void describe("openSqliteState: a damaged database is refused at start, naming t
     assertRefused(path, /is truncated \(50 bytes, shorter than the 100-byte header\)/);
   });
 
+  void it("a few bytes of text", () => {
+    const path = dbPath();
+    mkdirSync(join(path, ".."));
+    writeFileSync(path, "hello\n");
+    assertRefused(path, /is not a SQLite database \(file is not a database\)/);
+  });
+
   void it("a file of garbage", () => {
     const path = dbPath();
     mkdirSync(join(path, ".."));
