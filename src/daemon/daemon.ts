@@ -51,9 +51,9 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
   }
   const gid = resolveGroup(config.socketGroup);
   mkdirSync(config.runDir, { recursive: true, mode: 0o755 });
-  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
 
-  const state = openSqliteState(join(config.stateDir, "weave.db"));
+  // Creates the state directory 0700 (or tightens it) and the database files 0600.
+  const state = openSqliteState(join(config.stateDir, "weave.db"), { logger: log.child("state") });
   const closers: { name: string; close: () => Promise<void> | void }[] = [
     { name: "state", close: () => state.close() },
   ];

@@ -1,5 +1,6 @@
 export * from "./types.js";
-export { openSqliteState } from "./sqlite-state.js";
+export { openSqliteState } from "./sqlite-open.js";
+export type { SqliteStateOptions } from "./sqlite-open.js";
 export * from "./cluster-store.js";
 export { MemoryClusterStore } from "./memory-cluster-store.js";
 export { EtcdStore } from "./etcd-store.js";

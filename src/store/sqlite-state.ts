@@ -1,8 +1,4 @@
-import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import { WeaveError } from "../core/index.js";
-import { MIGRATIONS } from "./migrations.js";
+import type Database from "better-sqlite3";
 import type {
   AddressRecord,
   BlockRecord,
@@ -57,50 +53,10 @@ interface AddressRow {
   created_at: number;
 }
 
-/**
- * LocalState in SQLite (WAL, synchronous=FULL, foreign keys on). Pass ":memory:" for tests.
- * Throws WEAVE_STATE when the database cannot be opened or is newer than this program.
- */
-export function openSqliteState(path: string): LocalState {
-  let db: Database.Database | undefined;
-  try {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    db = new Database(path);
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
-    db.pragma("foreign_keys = ON");
-    db.pragma("busy_timeout = 5000");
-    migrate(db);
-  } catch (err) {
-    db?.close();
-    if (err instanceof WeaveError) throw err;
-    throw new WeaveError("WEAVE_STATE", `Cannot open the state database "${path}": ${String(err)}`, {
-      cause: err,
-    });
-  }
-  return new SqliteState(db);
-}
-
-function migrate(db: Database.Database): void {
-  const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new WeaveError(
-      "WEAVE_STATE",
-      `The state database has schema version ${current}, newer than this weave (${MIGRATIONS.length}); upgrade weave`,
-    );
-  }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    const sql = MIGRATIONS[v] ?? "";
-    db.transaction(() => {
-      db.exec(sql);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
-}
-
 const json = (v: unknown): string => JSON.stringify(v);
 
-class SqliteState implements LocalState {
+/** LocalState over an open, migrated database; made by {@link openSqliteState} (sqlite-open.ts). */
+export class SqliteState implements LocalState {
   private readonly q;
 
   constructor(private readonly db: Database.Database) {
