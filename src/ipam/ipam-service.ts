@@ -255,13 +255,14 @@ export class IpamService implements IpamPort {
     let value: bigint;
     if (req.address !== "") {
       const addr = parseAddress(req.address);
+      const what = isGateway ? "Gateway" : "Address";
       if (!containsAddress(prefix, addr)) {
-        throw new WeaveError("WEAVE_BAD_REQUEST", `Address "${req.address}" is not in subnet "${pool.pool}"`);
+        throw new WeaveError("WEAVE_BAD_REQUEST", `${what} "${req.address}" is not in subnet "${pool.pool}"`);
       }
       if (!isUsable(prefix, addr.value)) {
         throw new WeaveError(
           "WEAVE_BAD_REQUEST",
-          `Address "${req.address}" is the network or broadcast address of "${pool.pool}"`,
+          `${what} "${req.address}" is the network or broadcast address of "${pool.pool}"`,
         );
       }
       value = addr.value;

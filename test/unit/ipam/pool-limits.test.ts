@@ -164,3 +164,18 @@ void describe("ReleaseAddress keeps an address an endpoint holds", () => {
     assert.equal(state.getAddress(p.poolId, "10.99.0.50"), undefined);
   });
 });
+
+void describe("RequestAddress names the gateway", () => {
+  void it("a --gateway outside the subnet or on its network address is refused as a Gateway", () => {
+    const { ipam } = setup();
+    const p = ipam.requestPool(req("10.90.0.0/24"), []);
+    const gw = (address: string) => () =>
+      ipam.requestAddress({ poolId: p.poolId, address, options: { RequestAddressType: GATEWAY_REQUEST } });
+    assert.throws(gw("10.91.0.1"), /Gateway "10\.91\.0\.1" is not in subnet "10\.90\.0\.0\/24"/);
+    assert.throws(gw("10.90.0.0"), /Gateway "10\.90\.0\.0" is the network or broadcast address/);
+    assert.throws(
+      () => ipam.requestAddress({ poolId: p.poolId, address: "10.91.0.1", options: {} }),
+      /Address "10\.91\.0\.1" is not in subnet/,
+    );
+  });
+});
