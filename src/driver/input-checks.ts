@@ -71,10 +71,7 @@ function parseAuxField(field: string, value: string, family: Family): Address {
 export function checkIpamData(data: readonly IpamData[], family: 4 | 6): void {
   const name = `IPv${family}Data`;
   data.forEach((d, i) => {
-    const pool = parsePrefix(d.Pool);
-    if (pool.family !== family) {
-      throw new WeaveError("WEAVE_BAD_REQUEST", `Pool "${d.Pool}" is not an IPv${family} subnet`);
-    }
+    const pool = parseCidrField(`${name}[${i}].Pool`, d.Pool, family).prefix;
     const subnet = formatPrefix(pool);
     let gateway: bigint | undefined;
     if (d.Gateway) {

@@ -180,6 +180,12 @@ void describe("CreateNetwork: gateway and aux addresses", () => {
   const refuses = (data: IpamData[], family: 4 | 6, message: RegExp) =>
     throwsWith(() => checkIpamData(data, family), "WEAVE_BAD_REQUEST", message);
 
+  void it("refuses a Pool that is not a subnet of the family, naming it", () => {
+    refuses([{ Pool: "fd00::/64" }], 4, /IPv4Data\[0\]\.Pool "fd00::\/64": not an IPv4 address/);
+    refuses([{ Pool: "10.0.0.0/33" }], 4, /IPv4Data\[0\]\.Pool "10\.0\.0\.0\/33": the prefix length/);
+    refuses([{ Pool: "fd00::/64" }, { Pool: "fd01::" }], 6, /IPv6Data\[1\]\.Pool "fd01::": expected/);
+  });
+
   void it("refuses a gateway outside the pool, of the other family, with another length, or unusable", () => {
     const pool = "10.99.0.0/24";
     refuses(
