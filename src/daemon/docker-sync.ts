@@ -265,6 +265,15 @@ export class DockerSync {
   }
 }
 
+/**
+ * The canonical text of an address (plain or CIDR). A value that does not parse (a record stored
+ * by a weave that did not yet validate its input) gives "": it can hold no reservation, and one
+ * bad record must not stop every later pass.
+ */
 function canonical(cidrOrIp: string): string {
-  return formatAddress(parseAddress(cidrOrIp.split("/")[0] ?? ""));
+  try {
+    return formatAddress(parseAddress(cidrOrIp.split("/")[0] ?? ""));
+  } catch {
+    return "";
+  }
 }

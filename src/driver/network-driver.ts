@@ -9,11 +9,11 @@ import type { KeyedSerialQueue, Logger } from "../core/index.js";
 import { WeaveError } from "../core/index.js";
 import type { Dataplane } from "../dataplane/index.js";
 import { VETH_HOST_PREFIX, VETH_PEER_PREFIX } from "../dataplane/index.js";
-import { formatPrefix, parseAddress, parsePrefix } from "../ipam/index.js";
+import { formatPrefix, parsePrefix } from "../ipam/index.js";
 import type { EndpointRecord, IpamData, LocalState, NetworkRecord } from "../store/index.js";
+import { checkAddressesFree, checkEndpointInterface, checkIpamData, checkMac } from "./input-checks.js";
 import {
   bridgeSpec,
-  checkIpamData,
   defaultBridgeName,
   firstGateway,
   networkPolicy,
@@ -147,23 +147,27 @@ export class NetworkDriver {
     return queue.run(req.networkId, async () => {
       const network = this.requireNetwork(req.networkId);
       if (req.address === "" && network.ipv4.length > 0) {
-        throw new WeaveError("WEAVE_BAD_REQUEST", `Endpoint ${short(req.endpointId)} has no IPv4 address`);
+        throw new WeaveError(
+          "WEAVE_BAD_REQUEST",
+          `Invalid Interface.Address "": endpoint ${short(req.endpointId)} has no IPv4 address`,
+        );
       }
-      if (req.address !== "") parseAddress(req.address.split("/")[0] ?? "");
-      const mac =
-        req.macAddress !== "" ? normalizeMac(req.macAddress) : endpointMac(req.endpointId, req.address);
+      const iface = checkEndpointInterface(network, req);
       const existing = state.getEndpoint(req.endpointId);
       if (existing && existing.networkId !== req.networkId) {
         throw new WeaveError("WEAVE_CONFLICT", `Endpoint ${short(req.endpointId)} exists on another network`);
       }
+      // Whatever the IPAM's replay window granted: two endpoints never share an address.
+      checkAddressesFree(req.endpointId, iface, state.listEndpoints(req.networkId));
+      const mac = iface.mac ?? endpointMac(req.endpointId, iface.ipv4 ?? "");
       const record: EndpointRecord = {
         id: req.endpointId,
         networkId: req.networkId,
         hostIf: VETH_HOST_PREFIX + req.endpointId.slice(0, 10),
         peerIf: VETH_PEER_PREFIX + req.endpointId.slice(0, 10),
         mac,
-        ipv4: req.address || null,
-        ipv6: req.addressIPv6 || null,
+        ipv4: iface.ipv4,
+        ipv6: iface.ipv6,
         sandboxKey: existing?.sandboxKey ?? null,
         createdAt: existing?.createdAt ?? this.deps.now(),
       };
@@ -196,7 +200,7 @@ export class NetworkDriver {
         networkId: ref.networkId,
         hostIf: VETH_HOST_PREFIX + ref.endpointId.slice(0, 10),
         peerIf: VETH_PEER_PREFIX + ref.endpointId.slice(0, 10),
-        mac: mac === "" ? endpointMac(ref.endpointId, ipv4) : normalizeMac(mac),
+        mac: mac === "" ? endpointMac(ref.endpointId, ipv4) : checkMac("MacAddress", mac),
         ipv4: ipv4 || null,
         ipv6: ipv6 || null,
         sandboxKey: null,
@@ -295,13 +299,6 @@ export function endpointMac(endpointId: string, ipv4 = ""): string {
   const h = createHash("sha256").update(endpointId).digest();
   const bytes = [0x02, h[0] ?? 0, h[1] ?? 0, h[2] ?? 0, h[3] ?? 0, h[4] ?? 0];
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
-}
-
-function normalizeMac(mac: string): string {
-  if (!/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/.test(mac)) {
-    throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid MAC address "${mac}"`);
-  }
-  return mac.toLowerCase().replaceAll("-", ":");
 }
 
 function short(id: string): string {

@@ -7,7 +7,7 @@ import type { BridgeSpec, DataplaneState, NetworkPolicy, VethSpec } from "../dat
 import { BRIDGE_PREFIX } from "../dataplane/index.js";
 import type { Json, JsonObject } from "../core/index.js";
 import type { EndpointRecord, IpamData, NetworkRecord } from "../store/index.js";
-import { parseInterfaceAddress, parsePrefix, formatPrefix } from "../ipam/index.js";
+import { parsePrefix, formatPrefix } from "../ipam/index.js";
 
 export const OPT_GENERIC = "com.docker.network.generic";
 export const OPT_INTERNAL = "com.docker.network.internal";
@@ -85,17 +85,6 @@ export function parseNetworkOptions(options: JsonObject): ParsedNetworkOptions {
 /** The default bridge name of a network: `weave-` and the first 9 characters of its ID. */
 export function defaultBridgeName(networkId: string): string {
   return BRIDGE_PREFIX + networkId.slice(0, 9);
-}
-
-/** Validates IPv4Data/IPv6Data entries (Pool, Gateway, AuxAddresses as CIDR). */
-export function checkIpamData(data: readonly IpamData[], family: 4 | 6): void {
-  for (const d of data) {
-    const pool = parsePrefix(d.Pool);
-    if (pool.family !== family) {
-      throw new WeaveError("WEAVE_BAD_REQUEST", `Pool "${d.Pool}" is not an IPv${family} subnet`);
-    }
-    if (d.Gateway) parseInterfaceAddress(d.Gateway);
-  }
 }
 
 /** The cluster ID of a network of the cluster, undefined for a network of this host alone. */

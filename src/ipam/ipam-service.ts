@@ -22,6 +22,7 @@ import {
   parsePrefix,
 } from "./cidr.js";
 import { carveSubnet, isUsable, pickAddress } from "./allocate.js";
+import { checkPoolSize } from "./pool-limits.js";
 
 export const GATEWAY_REQUEST = "com.docker.network.gateway";
 export const LOCAL_ADDRESS_SPACE = "LocalDefault";
@@ -145,6 +146,7 @@ export class IpamService implements IpamPort {
       return { poolId: id, pool: same.pool };
     }
     this.endReplayIfOver(false);
+    checkPoolSize(pool);
     const clash = pools.find((p) => overlaps(parsePrefix(p.pool), pool));
     if (clash) {
       throw new WeaveError(
@@ -253,13 +255,14 @@ export class IpamService implements IpamPort {
     let value: bigint;
     if (req.address !== "") {
       const addr = parseAddress(req.address);
+      const what = isGateway ? "Gateway" : "Address";
       if (!containsAddress(prefix, addr)) {
-        throw new WeaveError("WEAVE_BAD_REQUEST", `Address "${req.address}" is not in subnet "${pool.pool}"`);
+        throw new WeaveError("WEAVE_BAD_REQUEST", `${what} "${req.address}" is not in subnet "${pool.pool}"`);
       }
       if (!isUsable(prefix, addr.value)) {
         throw new WeaveError(
           "WEAVE_BAD_REQUEST",
-          `Address "${req.address}" is the network or broadcast address of "${pool.pool}"`,
+          `${what} "${req.address}" is the network or broadcast address of "${pool.pool}"`,
         );
       }
       value = addr.value;
@@ -308,7 +311,12 @@ export class IpamService implements IpamPort {
     return { address: `${text}/${prefix.bits}` };
   }
 
-  /** Frees an address; succeeds when it is not allocated or the pool is gone. */
+  /**
+   * Frees an address; succeeds when it is not allocated or the pool is gone. An address that an
+   * endpoint of a network on this pool still holds is kept: Docker releases the address of every
+   * CreateEndpoint that failed, including one the driver refused because another endpoint holds
+   * the address (granted by a replay window), and freeing it would let the next container take it.
+   */
   releaseAddress(poolIdValue: string, address: string): void {
     this.endReplayIfOver(false);
     if (address === "") return;
@@ -318,7 +326,35 @@ export class IpamService implements IpamPort {
     } catch {
       throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IP address "${address}"`);
     }
+    const pool = this.state.getPool(poolIdValue);
+    if (pool && this.heldByEndpoint(pool.pool, text)) return;
     this.state.deleteAddress(poolIdValue, text);
+  }
+
+  /** True when an endpoint of a network whose subnet is `cidr` has the address `text`. */
+  private heldByEndpoint(cidr: string, text: string): boolean {
+    const canonical = (value: string): string | undefined => {
+      try {
+        return formatAddress(parseAddress(value.split("/")[0] ?? ""));
+      } catch {
+        return undefined;
+      }
+    };
+    for (const n of this.state.listNetworks()) {
+      if (![...n.ipv4, ...n.ipv6].some((d) => samePrefix(d.Pool, cidr))) continue;
+      for (const ep of this.state.listEndpoints(n.id)) {
+        if ([ep.ipv4, ep.ipv6].some((a) => a !== null && canonical(a) === text)) return true;
+      }
+    }
+    return false;
+  }
+}
+
+function samePrefix(a: string, b: string): boolean {
+  try {
+    return formatPrefix(parsePrefix(a)) === formatPrefix(parsePrefix(b));
+  } catch {
+    return false;
   }
 }
 

@@ -298,3 +298,21 @@ void describe("DockerSync", () => {
     assert.match(h.dataplane.ruleset, new RegExp(bridge));
   });
 });
+
+void describe("DockerSync with records stored before input validation", () => {
+  void it("an endpoint record with an address that does not parse does not stop the pass", async () => {
+    const h = setup();
+    const net = await weaveNetwork(h, "10.41.0.0/24");
+    const id = "c".repeat(64);
+    await endpoint(h, net, id, true);
+    const rec = h.state.getEndpoint(id);
+    assert.ok(rec);
+    h.state.putEndpoint({ ...rec, ipv6: "fd00::zz/64" });
+    const stray = h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
+    h.clock.t += GRACE + 1;
+    await h.sync.syncNow();
+    assert.equal(h.sync.lastError, "");
+    assert.equal(h.state.getAddress(net.poolId, stray.address.split("/")[0] ?? ""), undefined, "collected");
+    assert.ok(h.state.getEndpoint(id), "the running container's endpoint stays");
+  });
+});
