@@ -170,6 +170,8 @@ export class ClusterIpam implements IpamPort {
   async releasePool(id: string): Promise<void> {
     const { ipam, state, store } = this.d;
     const pool = state.getPool(id);
+    // A refused duplicate's rollback: the pool, its blocks and its claim stay the live network's.
+    if (ipam.isRollback(id)) return ipam.releasePool(id);
     ipam.releasePool(id);
     const clusterId = poolClusterId(pool);
     if (!pool || !clusterId) return;

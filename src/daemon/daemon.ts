@@ -133,6 +133,7 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
         cluster?.networksChanged();
       },
       onEndpointsChanged: () => cluster?.endpointsChanged(),
+      onSubnetClash: (pools) => ipam.expectRollback(pools),
       ...(cluster
         ? {
             bindClusterPools: (req: CreateNetworkRequest) =>

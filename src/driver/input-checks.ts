@@ -16,6 +16,7 @@ import {
   formatAddress,
   formatPrefix,
   isUsable,
+  overlaps,
   parseAddress,
   parsePrefix,
 } from "../ipam/index.js";
@@ -200,6 +201,39 @@ export function checkAddressesFree(
           "WEAVE_IPAM_ADDRESS_IN_USE",
           `${field} "${mine.split("/")[0] ?? ""}" is already in use by endpoint ${ep.id.slice(0, 12)} on this network`,
         );
+      }
+    }
+  }
+}
+
+/**
+ * Throws WEAVE_IPAM_POOL_OVERLAP when a subnet of the network being created overlaps a subnet of
+ * another weave network on this host. Weave's IPAM refuses that already, except inside a replay
+ * window (a stray GetCapabilities lets a re-request of a pool through as Docker re-reserving it):
+ * the driver's own record of which network holds a subnet closes that door.
+ */
+export function checkSubnetsFree(
+  networkId: string,
+  data: readonly IpamData[],
+  others: readonly NetworkRecord[],
+): void {
+  for (const mine of data) {
+    const pool = parsePrefix(mine.Pool);
+    for (const n of others) {
+      if (n.id === networkId) continue;
+      for (const theirs of [...n.ipv4, ...n.ipv6]) {
+        let other: Prefix;
+        try {
+          other = parsePrefix(theirs.Pool);
+        } catch {
+          continue; // a record from before these checks
+        }
+        if (overlaps(pool, other)) {
+          throw new WeaveError(
+            "WEAVE_IPAM_POOL_OVERLAP",
+            `Subnet "${formatPrefix(pool)}" overlaps subnet "${formatPrefix(other)}" of weave network ${n.id.slice(0, 12)}`,
+          );
+        }
       }
     }
   }

@@ -11,7 +11,13 @@ import type { Dataplane } from "../dataplane/index.js";
 import { VETH_HOST_PREFIX, VETH_PEER_PREFIX } from "../dataplane/index.js";
 import { formatPrefix, parsePrefix } from "../ipam/index.js";
 import type { EndpointRecord, IpamData, LocalState, NetworkRecord } from "../store/index.js";
-import { checkAddressesFree, checkEndpointInterface, checkIpamData, checkMac } from "./input-checks.js";
+import {
+  checkAddressesFree,
+  checkEndpointInterface,
+  checkIpamData,
+  checkMac,
+  checkSubnetsFree,
+} from "./input-checks.js";
 import {
   bridgeSpec,
   defaultBridgeName,
@@ -56,6 +62,12 @@ export interface DriverDeps {
    * (undefined for a network of this host alone). Without it, the IPv4 pool's ID is used.
    */
   bindClusterPools?: (req: CreateNetworkRequest) => Promise<string | undefined>;
+  /**
+   * Called with the subnets of a network refused because another network holds them (possible
+   * only after the IPAM granted them again in a replay window): Docker's rollback releases of
+   * those pools must not take them from that network (IpamService.expectRollback).
+   */
+  onSubnetClash?: (pools: readonly string[]) => void;
 }
 
 const POLICY_KEY = "\u0000policies";
@@ -94,6 +106,14 @@ export class NetworkDriver {
         options: clusterId ? { ...req.options, [OPT_CLUSTER_ID]: clusterId } : req.options,
         createdAt: existing?.createdAt ?? this.deps.now(),
       };
+      // Checked with the write, after the last await: two creations cannot both pass.
+      const data = [...req.ipv4, ...req.ipv6];
+      try {
+        checkSubnetsFree(req.networkId, data, state.listNetworks());
+      } catch (err) {
+        this.deps.onSubnetClash?.(data.map((d) => d.Pool));
+        throw err;
+      }
       state.putNetwork(record);
       try {
         await this.deps.dataplane.ensureBridge(bridgeSpec(record));

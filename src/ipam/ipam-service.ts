@@ -70,6 +70,8 @@ export interface IpamPort {
 
 export class IpamService implements IpamPort {
   private replayUntil = 0;
+  /** Subnets (canonical) whose next release is the rollback of a creation the driver refused. */
+  private readonly rollbacks = new Set<string>();
 
   constructor(
     private readonly state: LocalState,
@@ -235,7 +237,42 @@ export class IpamService implements IpamPort {
   /** Frees a pool and its addresses; succeeds for unknown pools. */
   releasePool(id: string): void {
     this.endReplayIfOver(false);
+    const pool = this.state.getPool(id);
+    if (pool && this.rollbacks.delete(pool.pool) && this.poolHeld(id)) return;
     this.state.deletePool(id);
+  }
+
+  /**
+   * The driver refused a network because another network holds `pools` (the IPAM granted them
+   * again in a replay window, where a duplicate cannot be told from Docker re-reserving them).
+   * Docker's rollback that follows (ReleaseAddress of the gateway and aux addresses, ReleasePool)
+   * must not take them from that network: those releases are ignored once each. (A plain
+   * ReleasePool cannot be refused on its own: Docker releases a network's IPAM before the
+   * driver's DeleteNetwork, so a live record does not mean the release is wrong.)
+   */
+  expectRollback(pools: readonly string[]): void {
+    for (const p of pools) {
+      try {
+        this.rollbacks.add(formatPrefix(parsePrefix(p)));
+      } catch {
+        // not a subnet: nothing of ours to protect
+      }
+    }
+  }
+
+  /** True when pool `id`'s next release is a refused creation's rollback (see expectRollback). */
+  isRollback(id: string): boolean {
+    const pool = this.state.getPool(id);
+    return pool !== undefined && this.rollbacks.has(pool.pool) && this.poolHeld(id);
+  }
+
+  /** True when a weave network on this host has pool `id`'s subnet. */
+  private poolHeld(id: string): boolean {
+    const pool = this.state.getPool(id);
+    if (!pool) return false;
+    return this.state
+      .listNetworks()
+      .some((n) => [...n.ipv4, ...n.ipv6].some((d) => samePrefix(d.Pool, pool.pool)));
   }
 
   /**
@@ -327,12 +364,15 @@ export class IpamService implements IpamPort {
       throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IP address "${address}"`);
     }
     const pool = this.state.getPool(poolIdValue);
-    if (pool && this.heldByEndpoint(pool.pool, text)) return;
+    if (pool && this.heldByNetwork(pool.pool, text, this.rollbacks.has(pool.pool))) return;
     this.state.deleteAddress(poolIdValue, text);
   }
 
-  /** True when an endpoint of a network whose subnet is `cidr` has the address `text`. */
-  private heldByEndpoint(cidr: string, text: string): boolean {
+  /**
+   * True when a network whose subnet is `cidr` has the address `text` as an endpoint's address,
+   * or, with `own` (a refused creation's rollback), as the gateway or an aux address of its record.
+   */
+  private heldByNetwork(cidr: string, text: string, own: boolean): boolean {
     const canonical = (value: string): string | undefined => {
       try {
         return formatAddress(parseAddress(value.split("/")[0] ?? ""));
@@ -341,7 +381,12 @@ export class IpamService implements IpamPort {
       }
     };
     for (const n of this.state.listNetworks()) {
-      if (![...n.ipv4, ...n.ipv6].some((d) => samePrefix(d.Pool, cidr))) continue;
+      const data = [...n.ipv4, ...n.ipv6].filter((d) => samePrefix(d.Pool, cidr));
+      if (data.length === 0) continue;
+      for (const d of own ? data : []) {
+        const mine = [d.Gateway ?? "", ...Object.values(d.AuxAddresses ?? {})];
+        if (mine.some((a) => a !== "" && canonical(a) === text)) return true;
+      }
       for (const ep of this.state.listEndpoints(n.id)) {
         if ([ep.ipv4, ep.ipv6].some((a) => a !== null && canonical(a) === text)) return true;
       }

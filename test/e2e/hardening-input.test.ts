@@ -107,6 +107,57 @@ describe("weave refuses invalid input on a real Docker host", { skip, timeout: 6
     ok(await host.docker(["rm", "-f", a, b, c]));
   });
 
+  test("after a stray IpamDriver.GetCapabilities, a network on another network's subnet is refused and the first keeps everything", async () => {
+    const caps = await plugin(host, "IpamDriver.GetCapabilities");
+    assert.match(caps.text, /"RequiresRequestReplay":true/);
+    const twin = uniq("twin");
+    const err = fails(
+      await host.docker([
+        "network",
+        "create",
+        "-d",
+        "weave",
+        "--ipam-driver",
+        "weave",
+        "--subnet",
+        "10.88.0.0/24",
+        twin,
+      ]),
+      "network create on a held subnet",
+    );
+    assert.match(
+      err,
+      /Subnet "10\.88\.0\.0\/24" overlaps subnet "10\.88\.0\.0\/24" of weave network [0-9a-f]{12}/,
+    );
+    assert.notEqual((await host.docker(["network", "inspect", twin])).code, 0, "no second network");
+    // The first network kept its pool and gateway: containers still get addresses and talk, and
+    // the subnet is still refused to anyone else once the window is closed.
+    const a = await runSleeper(host, uniq("a"), [`--net=${net}`]);
+    const b = await runSleeper(host, uniq("b"), [`--net=${net}`]);
+    const ipA = await containerIp(host, a, net);
+    assert.match(ipA, /^10\.88\.0\.(\d+)$/);
+    assert.notEqual(ipA, "10.88.0.1", "the gateway address is not handed out");
+    assert.ok(await canPing(host, b, ipA), "b reaches a");
+    assert.ok(await canPing(host, b, "10.88.0.1"), "b reaches the gateway");
+    assert.match(
+      fails(
+        await host.docker([
+          "network",
+          "create",
+          "-d",
+          "weave",
+          "--ipam-driver",
+          "weave",
+          "--subnet",
+          "10.88.0.0/24",
+          twin,
+        ]),
+      ),
+      /overlaps/,
+    );
+    ok(await host.docker(["rm", "-f", a, b]));
+  });
+
   test("CreateEndpoint with a bad AddressIPv6 or an IPv6 Address is refused naming the field", async () => {
     const cases: [Record<string, string>, RegExp][] = [
       [

@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import type fc from "fast-check";
 import type { Prefix } from "../../../src/ipam/index.js";
-import { formatAddress, overlaps, parseAddress, parsePrefix, usableRange } from "../../../src/ipam/index.js";
+import {
+  formatAddress,
+  formatPrefix,
+  overlaps,
+  parseAddress,
+  parsePrefix,
+  usableRange,
+} from "../../../src/ipam/index.js";
 import type { LocalState } from "../../../src/store/index.js";
 import type { ModelServer, Reply } from "./model-stack.js";
 import { errorOf, text } from "./model-stack.js";
@@ -109,10 +116,10 @@ export class CreateNetwork implements Cmd {
   check = (): boolean => true;
   async run(m: Model, r: Real): Promise<void> {
     const p = this.subnet === "" ? undefined : parsePrefix(this.subnet);
-    // Known gap, left alone here: during a replay window the IPAM gives an existing pool again
-    // (Docker's replay cannot be told apart), so a second network could get the same subnet.
+    // In a replay window the IPAM gives an existing pool again (Docker re-reserving it cannot be
+    // told apart); the driver refuses the network, and Docker's releases keep what the first has.
     if (m.replay && p && m.nets.some((n) => n.v4.prefix.base === p.base && n.v4.prefix.bits === p.bits))
-      return;
+      return this.sameSubnetAfterReplay(m, r, p);
     const res = await requestPool(r, this.subnet, false);
     if (p) {
       if (p.bits < 8 || p.bits > 30)
@@ -169,6 +176,39 @@ export class CreateNetwork implements Cmd {
     m.nets.push({ id, v4, v6, aux });
   }
   toString = (): string => `CreateNetwork(${this.subnet || "auto"}${this.v6 ? ", ipv6" : ""})`;
+
+  /**
+   * The subnet of an existing network asked for again in a replay window: the IPAM may grant the
+   * pool and its gateway (a replay), the driver must refuse the network, and Docker's rollback
+   * (ReleaseAddress of the gateway, ReleasePool) must leave the first network all it had.
+   */
+  async sameSubnetAfterReplay(m: Model, r: Real, p: Prefix): Promise<void> {
+    const res = await requestPool(r, this.subnet, false);
+    if (errorOf(res) !== undefined) return refused(res, /overlaps/, this.toString());
+    const poolId = text(res, "PoolID");
+    const gw = await r.server.post("IpamDriver.RequestAddress", {
+      PoolID: poolId,
+      Address: "",
+      Options: { RequestAddressType: "com.docker.network.gateway" },
+    });
+    const gateway = errorOf(gw) === undefined ? text(gw, "Address") : undefined;
+    const created = await r.server.post("NetworkDriver.CreateNetwork", {
+      NetworkID: newId(m, "d"),
+      Options: { "com.docker.network.generic": {} },
+      IPv4Data: [
+        { AddressSpace: "LocalDefault", Pool: cidr(p, p.base), Gateway: gateway ?? cidr(p, p.base + 1n) },
+      ],
+      IPv6Data: [],
+    });
+    refused(created, /overlaps subnet .* of weave network/, `${this.toString()} after a replay`);
+    if (gateway !== undefined)
+      ok(await r.server.post("IpamDriver.ReleaseAddress", { PoolID: poolId, Address: gateway }), "release");
+    ok(await r.server.post("IpamDriver.ReleasePool", { PoolID: poolId }), "ReleasePool");
+    const first = m.nets.find((n) => n.v4.prefix.base === p.base && n.v4.prefix.bits === p.bits);
+    const firstGw = first && formatAddress({ family: 4, value: first.v4.gateway });
+    assert.ok(first && r.state.getPool(first.v4.id), "the first network keeps its pool");
+    assert.ok(first && firstGw && r.state.getAddress(first.v4.id, firstGw), "and its gateway address");
+  }
 }
 
 /** docker run [--ip]: RequestAddress (v4, v6), CreateEndpoint, Join; Docker's rollback on failure. */
@@ -329,6 +369,20 @@ export class StrayCapabilities implements Cmd {
     assert.equal(res.json["RequiresRequestReplay"], true);
   }
   toString = (): string => "StrayCapabilities";
+}
+
+/** A stray GetCapabilities, then `docker network create --subnet` of an existing network's subnet. */
+export class SubnetAgainAfterReplay implements Cmd {
+  constructor(readonly net: number) {}
+  check = (m: Model): boolean => m.nets.length > 0;
+  async run(m: Model, r: Real): Promise<void> {
+    const n = pick(m.nets, this.net);
+    if (!n) return;
+    await new StrayCapabilities().run(m, r);
+    const subnet = formatPrefix(n.v4.prefix);
+    await new CreateNetwork(subnet, false).sameSubnetAfterReplay(m, r, n.v4.prefix);
+  }
+  toString = (): string => `SubnetAgainAfterReplay(${this.net})`;
 }
 
 /** CreateEndpoint sent again for a running endpoint (same ID, same addresses): still fine. */

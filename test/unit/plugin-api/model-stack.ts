@@ -65,14 +65,6 @@ export class ModelServer {
     const dp = new FakeDataplane();
     const queue = new KeyedSerialQueue();
     const now = () => Date.now();
-    const driver = new NetworkDriver({
-      state,
-      dataplane: dp,
-      queue,
-      logger: silentLogger,
-      config: { mtu: 1450, nameserver: undefined },
-      now,
-    });
     const ipam = new IpamService(
       state,
       {
@@ -84,6 +76,15 @@ export class ModelServer {
       },
       now,
     );
+    const driver = new NetworkDriver({
+      state,
+      dataplane: dp,
+      queue,
+      logger: silentLogger,
+      config: { mtu: 1450, nameserver: undefined },
+      now,
+      onSubnetClash: (pools) => ipam.expectRollback(pools),
+    });
     this.routes.clear();
     for (const [path, route] of buildRoutes({ driver, ipam, queue, hostRoutes: async () => [] })) {
       this.routes.set(path, route);

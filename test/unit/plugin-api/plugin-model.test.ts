@@ -24,6 +24,7 @@ import {
   Run,
   Stop,
   StrayCapabilities,
+  SubnetAgainAfterReplay,
 } from "./model-commands.js";
 import { assertConsistent, ModelServer } from "./model-stack.js";
 
@@ -163,6 +164,7 @@ const commands = [
   fc.tuple(fc.nat(), fc.nat()).map(([n, e]) => checked(new DuplicateAfterReplay(n, e))),
   fc.nat().map((n) => checked(new RemoveNetwork(n))),
   fc.constant(null).map(() => checked(new StrayCapabilities())),
+  fc.nat().map((n) => checked(new SubnetAgainAfterReplay(n))),
   fc.nat().map((e) => checked(new RetryCreateEndpoint(e))),
   fc
     .tuple(fc.nat(), field, fc.nat(), fc.string({ minLength: 1, maxLength: 12 }), fc.boolean())
