@@ -191,6 +191,15 @@ export class NetworkDriver {
         sandboxKey: existing?.sandboxKey ?? null,
         createdAt: existing?.createdAt ?? this.deps.now(),
       };
+      // Interface names come from the ID's first 10 characters: two IDs that share them cannot
+      // both have a veth (Docker's IDs are random; only a client that makes them up gets here).
+      const twin = state.listEndpoints().find((e) => e.id !== record.id && e.hostIf === record.hostIf);
+      if (twin) {
+        throw new WeaveError(
+          "WEAVE_CONFLICT",
+          `Invalid EndpointID "${req.endpointId}": its first 10 characters are those of endpoint ${short(twin.id)} (interface ${record.hostIf})`,
+        );
+      }
       state.putEndpoint(record);
       try {
         await dataplane.ensureVeth(vethSpec(record, network));

@@ -299,6 +299,20 @@ void describe("NetworkDriver endpoints", () => {
     await rejectsWith(createEp(h, { net: NET2, address: "10.32.1.2/24" }), "WEAVE_CONFLICT");
   });
 
+  void it("refuses an endpoint ID whose first 10 characters another endpoint has, naming it", async () => {
+    const h = setup();
+    await createNet(h);
+    await createEp(h);
+    const twin = "abcdef0123".padEnd(64, "9");
+    await assert.rejects(
+      createEp(h, { id: twin, address: "10.32.0.3/24" }),
+      (e) =>
+        isWeaveError(e, "WEAVE_CONFLICT") &&
+        /EndpointID .* endpoint abcdef012345 \(interface vweabcdef0123\)/.test(String(e)),
+    );
+    assert.equal(h.state.listEndpoints().length, 1, "nothing stored for the twin");
+  });
+
   void it("a veth failure leaves no endpoint record and no veth", async () => {
     const h = setup();
     await createNet(h);
