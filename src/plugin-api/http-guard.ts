@@ -17,8 +17,8 @@
  *   message only, and `keepAliveTimeout = 0` arms no idle timer).
  * - Load shedding never closes a connection under a client that may be about to reuse it:
  *   while more than `keepAliveConnections` are open, every response carries `Connection: close`, so
- *   connections drain as calls complete. Only past `maxConnections` does a new connection evict a
- *   waiting one, chosen in this order: a connection that has not completed a request within
+ *   connections drain as calls complete. Only past `maxConnections` does a new connection evict
+ *   waiting ones (down to the limit), chosen in this order: a connection that has not completed a request within
  *   `evictAfterMs` of connecting (Docker writes its request right after connecting; one sitting
  *   there is a stuck or hostile client), then the connection idle the longest after a response
  *   (Go keeps at most 2 idle connections per host and reuses the most recently used one first, and
@@ -37,7 +37,7 @@ export interface HttpLimits {
   checkIntervalMs: number;
   /** Above this many open connections, responses say `Connection: close`. */
   keepAliveConnections: number;
-  /** Above this many open connections, a new connection evicts a waiting one (see the module note). */
+  /** Above this many open connections, a new one evicts waiting ones (see the module note). */
   maxConnections: number;
   /** A connection is evicted only after waiting this long for a request. */
   evictAfterMs: number;
@@ -108,15 +108,19 @@ export function createGuardedServer(
   const counts = { evicted: 0, closedByResponse: 0 };
   let lastLog = Number.NEGATIVE_INFINITY;
 
-  const evictOne = (): void => {
-    const victim = pickVictim(conns, now() - limits.evictAfterMs);
-    if (victim === undefined) return;
-    conns.delete(victim);
-    victim.destroy();
-    counts.evicted++;
-    if (now() - lastLog >= EVICTION_LOG_EVERY_MS) {
+  /** Evicts waiting connections until at most `maxConnections` are open, or none may go. */
+  const evict = (): void => {
+    const before = counts.evicted;
+    while (conns.size > limits.maxConnections) {
+      const victim = pickVictim(conns, now() - limits.evictAfterMs);
+      if (victim === undefined) break;
+      conns.delete(victim);
+      victim.destroy();
+      counts.evicted++;
+    }
+    if (counts.evicted > before && now() - lastLog >= EVICTION_LOG_EVERY_MS) {
       lastLog = now();
-      logger.warning("Too many open connections: closed a waiting one", {
+      logger.warning("Too many open connections: closed waiting ones", {
         open: conns.size,
         max: limits.maxConnections,
         evicted: counts.evicted,
@@ -127,7 +131,7 @@ export function createGuardedServer(
   server.on("connection", (socket: Socket) => {
     conns.set(socket, { fresh: true, busy: 0, since: now() });
     socket.once("close", () => conns.delete(socket));
-    if (conns.size > limits.maxConnections) evictOne();
+    if (conns.size > limits.maxConnections) evict();
   });
   // Registered before `handler`, so the header is set before any response is written.
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
