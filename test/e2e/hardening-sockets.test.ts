@@ -36,9 +36,9 @@ class Attacker {
     this.done = new Promise((resolve) => this.child.once("exit", () => resolve()));
   }
 
-  /** Connections the attacker holds open now (from its last status line). */
-  get open(): number {
-    return Number(/open (\d+)/.exec(this.last)?.[1] ?? "0");
+  /** Connections the server has kept open for at least a second (from the last status line). */
+  get held(): number {
+    return Number(/held (\d+)/.exec(this.last)?.[1] ?? "-1");
   }
 
   /** Ends the process by its PID and waits for it. */
@@ -87,10 +87,10 @@ describe("weave's sockets under load and slow clients", { skip, timeout: 600_000
     await host?.destroy();
   });
 
-  test("300 concurrent starts with idle gaps longer than 5 s between batches: none fails", async (t) => {
+  test("150 concurrent starts with idle gaps longer than 5 s between batches: none fails", async (t) => {
     const net = uniq("ka");
     await weaveNetwork(host, "--subnet", "10.96.0.0/22", net);
-    const TOTAL = 300;
+    const TOTAL = 150; // 300 took 4.5 min on a busy 2-core machine; the gaps matter, not the count
     const BATCH = 15;
     const names: string[] = [];
     const failures: string[] = [];
@@ -103,9 +103,9 @@ describe("weave's sockets under load and slow clients", { skip, timeout: 600_000
         results.forEach((r, i) => {
           if (r.code !== 0) failures.push(`${batch[i]}: ${r.err}`);
         });
-        // Idle gaps of 6-8 s after every 5th batch: Docker's kept-alive connections sit idle
+        // Idle gaps of 6-8 s after every 3rd batch: Docker's kept-alive connections sit idle
         // longer than Node's default keep-alive timeout, then are reused by the next batch.
-        if (b % 5 === 4 && (b + 1) * BATCH < TOTAL) await sleep(6_000 + (b % 3) * 1_000);
+        if (b % 3 === 2 && (b + 1) * BATCH < TOTAL) await sleep(6_000 + (Math.floor(b / 3) % 3) * 1_000);
       }
       t.diagnostic(`${TOTAL} starts in ${Math.round((Date.now() - t0) / 1000)} s, ${failures.length} failed`);
       assert.deepEqual(failures, [], "every docker run succeeds");
@@ -131,14 +131,20 @@ describe("weave's sockets under load and slow clients", { skip, timeout: 600_000
     const containers = [atk, nbr, cli, tgt];
     const pid = async (c: string): Promise<string> =>
       ok(await host.docker(["inspect", "-f", "{{.State.Pid}}", c]));
-    /** dig from inside container `c`'s network namespace; the answers and the elapsed ms. */
+    /**
+     * dig from inside container `c`'s network namespace (giving up after 1 s): the addresses
+     * answered and dig's own query time in ms (-1 without an answer).
+     */
     const dig = async (c: string, server: string, name: string, tcp: boolean) => {
-      const t0 = Date.now();
       const res = await run([
         ...["nsenter", "-t", await pid(c), "-n", "dig", tcp ? "+tcp" : "+notcp"],
-        ...["+time=1", "+tries=1", "+short", `@${server}`, name],
+        ...["+time=1", "+tries=1", "+noall", "+answer", "+stats", `@${server}`, name],
       ]);
-      return { ms: Date.now() - t0, answers: res.stdout.trim().split("\n").filter(Boolean) };
+      const lines = res.stdout.split("\n");
+      return {
+        ms: Number(/Query time: (\d+) msec/.exec(res.stdout)?.[1] ?? "-1"),
+        answers: lines.filter((l) => /\sIN\s+A\s/.test(l)).map((l) => l.split(/\s+/).pop() ?? ""),
+      };
     };
     const [ipTgt, ipNbr] = [await containerIp(host, tgt, netB), await containerIp(host, nbr, netA)];
     await eventually("names registered", async () => {
@@ -169,14 +175,15 @@ describe("weave's sockets under load and slow clients", { skip, timeout: 600_000
               r.answers.includes(ip),
               `${tcp ? "TCP" : "UDP"} answer from ${c}: ${r.answers.join(" ")}`,
             );
-            assert.ok(r.ms < 1_000, `${tcp ? "TCP" : "UDP"} query from ${c} took ${r.ms} ms`);
+            assert.ok(r.ms >= 0 && r.ms < 1_000, `${tcp ? "TCP" : "UDP"} query from ${c} took ${r.ms} ms`);
             worst[tcp ? "tcp" : "udp"] = Math.max(worst[tcp ? "tcp" : "udp"], r.ms);
           }
         }
         await sleep(500);
       }
       t.diagnostic(`attacker: ${attacker.last}; slowest answer UDP ${worst.udp} ms, TCP ${worst.tcp} ms`);
-      assert.ok(attacker.open <= 8, `the attacker holds at most its budget of 8 (${attacker.last})`);
+      const held = attacker.held;
+      assert.ok(held >= 1 && held <= 8, `the attacker holds at most its budget of 8 (${attacker.last})`);
     } finally {
       await attacker.stop();
       await removeAll(host, containers);

@@ -6,7 +6,8 @@
  * connection every 200 ms (a per-byte idle timer would never fire); `plugin` sends a partial plugin
  * call (headers and the first byte of a body) and stalls; a fifth of them send nothing at all.
  * A closed connection is opened again after 200 ms. Every second it prints
- * `open N opened N closed N` (totals since start).
+ * `open N held N opened N closed N`: open now, open for at least a second (the server kept them),
+ * and totals since start.
  */
 import net from "node:net";
 
@@ -18,6 +19,7 @@ const target =
 const count = Number((mode === "dns" ? rest[2] : rest[1]) ?? "300");
 const stats = { open: 0, opened: 0, closed: 0 };
 const trickling = new Set<net.Socket>();
+const connectedAt = new Map<net.Socket, number>();
 
 const PARTIAL_CALL =
   "POST /NetworkDriver.Join HTTP/1.1\r\nHost: plugin.moby.localhost\r\nContent-Length: 200\r\n\r\n{";
@@ -28,6 +30,7 @@ function connectOne(i: number): void {
   sock.on("error", () => undefined);
   sock.on("connect", () => {
     connected = true;
+    connectedAt.set(sock, Date.now());
     stats.open++;
     stats.opened++;
     if (mode === "dns") {
@@ -37,6 +40,7 @@ function connectOne(i: number): void {
   });
   sock.on("close", () => {
     trickling.delete(sock);
+    connectedAt.delete(sock);
     if (connected) {
       stats.open--;
       stats.closed++;
@@ -49,4 +53,8 @@ for (let i = 0; i < count; i++) connectOne(i);
 setInterval(() => {
   for (const s of trickling) if (!s.destroyed) s.write(Buffer.from([0x41]));
 }, 200);
-setInterval(() => console.log(`open ${stats.open} opened ${stats.opened} closed ${stats.closed}`), 1000);
+setInterval(() => {
+  const now = Date.now();
+  const held = [...connectedAt.values()].filter((t) => now - t >= 1000).length;
+  console.log(`open ${stats.open} held ${held} opened ${stats.opened} closed ${stats.closed}`);
+}, 1000);
