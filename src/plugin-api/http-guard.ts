@@ -13,8 +13,11 @@
  *   body) must arrive within `requestDeadlineMs` of its first byte. On a fresh connection Node counts
  *   from the connect, so a connection that sends nothing is closed too (with a 408). Both timers only
  *   run while a request is being received: neither a slow handler nor an idle kept-alive connection
- *   is cut (checked on Node 20: `headersTimeout`/`requestTimeout` apply to the parser's active
- *   message only, and `keepAliveTimeout = 0` arms no idle timer).
+ *   is cut (checked on Node 20.20: `headersTimeout`/`requestTimeout` apply to the parser's active
+ *   message only, and `keepAliveTimeout = 0` arms no idle timer; with the default of 5 s Node
+ *   closes an idle connection after 6 s). One residual case: Go's Transport may park a connection
+ *   it dialed for a call that another connection served first; it sits silent like an idle one
+ *   and is closed by the deadline with a 408, which Go reads as "server closed idle connection".
  * - Load shedding never closes a connection under a client that may be about to reuse it:
  *   while more than `keepAliveConnections` are open, every response carries `Connection: close`, so
  *   connections drain as calls complete. Only past `maxConnections` does a new connection evict
