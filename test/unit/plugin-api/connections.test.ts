@@ -101,7 +101,7 @@ void describe("plugin socket request deadline", () => {
         const c = await RawConnection.open(path);
         stall(c);
         const ms = await c.closed;
-        assert.ok(ms >= 250 && ms < 1_000, `closed after ${ms} ms`);
+        assert.ok(ms >= 250 && ms < 2_000, `closed after ${ms} ms`);
         const d = await RawConnection.open(path);
         assert.equal((await d.call(join1)).status, 200);
         d.destroy();
@@ -125,7 +125,7 @@ void describe("plugin socket request deadline", () => {
     await c.closed;
     clearInterval(timer);
     const ms = Date.now() - sentAt;
-    assert.ok(ms >= 250 && ms < 1_000, `closed ${ms} ms after the first byte`);
+    assert.ok(ms >= 250 && ms < 2_000, `closed ${ms} ms after the first byte`);
     assert.ok(i < bytes.length, "the request was not complete");
     await server.close(100);
   });
