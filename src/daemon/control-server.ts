@@ -2,10 +2,17 @@
  * The control API the CLI talks to: JSON over HTTP on a unix socket in the run directory
  * (mode 0600: root only). Read-only views, DNS record changes and a stop request.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
-import { listenUnix, removeSocket } from "../plugin-api/index.js";
+import {
+  CONTROL_HTTP_LIMITS,
+  createGuardedServer,
+  type GuardStats,
+  type HttpLimits,
+  listenUnix,
+  removeSocket,
+} from "../plugin-api/index.js";
 
 export interface ControlRequest {
   query: URLSearchParams;
@@ -18,44 +25,57 @@ const MAX_BODY = 64 * 1024;
 
 export class ControlServer {
   private readonly server: Server;
+  /** Open connections and what load shedding did (see plugin-api/http-guard.ts). */
+  readonly stats: () => GuardStats;
 
+  /** `limits` defaults to CONTROL_HTTP_LIMITS: a request deadline and a bound on connections. */
   constructor(
     private readonly socketPath: string,
     routes: Record<string, ControlHandler>,
     logger: Logger,
+    limits: Readonly<HttpLimits> = CONTROL_HTTP_LIMITS,
   ) {
-    this.server = createServer((req, res) => {
-      const url = new URL(req.url ?? "/", "http://weave");
-      const key = `${req.method ?? "GET"} ${url.pathname}`;
-      const handler = routes[key];
-      const send = (status: number, body: unknown) => {
-        const text = JSON.stringify(body);
-        res.writeHead(status, {
-          "Content-Type": "application/json",
-          "Content-Length": Buffer.byteLength(text),
-        });
-        res.end(text);
-      };
-      if (!handler) {
-        req.resume();
-        send(404, { error: `No such control call "${key}"` });
-        return;
-      }
-      readJson(req)
-        .then((body) => handler({ query: url.searchParams, body }))
-        .then(
-          (body) => send(200, body),
-          (err: unknown) => {
-            const status = isWeaveError(err, "WEAVE_BAD_REQUEST")
-              ? 400
-              : isWeaveError(err, "WEAVE_NOT_FOUND")
-                ? 404
-                : 500;
-            logger.warning("control call failed", { call: key, error: errorMessage(err) });
-            send(status, { error: errorMessage(err), code: isWeaveError(err) ? err.code : "WEAVE_INTERNAL" });
-          },
-        );
-    });
+    const guarded = createGuardedServer(
+      limits,
+      (req, res) => {
+        const url = new URL(req.url ?? "/", "http://weave");
+        const key = `${req.method ?? "GET"} ${url.pathname}`;
+        const handler = routes[key];
+        const send = (status: number, body: unknown) => {
+          const text = JSON.stringify(body);
+          res.writeHead(status, {
+            "Content-Type": "application/json",
+            "Content-Length": Buffer.byteLength(text),
+          });
+          res.end(text);
+        };
+        if (!handler) {
+          req.resume();
+          send(404, { error: `No such control call "${key}"` });
+          return;
+        }
+        readJson(req)
+          .then((body) => handler({ query: url.searchParams, body }))
+          .then(
+            (body) => send(200, body),
+            (err: unknown) => {
+              const status = isWeaveError(err, "WEAVE_BAD_REQUEST")
+                ? 400
+                : isWeaveError(err, "WEAVE_NOT_FOUND")
+                  ? 404
+                  : 500;
+              logger.warning("control call failed", { call: key, error: errorMessage(err) });
+              send(status, {
+                error: errorMessage(err),
+                code: isWeaveError(err) ? err.code : "WEAVE_INTERNAL",
+              });
+            },
+          );
+      },
+      logger,
+    );
+    this.server = guarded.server;
+    this.stats = guarded.stats;
   }
 
   async start(): Promise<void> {

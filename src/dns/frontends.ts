@@ -7,6 +7,7 @@ import type dgram from "node:dgram";
 import type net from "node:net";
 import { errorMessage, type Logger } from "../core/index.js";
 import { ForwardRequest, type Responder } from "./responder.js";
+import { TcpBudget } from "./tcp-budget.js";
 import type { Upstream } from "./upstream.js";
 
 /**
@@ -100,23 +101,46 @@ export class UdpFrontend {
 
 /** Limits of the TCP front end. */
 export interface TcpFrontendOptions {
-  /** Close a connection idle this long, ms; default 10,000. */
+  /** Close a connection with no traffic this long between queries, ms; default 10,000. */
   idleTimeoutMs?: number | undefined;
+  /**
+   * A query (its 2-octet length and the message) must arrive within this of its first byte, ms;
+   * not extended by each byte, so a trickling client cannot hold a connection. Default 3,000.
+   */
+  queryTimeoutMs?: number | undefined;
   /** Open connections across all listeners; more are closed at once. Default 256. */
   maxConnections?: number | undefined;
+  /** Open connections per listening address (one network's gateway); default 64. */
+  maxConnectionsPerAddress?: number | undefined;
+  /** Open connections per client address; default 8. */
+  maxConnectionsPerClient?: number | undefined;
   /** Forwarded queries in flight per connection before reading pauses; default 32. */
   maxPipelined?: number | undefined;
 }
 
+/** Defaults of {@link TcpFrontendOptions}. */
+export const TCP_FRONTEND_DEFAULTS = {
+  idleTimeoutMs: 10_000,
+  queryTimeoutMs: 3_000,
+  maxConnections: 256,
+  maxConnectionsPerAddress: 64,
+  maxConnectionsPerClient: 8,
+  maxPipelined: 32,
+} as const;
+
 /**
  * Serves DNS over TCP (RFC 7766): 2-octet length framing, pipelined queries, replies in
- * completion order, an idle timeout and a bound on connections.
+ * completion order, an idle timeout, a deadline per query, and connection budgets per client
+ * address, per listening address and in all, so one client cannot starve the others. A
+ * connection over a budget is closed at once (clients fall back to UDP or retry).
  */
 export class TcpFrontend {
   private readonly errors: ErrorLog;
+  private readonly refusals: ErrorLog;
   private readonly idleMs: number;
-  private readonly maxConns: number;
+  private readonly queryMs: number;
   private readonly maxPipelined: number;
+  private readonly budget: TcpBudget;
   private readonly conns = new Set<net.Socket>();
 
   constructor(
@@ -125,10 +149,17 @@ export class TcpFrontend {
     log: Logger,
     options: TcpFrontendOptions = {},
   ) {
+    const d = TCP_FRONTEND_DEFAULTS;
     this.errors = new ErrorLog(log);
-    this.idleMs = options.idleTimeoutMs ?? 10_000;
-    this.maxConns = options.maxConnections ?? 256;
-    this.maxPipelined = options.maxPipelined ?? 32;
+    this.refusals = new ErrorLog(log);
+    this.idleMs = options.idleTimeoutMs ?? d.idleTimeoutMs;
+    this.queryMs = options.queryTimeoutMs ?? d.queryTimeoutMs;
+    this.maxPipelined = options.maxPipelined ?? d.maxPipelined;
+    this.budget = new TcpBudget({
+      total: options.maxConnections ?? d.maxConnections,
+      perAddress: options.maxConnectionsPerAddress ?? d.maxConnectionsPerAddress,
+      perClient: options.maxConnectionsPerClient ?? d.maxConnectionsPerClient,
+    });
   }
 
   /** Starts serving connections accepted by `server`. */
@@ -143,19 +174,50 @@ export class TcpFrontend {
     this.conns.clear();
   }
 
-  private onConnection(socket: net.Socket): void {
-    socket.on("error", () => undefined); // resets are normal; 'close' follows
-    if (this.conns.size >= this.maxConns) {
+  /** Open connections: in all, for listening address `local`, for client address `client`. */
+  connections(local?: string, client?: string): { total: number; address: number; client: number } {
+    return this.budget.count(local, client);
+  }
+
+  /** Takes the connection into the budgets, or closes it at once when one is exhausted. */
+  private admit(socket: net.Socket): boolean {
+    const local = socket.localAddress ?? "";
+    const client = socket.remoteAddress ?? "";
+    const refused = this.budget.acquire(local, client);
+    if (refused !== undefined) {
       socket.destroy();
-      return;
+      const why = `${refused} budget exhausted (client ${client}, address ${local})`;
+      this.refusals.report("DNS TCP connection refused", new Error(why));
+      return false;
     }
     this.conns.add(socket);
-    socket.on("close", () => this.conns.delete(socket));
+    socket.on("close", () => {
+      this.conns.delete(socket);
+      this.budget.release(local, client);
+    });
+    return true;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    socket.on("error", () => undefined); // resets are normal; 'close' follows
+    if (!this.admit(socket)) return;
     socket.setNoDelay(true);
     socket.setTimeout(this.idleMs, () => socket.destroy());
     let buf: Buffer | undefined;
     let inFlight = 0;
     let writeBlocked = false;
+    let deadline: NodeJS.Timeout | undefined;
+    socket.on("close", () => clearTimeout(deadline));
+    /** Starts the deadline of a query whose first byte just arrived (no-op if one runs). */
+    const queryStarted = (restart: boolean): void => {
+      if (restart) clearTimeout(deadline);
+      else if (deadline !== undefined) return;
+      deadline = setTimeout(() => {
+        // While reading is paused on our side (replies pending), the client is not the slow one.
+        if (writeBlocked || inFlight >= this.maxPipelined) queryStarted(true);
+        else socket.destroy();
+      }, this.queryMs);
+    };
     const maybeResume = (): void => {
       if (!writeBlocked && inFlight < this.maxPipelined && !socket.destroyed) socket.resume();
     };
@@ -192,6 +254,7 @@ export class TcpFrontend {
         (err: unknown) => {
           inFlight--;
           this.errors.report("DNS forwarding failed", err);
+          maybeResume();
         },
       );
     };
@@ -207,6 +270,10 @@ export class TcpFrontend {
           handle(msg);
         }
         buf = off >= buf.length ? undefined : buf.subarray(off);
+        if (buf === undefined) {
+          clearTimeout(deadline);
+          deadline = undefined;
+        } else queryStarted(off > 0); // a new query began in this chunk when one ended in it
       } catch (err) {
         this.errors.report("DNS TCP query failed", err);
         socket.destroy();

@@ -48,8 +48,16 @@ export interface DnsServerOptions {
   maxUdpSize?: number | undefined;
   /** Encoded responses cached per size bucket; default 10,000. */
   cacheEntries?: number | undefined;
+  /** Idle time between TCP queries before the connection is closed, ms; default 10,000. */
   tcpIdleTimeoutMs?: number | undefined;
+  /** A TCP query must arrive whole within this of its first byte, ms; default 3,000. */
+  tcpQueryTimeoutMs?: number | undefined;
+  /** Open TCP connections in all; default 256. */
   maxTcpConnections?: number | undefined;
+  /** Open TCP connections per listening address (network gateway); default 64. */
+  maxTcpConnectionsPerAddress?: number | undefined;
+  /** Open TCP connections per client address; default 8. */
+  maxTcpConnectionsPerClient?: number | undefined;
   /** Extra processes sharing the UDP sockets; default 0 (this process only). */
   udpWorkers?: number | undefined;
   /** Log level of worker processes; default "info". */
@@ -118,7 +126,10 @@ export class DnsServer {
     this.udp = new UdpFrontend(this.responder, this.upstream, this.log);
     this.tcp = new TcpFrontend(this.responder, this.upstream, this.log, {
       idleTimeoutMs: options.tcpIdleTimeoutMs,
+      queryTimeoutMs: options.tcpQueryTimeoutMs,
       maxConnections: options.maxTcpConnections,
+      maxConnectionsPerAddress: options.maxTcpConnectionsPerAddress,
+      maxConnectionsPerClient: options.maxTcpConnectionsPerClient,
     });
     const workers = options.udpWorkers ?? 0;
     if (workers > 0) {

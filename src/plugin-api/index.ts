@@ -1,3 +1,4 @@
+export * from "./http-guard.js";
 export * from "./routes.js";
 export * from "./server.js";
 export * from "./unix-socket.js";

@@ -3,9 +3,10 @@
  * are mapped from WeaveError codes in one place. Request bodies are limited in size and parsed
  * leniently (Docker sends no Content-Type, and empty bodies for argument-less calls).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
+import { createGuardedServer, type GuardStats, type HttpLimits, PLUGIN_HTTP_LIMITS } from "./http-guard.js";
 import type { Route } from "./routes.js";
 import { listenUnix, removeSocket } from "./unix-socket.js";
 import { parseBody, Reader } from "./validate.js";
@@ -23,17 +24,25 @@ export interface PluginServerOptions {
   routes: Map<string, Route>;
   logger: Logger;
   observe?: CallObserver;
+  /** Connection limits and deadlines; default PLUGIN_HTTP_LIMITS (tests use shorter ones). */
+  limits?: Readonly<HttpLimits>;
 }
 
 export class PluginServer {
   private readonly server: Server;
+  /** Open connections and what load shedding did (see http-guard.ts). */
+  readonly stats: () => GuardStats;
 
   constructor(private readonly options: PluginServerOptions) {
-    this.server = createServer((req, res) => {
-      void this.handle(req, res);
-    });
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 0; // a Join may wait behind other work on its network
+    // Keep-alive without an idle timeout, a deadline for receiving each request (never for
+    // answering it: a Join may wait behind other work on its network), a bound on connections.
+    const guarded = createGuardedServer(
+      options.limits ?? PLUGIN_HTTP_LIMITS,
+      (req, res) => void this.handle(req, res),
+      options.logger,
+    );
+    this.server = guarded.server;
+    this.stats = guarded.stats;
   }
 
   /** Starts listening; rejects with WEAVE_CONFLICT if another process owns the socket. */
