@@ -9,15 +9,14 @@
  *   an EMPTY body (its request body is a drained buffer). So an idle connection is never timed out
  *   here (`keepAliveTimeout = 0`): it is closed only after a response that says `Connection: close`,
  *   or by the client.
- * - Deadlines use Node's own request timers, checked every `checkIntervalMs`: a request (headers and
- *   body) must arrive within `requestDeadlineMs` of its first byte. On a fresh connection Node counts
- *   from the connect, so a connection that sends nothing is closed too (with a 408). Both timers only
- *   run while a request is being received: neither a slow handler nor an idle kept-alive connection
- *   is cut (checked on Node 20.20: `headersTimeout`/`requestTimeout` apply to the parser's active
- *   message only, and `keepAliveTimeout = 0` arms no idle timer; with the default of 5 s Node
- *   closes an idle connection after 6 s). One residual case: Go's Transport may park a connection
- *   it dialed for a call that another connection served first; it sits silent like an idle one
- *   and is closed by the deadline with a 408, which Go reads as "server closed idle connection".
+ * - Deadlines are weave's own, not Node's (`headersTimeout`/`requestTimeout` are off): on a fresh
+ *   connection Node counts from the connect, so it would close with a 408 a connection that never
+ *   sent a byte, and Go's Transport parks such connections (one it dialed for a call another
+ *   connection served first) and may reuse one at that very moment: the empty-body retry again.
+ *   So a request's clock starts at its first byte (the socket's `bytesRead` moved since the
+ *   connection became idle, checked every `checkIntervalMs`): headers and body must arrive within
+ *   `requestDeadlineMs` of it. A slow handler is never cut, and a connection that sends nothing is
+ *   only ever closed by eviction under pressure (below).
  * - Load shedding never closes a connection under a client that may be about to reuse it:
  *   while more than `keepAliveConnections` are open, every response carries `Connection: close`, so
  *   connections drain as calls complete. Only past `maxConnections` does a new connection evict
@@ -36,7 +35,7 @@ import type { Logger } from "../core/index.js";
 export interface HttpLimits {
   /** A whole request (headers and body) must arrive within this of its first byte. */
   requestDeadlineMs: number;
-  /** How often Node checks the request deadlines (the deadline's granularity). */
+  /** How often the request deadlines are checked (the deadline's granularity). */
   checkIntervalMs: number;
   /** Above this many open connections, responses say `Connection: close`. */
   keepAliveConnections: number;
@@ -77,6 +76,12 @@ interface ConnState {
   busy: number;
   /** When the connection last started waiting for a request (connect or end of a response). */
   since: number;
+  /** `bytesRead` when it started waiting: more means a request has begun. */
+  idleBytes: number;
+  /** When the request being received sent its first byte (seen by a check), if one is. */
+  startedAt: number | undefined;
+  /** The request's body has been read to its end (its handler may still be running). */
+  received: boolean;
 }
 
 /** Counters of a guarded server (for tests and logs). */
@@ -102,12 +107,22 @@ export function createGuardedServer(
   logger: Logger,
   now: () => number = Date.now,
 ): GuardedServer {
-  const server = createServer({ connectionsCheckingInterval: limits.checkIntervalMs });
+  const server = createServer();
   server.keepAliveTimeout = 0; // never close an idle kept-alive connection (module note)
   server.timeout = 0;
-  server.headersTimeout = limits.requestDeadlineMs;
-  server.requestTimeout = limits.requestDeadlineMs;
+  server.headersTimeout = 0; // deadlines are ours, from a request's first byte (module note)
+  server.requestTimeout = 0;
   const conns = new Map<Socket, ConnState>();
+  const checker = setInterval(() => {
+    for (const [socket, state] of conns) {
+      if (overDeadline(socket, state, now(), limits.requestDeadlineMs)) {
+        conns.delete(socket);
+        socket.destroy();
+      }
+    }
+  }, limits.checkIntervalMs);
+  checker.unref();
+  server.once("close", () => clearInterval(checker));
   const counts = { evicted: 0, closedByResponse: 0 };
   let lastLog = Number.NEGATIVE_INFINITY;
 
@@ -132,7 +147,14 @@ export function createGuardedServer(
   };
 
   server.on("connection", (socket: Socket) => {
-    conns.set(socket, { fresh: true, busy: 0, since: now() });
+    conns.set(socket, {
+      fresh: true,
+      busy: 0,
+      since: now(),
+      idleBytes: 0,
+      startedAt: undefined,
+      received: false,
+    });
     socket.once("close", () => conns.delete(socket));
     if (conns.size > limits.maxConnections) evict();
   });
@@ -142,9 +164,15 @@ export function createGuardedServer(
     if (state !== undefined) {
       state.fresh = false;
       state.busy++;
+      state.startedAt ??= now();
+      state.received = false;
+      req.once("end", () => (state.received = true));
       res.once("close", () => {
         state.busy--;
         state.since = now();
+        state.idleBytes = req.socket.bytesRead;
+        state.startedAt = undefined;
+        state.received = true;
       });
     }
     if (conns.size > limits.keepAliveConnections) {
@@ -157,6 +185,20 @@ export function createGuardedServer(
     server,
     stats: () => ({ open: conns.size, ...counts }),
   };
+}
+
+/**
+ * True when the request `socket` is receiving began more than `deadlineMs` ago and has not arrived
+ * whole (headers, or the body of a request whose handler waits for it). Marks a request's start
+ * the first time it sees its bytes.
+ */
+function overDeadline(socket: Socket, state: ConnState, at: number, deadlineMs: number): boolean {
+  if (state.busy > 0) {
+    return !state.received && state.startedAt !== undefined && at - state.startedAt > deadlineMs;
+  }
+  if (socket.bytesRead <= state.idleBytes) return false; // waiting, not receiving
+  state.startedAt ??= at;
+  return at - state.startedAt > deadlineMs;
 }
 
 /** The connection to evict (module note), among those waiting since before `cutoff`. */
