@@ -111,20 +111,18 @@ describe("weave refuses invalid input on a real Docker host", { skip, timeout: 6
     const caps = await plugin(host, "IpamDriver.GetCapabilities");
     assert.match(caps.text, /"RequiresRequestReplay":true/);
     const twin = uniq("twin");
-    const err = fails(
-      await host.docker([
-        "network",
-        "create",
-        "-d",
-        "weave",
-        "--ipam-driver",
-        "weave",
-        "--subnet",
-        "10.88.0.0/24",
-        twin,
-      ]),
-      "network create on a held subnet",
-    );
+    const createTwin = [
+      "network",
+      "create",
+      "-d",
+      "weave",
+      "--ipam-driver",
+      "weave",
+      "--subnet",
+      "10.88.0.0/24",
+      twin,
+    ];
+    const err = fails(await host.docker(createTwin), "network create on a held subnet");
     assert.match(
       err,
       /Subnet "10\.88\.0\.0\/24" overlaps subnet "10\.88\.0\.0\/24" of weave network [0-9a-f]{12}/,
@@ -139,22 +137,7 @@ describe("weave refuses invalid input on a real Docker host", { skip, timeout: 6
     assert.notEqual(ipA, "10.88.0.1", "the gateway address is not handed out");
     assert.ok(await canPing(host, b, ipA), "b reaches a");
     assert.ok(await canPing(host, b, "10.88.0.1"), "b reaches the gateway");
-    assert.match(
-      fails(
-        await host.docker([
-          "network",
-          "create",
-          "-d",
-          "weave",
-          "--ipam-driver",
-          "weave",
-          "--subnet",
-          "10.88.0.0/24",
-          twin,
-        ]),
-      ),
-      /overlaps/,
-    );
+    assert.match(fails(await host.docker(createTwin)), /overlaps/);
     ok(await host.docker(["rm", "-f", a, b]));
   });
 
