@@ -76,7 +76,7 @@ async function rejectedCalls(host: Host): Promise<string[]> {
   return log.split("\n").filter((l) => l.includes('"plugin call failed"') && l.includes('"status":400'));
 }
 
-describe("weave's sockets under load and slow clients", { skip, timeout: 600_000 }, () => {
+describe("weave's sockets under load and slow clients", { skip, timeout: 1_500_000 }, () => {
   let host: Host;
 
   before(async () => {
