@@ -6,7 +6,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { accessSync, chmodSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -96,21 +105,26 @@ void describe("packaging/systemd/weave.service", () => {
     assert.ok(wantedBy.includes("multi-user.target") && wantedBy.includes("docker.service"));
   });
 
-  void it("is ready only once the plugin socket exists (ExecStartPost)", async () => {
+  void it("is ready only once the plugin socket and the control socket exist (ExecStartPost)", async () => {
     const [post] = get("Service", "ExecStartPost");
     const m = /^\/bin\/sh -c '(.*)'$/.exec(post ?? "");
     assert.ok(m?.[1], `ExecStartPost is a /bin/sh -c '...' script: ${post}`);
     const script = m[1].replaceAll("$$", "$"); // systemd's escape for a literal "$"
     const dir = mkdtempSync(join(tmpdir(), "weave-unit-"));
-    const socket = join(dir, "weave.sock");
+    const socket = join(dir, "plugin.sock");
+    const runDir = join(dir, "run");
+    mkdirSync(runDir);
     try {
-      const server = createServer();
+      const plugin = createServer();
+      const control = createServer();
       const started = Date.now();
-      setTimeout(() => server.listen(socket), 300);
-      const code = await runShell(script, { WEAVE_SOCKET: socket });
-      server.close();
+      setTimeout(() => plugin.listen(socket), 300);
+      setTimeout(() => control.listen(join(runDir, "weave.sock")), 600);
+      const code = await runShell(script, { WEAVE_SOCKET: socket, WEAVE_RUN_DIR: runDir });
+      plugin.close();
+      control.close();
       assert.equal(code, 0);
-      assert.ok(Date.now() - started >= 300, "waited for the socket");
+      assert.ok(Date.now() - started >= 600, "waited for both sockets");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
