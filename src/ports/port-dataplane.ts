@@ -12,6 +12,21 @@ export interface PortDataplane {
   apply(rules: readonly PortRule[]): Promise<void>;
 }
 
+/**
+ * The kernel settings published ports need, as commands: route_localnet on bridges reached from
+ * 127.0.0.1; hairpin mode on the endpoint's bridge port (with br_netfilter, a container's traffic to its
+ * own published port is bridged back out of the port it came in on); IPv6 forwarding for IPv6 bindings
+ * (Docker sets it too for IPv6 networks).
+ */
+export function portSettings(rules: readonly PortRule[]): string[][] {
+  const out = localnetBridges(rules).map((b) => ["sysctl", "-qw", `net.ipv4.conf.${b}.route_localnet=1`]);
+  for (const ifname of [...new Set(rules.map((r) => r.hostIf))].sort()) {
+    out.push(["ip", "link", "set", "dev", ifname, "type", "bridge_slave", "hairpin", "on"]);
+  }
+  if (rules.some((r) => r.family === 6)) out.push(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+  return out;
+}
+
 /** nftables + sysctl. */
 export class NftPortDataplane implements PortDataplane {
   constructor(
@@ -21,16 +36,20 @@ export class NftPortDataplane implements PortDataplane {
 
   async apply(rules: readonly PortRule[]): Promise<void> {
     const text = renderPortRuleset(rules);
-    // route_localnet first: a 127.0.0.1 client may connect the moment the rules are in.
-    for (const bridge of localnetBridges(rules)) {
-      const key = `net.ipv4.conf.${bridge}.route_localnet`;
-      const res = await this.exec("sysctl", ["-qw", `${key}=1`], { check: false }).catch((err: unknown) => ({
+    // Kernel settings first: a client may connect the moment the rules are in. Without one of them
+    // only some paths fail (127.0.0.1 clients, hairpin, IPv6 from outside): warn and go on.
+    for (const [file = "", ...args] of portSettings(rules)) {
+      const res = await this.exec(file, args, { check: false }).catch((err: unknown) => ({
         code: -1,
         stderr: String(err),
       }));
-      // Without it only 127.0.0.0/8 clients on the host fail; everything else works: warn, go on.
-      if (res.code !== 0)
-        this.logger.warning("cannot set route_localnet", { key, stderr: res.stderr.trim() });
+      if (res.code !== 0) {
+        const command = [file, ...args].join(" ");
+        this.logger.warning("cannot apply a kernel setting for published ports", {
+          command,
+          stderr: res.stderr.trim(),
+        });
+      }
     }
     const res = await this.exec("nft", ["-f", "-"], { check: false, input: text });
     if (res.code !== 0) {
@@ -55,8 +74,7 @@ export class FakePortDataplane implements PortDataplane {
       this.failNext = false;
       throw new WeaveError("WEAVE_DATAPLANE", 'Command "nft -f -" failed (injected)');
     }
-    for (const bridge of localnetBridges(rules))
-      this.commands.push(`sysctl -qw net.ipv4.conf.${bridge}.route_localnet=1`);
+    for (const argv of portSettings(rules)) this.commands.push(argv.join(" "));
     this.commands.push("nft -f -");
     this.ruleset = renderPortRuleset(rules);
     this.rules = [...rules];

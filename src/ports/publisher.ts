@@ -238,7 +238,7 @@ export class PortPublisher {
       const network = ep && state.getNetwork(ep.networkId);
       const ip = ep && containerIp(ep, b.family);
       if (!network || !ip) continue;
-      rules.push({ ...strip(b), bridge: network.bridge, containerIp: ip });
+      rules.push({ ...strip(b), bridge: network.bridge, hostIf: ep.hostIf, containerIp: ip });
     }
     return rules;
   }

@@ -36,6 +36,8 @@ export interface EndpointPortBinding extends PortBinding {
 /** What the ports planner needs for one binding: where the traffic goes. */
 export interface PortRule extends PortBinding {
   bridge: string;
+  /** Host end of the endpoint's veth (a bridge port; hairpin mode goes on it). */
+  hostIf: string;
   /** The container's address of `family` on the endpoint's network (plain IP). */
   containerIp: string;
 }

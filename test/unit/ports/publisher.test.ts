@@ -75,8 +75,10 @@ void describe("PortPublisher", () => {
     const h = harness();
     await h.publisher.program(ref(EP1), portmap([80, 18080]));
     assert.deepEqual(h.reserver.heldKeys(), ["tcp 4 0.0.0.0 18080", "tcp 6 :: 18080"]);
-    assert.deepEqual(h.dataplane.commands.slice(-2), [
+    assert.deepEqual(h.dataplane.commands.slice(-4), [
       "sysctl -qw net.ipv4.conf.weave-n.route_localnet=1",
+      "ip link set dev vwe1111111111 type bridge_slave hairpin on",
+      "sysctl -qw net.ipv6.conf.all.forwarding=1",
       "nft -f -",
     ]);
     assert.equal(
