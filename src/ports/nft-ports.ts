@@ -9,9 +9,10 @@
  *    Containers reaching the host's address (hairpin) come this way too;
  *  - output: the same for traffic the host itself sends, loopback included (127.0.0.1: the bridge
  *    gets net.ipv4.conf.B.route_localnet=1, see localnetBridges);
- *  - postrouting, per bridge: DNATed traffic from 127.0.0.0/8 is masqueraded (a container cannot
- *    answer 127.0.0.1), and so is DNATed traffic that comes from the bridge and goes back into it
- *    (hairpin: without it the container would answer a peer that expects the host's address).
+ *  - postrouting: DNATed traffic from 127.0.0.0/8 into B is masqueraded (a container cannot answer
+ *    127.0.0.1), and so is a container's DNATed traffic to itself (hairpin: it would otherwise answer
+ *    itself directly, to a connection it made to the host's address). The bridge port is in hairpin
+ *    mode (port-dataplane.ts) for the br_netfilter case.
  * Traffic from other machines is never SNATed.
  */
 import { WeaveError } from "../core/index.js";
@@ -55,6 +56,16 @@ export function localnetBridges(rules: readonly PortRule[]): string[] {
   return [...out].sort();
 }
 
+/**
+ * A container reaching its own published port through a host address: source and destination are
+ * the container (Docker's rule). Matched on addresses, not on the input interface: with br_netfilter
+ * the DNATed packet is bridged straight back, and that path has no input interface.
+ */
+function hairpinMatch(rule: PortRule): string {
+  const kw = rule.family === 4 ? "ip" : "ip6";
+  return `${kw} saddr ${rule.containerIp} ${kw} daddr ${rule.containerIp}`;
+}
+
 function chain(name: string, header: string, rules: string[]): string[] {
   return [`\tchain ${name} {`, `\t\t${header}`, ...rules.map((r) => `\t\t${r}`), "\t}"];
 }
@@ -71,26 +82,27 @@ export function renderPortRuleset(rules: readonly PortRule[]): string {
     const out: string[] = [];
     const post: string[] = [];
     const seen = new Set<string>();
+    const hairpin: string[] = [];
     for (const r of rules) {
       const b = quoteIf(r.bridge);
       const p = daddrMatch(r, "prerouting");
       const o = daddrMatch(r, "output");
       if (p) pre.push(`${p} ${target(r)}`);
       if (o) out.push(`${o} ${target(r)}`);
-      if (r.family === 4 && !seen.has(`lo ${b}`)) {
-        seen.add(`lo ${b}`);
+      if (r.family === 4 && !seen.has(b)) {
+        seen.add(b);
         post.push(`oifname ${b} ip saddr 127.0.0.0/8 ct status dnat masquerade`);
       }
-      if (!seen.has(`hairpin ${b}`)) {
-        seen.add(`hairpin ${b}`);
-        post.push(`oifname ${b} iifname ${b} ct status dnat masquerade`);
-      }
+      hairpin.push(`${hairpinMatch(r)} ${r.proto} dport ${r.containerPort} ct status dnat masquerade`);
     }
     lines.push(
       `table ${NFT_PORTS_TABLE} {`,
       ...chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;", pre),
       ...chain("output", "type nat hook output priority -100; policy accept;", out),
-      ...chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post),
+      ...chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", [
+        ...post,
+        ...new Set(hairpin),
+      ]),
       "}",
     );
   }

@@ -100,7 +100,8 @@ void describe("PortPublisher", () => {
         "\tchain postrouting {",
         "\t\ttype nat hook postrouting priority srcnat; policy accept;",
         '\t\toifname "weave-n" ip saddr 127.0.0.0/8 ct status dnat masquerade',
-        '\t\toifname "weave-n" iifname "weave-n" ct status dnat masquerade',
+        "\t\tip saddr 10.32.0.2 ip daddr 10.32.0.2 tcp dport 80 ct status dnat masquerade",
+        "\t\tip6 saddr fd00::2 ip6 daddr fd00::2 tcp dport 80 ct status dnat masquerade",
         "\t}",
         "}",
         "",
@@ -130,7 +131,8 @@ void describe("PortPublisher", () => {
       "\t\tip daddr 192.168.1.5 tcp dport 8081 dnat ip to 10.32.0.3:80",
       "\t\tip daddr 127.0.0.1 tcp dport 8082 dnat ip to 10.32.0.3:80",
       '\t\toifname "weave-n" ip saddr 127.0.0.0/8 ct status dnat masquerade',
-      '\t\toifname "weave-n" iifname "weave-n" ct status dnat masquerade',
+      "\t\tip saddr 10.32.0.3 ip daddr 10.32.0.3 udp dport 53 ct status dnat masquerade",
+      "\t\tip saddr 10.32.0.3 ip daddr 10.32.0.3 tcp dport 80 ct status dnat masquerade",
     ]);
   });
 
