@@ -149,8 +149,10 @@ export class PortPublisher {
 
   /** Removes an endpoint's bindings from the state, then releases and re-applies. */
   private async dropLocked(endpointId: string): Promise<void> {
-    if (this.deps.state.listPortBindings(endpointId).length > 0)
+    if (this.deps.state.listPortBindings(endpointId).length > 0) {
       this.deps.state.setPortBindings(endpointId, []);
+      this.deps.logger.info("ports unpublished", { endpoint: endpointId });
+    }
     await this.syncLocked();
   }
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import type { Host } from "./harness/index.js";
 import { run, TEST_IMAGE } from "./harness/index.js";
-import { ok } from "./lib.js";
+import { eventually, ok } from "./lib.js";
 
 /** `curl` from inside `host` (its namespace); the body, or "" when nothing answered within 3 s. */
 export async function curl(host: Host, url: string, extra: string[] = []): Promise<string> {
@@ -10,7 +10,32 @@ export async function curl(host: Host, url: string, extra: string[] = []): Promi
   return res.code === 0 ? res.stdout : "";
 }
 
-/** Starts busybox httpd serving "hello from NAME" on port 80 (or `ports`); returns the name. */
+/**
+ * Asserts that `url` answers `body` from inside `host`, trying for up to 15 s (containers start, and
+ * this machine is shared, so one 3 s attempt can miss). Fails with the last answer and `diag()`.
+ */
+export async function reaches(
+  host: Host,
+  url: string,
+  body: string,
+  diag?: () => Promise<string>,
+): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let last = "";
+  while (Date.now() < deadline) {
+    last = await curl(host, url);
+    if (last === body) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.fail(
+    `${url} from ${host.name} answered ${JSON.stringify(last)}, not ${JSON.stringify(body)}${diag ? `\n${await diag()}` : ""}`,
+  );
+}
+
+/**
+ * Starts busybox httpd serving "hello from NAME" on port 80 (or `ports`); returns the name once every
+ * httpd listens (docker run returns before that).
+ */
 export async function runWeb(host: Host, name: string, args: string[], ports = [80]): Promise<string> {
   const serve = ports.map((p) => `httpd -p ${p} -h /www;`).join(" ");
   const script = `mkdir -p /www && echo "hello from ${name}" > /www/index.html && ${serve} sleep 3600`;
@@ -18,6 +43,10 @@ export async function runWeb(host: Host, name: string, args: string[], ports = [
     await host.docker(["run", "-d", "--name", name, ...args, TEST_IMAGE, "sh", "-c", script]),
     `docker run ${name}`,
   );
+  await eventually(`httpd listens in ${name}`, async () => {
+    const out = (await host.docker(["exec", name, "netstat", "-ltn"])).stdout;
+    return ports.every((p) => new RegExp(`:${p}\\s`).test(out));
+  });
   return name;
 }
 
