@@ -6,7 +6,7 @@
  * socket -> status server (metrics, status page) -> Docker sync (outside any plugin call: default
  * network, adoption, garbage collection).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../core/index.js";
 import {
@@ -166,7 +166,6 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       logger: log.child("ports"),
       now,
       ephemeral: ephemeralRange(log),
-      pathExists: existsSync,
     });
     // Published ports come back as they were (held again, rules re-applied) before Docker can call.
     await ports.converge();

@@ -10,7 +10,6 @@
  * every Docker sync pass, so rules lost (a firewall reload) or reservations lost (weave restarted)
  * come back.
  */
-import { dirname } from "node:path";
 import type { Json, JsonObject, KeyedSerialQueue, Logger } from "../core/index.js";
 import { errorMessage, isWeaveError, WeaveError } from "../core/index.js";
 import type { EndpointRecord, LocalState, PortBindingRecord } from "../store/index.js";
@@ -39,8 +38,6 @@ export interface PortPublisherDeps {
   now: () => number;
   /** Where host ports are picked when Docker asks for none (`-p 80`, `-P`). */
   ephemeral: PortRange;
-  /** True when the path exists (a sandbox's network namespace file). */
-  pathExists: (path: string) => boolean;
 }
 
 export interface EndpointRef {
@@ -84,7 +81,6 @@ export class PortPublisher {
       await this.dropLocked(ep.id);
       if (requests.length === 0) return;
       if (state.getNetwork(ep.networkId)?.internal) this.checkJoin(ep.networkId, options);
-      await this.purgeStaleLocked();
       const bindings = await this.resolveLocked(ep, requests);
       const now = this.deps.now();
       state.setPortBindings(
@@ -128,13 +124,13 @@ export class PortPublisher {
   }
 
   /**
-   * Makes reservations and rules match the state: drops bindings of containers that are gone, holds
-   * every recorded port (a port a process took meanwhile is logged, its rules stay), lets go of what
+   * Makes reservations and rules match the state (bindings of containers that are gone leave with
+   * their endpoint, which the Docker sync removes once Docker no longer lists it): holds every recorded
+   * port (a port a process took meanwhile is logged, its rules stay), lets go of what
    * no record names, and re-applies the rules. Rejects WEAVE_DATAPLANE when the rules cannot be applied.
    */
   async converge(): Promise<void> {
     await this.deps.queue.run(PORTS_KEY, async () => {
-      await this.purgeStaleLocked();
       for (const b of this.deps.state.listPortBindings()) {
         await this.deps.reserver.reserve(b).catch((err: unknown) => {
           this.deps.logger.warning("cannot hold a published port", {
@@ -163,22 +159,6 @@ export class PortPublisher {
       if (!wanted.has(reservationKey(b))) await this.deps.reserver.release(b);
     }
     await this.deps.dataplane.apply(this.rules());
-  }
-
-  /**
-   * Bindings of endpoints whose container is gone (its sandbox's namespace file was removed, e.g.
-   * dockerd was killed and cleaned up without telling weave) are dropped, so a restarted container can
-   * have its ports again. When the sandbox directory is not visible at all, nothing is judged.
-   */
-  private async purgeStaleLocked(): Promise<void> {
-    const { state, pathExists, logger } = this.deps;
-    const owners = new Set(state.listPortBindings().map((b) => b.endpointId));
-    for (const id of owners) {
-      const key = state.getEndpoint(id)?.sandboxKey;
-      if (!key || !pathExists(dirname(key)) || pathExists(key)) continue;
-      logger.info("dropping the published ports of a container that is gone", { endpoint: id });
-      state.setPortBindings(id, []);
-    }
   }
 
   /** Picks and holds a host port for each request; all or nothing. */
