@@ -143,22 +143,32 @@ export class PortPublisher {
     });
   }
 
-  /** Removes an endpoint's bindings from the state, then releases and re-applies. */
+  /**
+   * Removes an endpoint's bindings from the state, then releases and re-applies. A container that
+   * published nothing costs nothing (no nft run at every container start).
+   */
   private async dropLocked(endpointId: string): Promise<void> {
-    if (this.deps.state.listPortBindings(endpointId).length > 0) {
+    const had = this.deps.state.listPortBindings(endpointId).length > 0;
+    if (had) {
       this.deps.state.setPortBindings(endpointId, []);
       this.deps.logger.info("ports unpublished", { endpoint: endpointId });
     }
-    await this.syncLocked();
+    await this.syncLocked(had);
   }
 
-  /** Releases reservations no record names and applies the rules (skipped when nothing changes). */
-  private async syncLocked(): Promise<void> {
+  /**
+   * Releases reservations no record names (e.g. of an endpoint deleted with its bindings) and applies
+   * the rules; without `force`, the rules are applied only when a reservation was released.
+   */
+  private async syncLocked(force = true): Promise<void> {
     const wanted = new Set(this.deps.state.listPortBindings().map(reservationKey));
+    let released = false;
     for (const b of this.deps.reserver.held()) {
-      if (!wanted.has(reservationKey(b))) await this.deps.reserver.release(b);
+      if (wanted.has(reservationKey(b))) continue;
+      await this.deps.reserver.release(b);
+      released = true;
     }
-    await this.deps.dataplane.apply(this.rules());
+    if (force || released) await this.deps.dataplane.apply(this.rules());
   }
 
   /** Picks and holds a host port for each request; all or nothing. */

@@ -244,4 +244,16 @@ void describe("PortPublisher", () => {
     assert.deepEqual(h.reserver.heldKeys(), []);
     assert.doesNotMatch(h.dataplane.ruleset, /dnat/);
   });
+
+  void it("a container that publishes nothing runs no nft; a revoke after the endpoint is gone still cleans up", async () => {
+    const h = harness();
+    await h.publisher.program(ref(EP1), portmap());
+    await h.publisher.revoke(ref(EP1));
+    assert.deepEqual(h.dataplane.commands, []);
+    await h.publisher.program(ref(EP2), portmap([80, 18080]));
+    h.state.deleteEndpoint(EP2); // DeleteEndpoint: the driver deletes first, the bindings cascade
+    await h.publisher.revoke(ref(EP2));
+    assert.deepEqual(h.reserver.heldKeys(), []);
+    assert.doesNotMatch(h.dataplane.ruleset, /dnat/);
+  });
 });
