@@ -166,6 +166,15 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       logger: log.child("ports"),
       now,
       ephemeral: ephemeralRange(log),
+      // A port held by an endpoint Docker may have lost: let the sync check now (not awaited: outside
+      // the plugin call). Before the sync exists (first instants after start) its own first pass does.
+      onAllocatedConflict: () => {
+        try {
+          void sync.syncNow().catch(() => undefined);
+        } catch {
+          // `sync` is not built yet.
+        }
+      },
     });
     // Published ports come back as they were (held again, rules re-applied) before Docker can call.
     await ports.converge();

@@ -38,6 +38,12 @@ export interface PortPublisherDeps {
   now: () => number;
   /** Where host ports are picked when Docker asks for none (`-p 80`, `-P`). */
   ephemeral: PortRange;
+  /**
+   * Called (not awaited) when a port is refused because another endpoint publishes it: that endpoint
+   * may belong to a container Docker lost without telling weave (dockerd killed), which the Docker
+   * sync removes; Docker's restart policy then retries.
+   */
+  onAllocatedConflict?: () => void;
 }
 
 export interface EndpointRef {
@@ -202,7 +208,10 @@ export class PortPublisher {
       const want = bindingsAt(req, families, port);
       const clash = want.find((b) => findClash(b, taken) || findClash(b, mine));
       if (clash) {
-        if (fixed) throw allocatedError(clash, findClash(clash, taken));
+        if (fixed) {
+          this.deps.onAllocatedConflict?.();
+          throw allocatedError(clash, findClash(clash, taken));
+        }
         continue;
       }
       const held: PortBinding[] = [];

@@ -287,7 +287,7 @@ describe("published ports (docker run -p)", { skip, timeout: 900_000 }, () => {
     await eventually(
       "the restarted container answers",
       async () => (await curl(other, url)) === `hello from ${name}\n`,
-      60_000,
+      120_000,
     );
     assert.equal((await dnatFor(host, 18600)).length, 2, "one prerouting and one output rule, no stale copy");
   });

@@ -17,7 +17,7 @@ const INTERNAL = "i".repeat(64);
 const EP1 = "1".repeat(64);
 const EP2 = "2".repeat(64);
 
-function harness() {
+function harness(onAllocatedConflict?: () => void) {
   const state: LocalState = openSqliteState(":memory:");
   const net = { mtu: 1450, ipv6: [], options: {}, createdAt: 1 };
   state.putNetwork({ ...net, id: NET, bridge: "weave-n", internal: false, ipv4: [{ Pool: "10.32.0.0/24" }] });
@@ -52,6 +52,7 @@ function harness() {
     logger: silentLogger,
     now: () => 5,
     ephemeral: { start: 40000, end: 40002 },
+    ...(onAllocatedConflict ? { onAllocatedConflict } : {}),
   });
   return { state, dataplane, reserver, publisher, ep };
 }
@@ -157,7 +158,8 @@ void describe("PortPublisher", () => {
   });
 
   void it("refuses a port another container publishes, leaving nothing half-programmed", async () => {
-    const h = harness();
+    let nudged = 0;
+    const h = harness(() => nudged++);
     await h.publisher.program(ref(EP1), portmap([80, 18080]));
     const ruleset = h.dataplane.ruleset;
     await assert.rejects(
@@ -169,6 +171,7 @@ void describe("PortPublisher", () => {
         ),
     );
     assert.deepEqual(h.state.listPortBindings(EP2), []);
+    assert.equal(nudged, 1, "the Docker sync is asked to look for a lost container");
     assert.deepEqual(h.reserver.heldKeys(), ["tcp 4 0.0.0.0 18080", "tcp 6 :: 18080"]);
     assert.equal(h.dataplane.ruleset, ruleset);
   });
