@@ -99,12 +99,13 @@ export async function ps(args: readonly string[]): Promise<number> {
   const rows = await callDaemon<PsRow[]>(socket, "GET", "/ps");
   process.stdout.write(
     table(
-      ["CONTAINER", "NETWORK", "MAC", "IP"],
+      ["CONTAINER", "NETWORK", "MAC", "IP", "PORTS"],
       rows.map((r) => [
         r.container || r.containerId || `endpoint:${r.endpoint}`,
         r.network,
         r.mac,
         [r.ip, r.ipv6].filter((x) => x !== "").join(",") || "-",
+        (r.ports ?? []).join(", "),
       ]),
     ) + "\n",
   );

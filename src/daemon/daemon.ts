@@ -6,7 +6,7 @@
  * socket -> status server (metrics, status page) -> Docker sync (outside any plugin call: default
  * network, adoption, garbage collection).
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../core/index.js";
 import {
@@ -26,6 +26,13 @@ import { desiredDataplane, NetworkDriver } from "../driver/index.js";
 import type { CreateNetworkRequest } from "../driver/index.js";
 import { IpamService, parsePrefix } from "../ipam/index.js";
 import { buildRoutes, PluginServer } from "../plugin-api/index.js";
+import {
+  DEFAULT_EPHEMERAL_RANGE,
+  NftPortDataplane,
+  parsePortRange,
+  PortPublisher,
+  SocketPortReserver,
+} from "../ports/index.js";
 import { EtcdStore, loadStoreTls, openSqliteState, parseStoreUrl } from "../store/index.js";
 import { ControlServer } from "./control-server.js";
 import { DockerSync } from "./docker-sync.js";
@@ -150,8 +157,32 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
     // left as they are until the Docker sync has adopted what Docker still has.
     if (desired.policies.length > 0) await driver.applyPolicies();
 
+    const reserver = new SocketPortReserver();
+    closers.push({ name: "ports", close: () => reserver.close() });
+    const ports = new PortPublisher({
+      state,
+      dataplane: new NftPortDataplane(execFile, log.child("ports")),
+      reserver,
+      queue,
+      logger: log.child("ports"),
+      now,
+      ephemeral: ephemeralRange(log),
+      // A port held by an endpoint Docker may have lost: let the sync check now (not awaited: outside
+      // the plugin call). Before the sync exists (first instants after start) its own first pass does.
+      onAllocatedConflict: () => {
+        try {
+          void sync.syncNow().catch(() => undefined);
+        } catch {
+          // `sync` is not built yet.
+        }
+      },
+    });
+    // Published ports come back as they were (held again, rules re-applied) before Docker can call.
+    await ports.converge();
+
     const routes = buildRoutes({
       driver,
+      ports,
       ipam: cluster?.ipam ?? ipam,
       queue,
       ...(cluster ? { beforeNetworkDelete: (id: string) => cluster.beforeNetworkDelete(id) } : {}),
@@ -197,6 +228,7 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       graceMs: 30_000,
       intervalMs: 10_000,
       onAdopted: () => void dns?.reconcile().catch(() => undefined),
+      afterRepair: () => ports.converge(),
       ...(cluster ? { defaultNetworkBody: () => cluster.defaultNetworkBody() } : {}),
     });
 
@@ -266,4 +298,18 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
   await shutdown();
   clearTimeout(deadline);
   log.info("weave stopped");
+}
+
+/** The kernel's ephemeral port range, where Docker's bridge driver picks host ports too. */
+function ephemeralRange(log: Logger) {
+  const path = "/proc/sys/net/ipv4/ip_local_port_range";
+  try {
+    return parsePortRange(readFileSync(path, "utf8"));
+  } catch (err) {
+    log.warning("cannot read the ephemeral port range; using Docker's default", {
+      path,
+      error: errorMessage(err),
+    });
+    return DEFAULT_EPHEMERAL_RANGE;
+  }
 }

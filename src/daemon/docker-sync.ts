@@ -47,6 +47,8 @@ export interface DockerSyncOptions {
    * undefined for a new network. May throw to mean "not yet" (retried like a failed creation).
    */
   defaultNetworkBody?: () => CreateNetworkBody | undefined;
+  /** Runs after the data plane was repaired in each pass (e.g. published ports are re-applied). */
+  afterRepair?: () => Promise<void>;
 }
 
 export type DockerStatus = "unknown" | "reachable" | "unreachable";
@@ -150,6 +152,7 @@ export class DockerSync {
       );
       if (swept.applied.length > 0) logger.info("repaired the data plane", { applied: swept.applied });
       await this.o.driver.applyPolicies();
+      await this.o.afterRepair?.();
       logger.debug("sync with Docker done", {
         networks: state.listNetworks().length,
         endpoints: state.listEndpoints().length,

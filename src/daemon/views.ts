@@ -36,6 +36,8 @@ export interface PsRow {
   mac: string;
   ip: string;
   ipv6: string;
+  /** Published ports as `docker ps` writes them: `0.0.0.0:18080->80/tcp`, `[::]:18080->80/tcp`. */
+  ports: string[];
 }
 
 /** Docker's names of the networks of `driver`, by ID (empty when Docker does not answer). */
@@ -103,6 +105,12 @@ export async function buildPs(o: {
       mac: ep.mac,
       ip: ep.ipv4 ?? "",
       ipv6: ep.ipv6 ?? "",
+      ports: o.state
+        .listPortBindings(ep.id)
+        .map(
+          (b) =>
+            `${b.family === 6 ? `[${b.hostIp}]` : b.hostIp}:${b.hostPort}->${b.containerPort}/${b.proto}`,
+        ),
     };
   });
 }

@@ -36,6 +36,8 @@ export function desiredForwardRules(policies: readonly NetworkPolicy[]): string[
         "-j",
         "ACCEPT",
       ]);
+      // New connections to a published port (DNATed by weave's `inet weave-ports` table).
+      rules.push(["-o", p.bridge, "-m", "conntrack", "--ctstate", "DNAT", ...tag, "-j", "ACCEPT"]);
     }
   }
   return rules;

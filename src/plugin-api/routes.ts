@@ -9,6 +9,7 @@ import type { IpamData } from "../store/index.js";
 import type { IpamPort, Prefix } from "../ipam/index.js";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from "../ipam/index.js";
 import type { Json } from "../core/index.js";
+import type { PortPublisher } from "../ports/index.js";
 import { asObject, Reader } from "./validate.js";
 
 export type Interface = "Plugin" | "NetworkDriver" | "IpamDriver";
@@ -26,6 +27,8 @@ export interface RouteDeps {
   hostRoutes(): Promise<Prefix[]>;
   /** Runs before a network is deleted at Docker's request; its error fails the call (multi-host). */
   beforeNetworkDelete?: (networkId: string) => Promise<void>;
+  /** Published ports (`docker run -p`); without it Program/RevokeExternalConnectivity answer 404. */
+  ports?: PortPublisher;
 }
 
 const IPAM_KEY = "\u0000ipam";
@@ -91,16 +94,34 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
   });
   add("/NetworkDriver.DeleteEndpoint", "NetworkDriver", async (r) => {
     await driver.deleteEndpoint(ref(r));
+    await deps.ports?.revoke(ref(r));
     return {};
   });
-  add("/NetworkDriver.EndpointOperInfo", "NetworkDriver", async (r) => driver.endpointInfo(ref(r)));
-  add("/NetworkDriver.Join", "NetworkDriver", async (r) =>
-    driver.join({ ...ref(r), sandboxKey: r.string("SandboxKey"), options: r.object("Options") }),
-  );
+  add("/NetworkDriver.EndpointOperInfo", "NetworkDriver", async (r) => {
+    const info = driver.endpointInfo(ref(r));
+    return { Value: { ...info.Value, ...deps.ports?.info(ref(r).endpointId) } };
+  });
+  add("/NetworkDriver.Join", "NetworkDriver", async (r) => {
+    const options = r.object("Options");
+    deps.ports?.checkJoin(r.id("NetworkID"), options);
+    return driver.join({ ...ref(r), sandboxKey: r.string("SandboxKey"), options });
+  });
   add("/NetworkDriver.Leave", "NetworkDriver", async (r) => {
     await driver.leave(ref(r));
+    await deps.ports?.revoke(ref(r));
     return {};
   });
+  const ports = deps.ports;
+  if (ports) {
+    add("/NetworkDriver.ProgramExternalConnectivity", "NetworkDriver", async (r) => {
+      await ports.program(ref(r), r.object("Options"));
+      return {};
+    });
+    add("/NetworkDriver.RevokeExternalConnectivity", "NetworkDriver", async (r) => {
+      await ports.revoke(ref(r));
+      return {};
+    });
+  }
 
   add("/IpamDriver.GetCapabilities", "IpamDriver", async () => {
     // Called whenever an engine (re)registers us: the only moment Docker replays its reservations.

@@ -84,4 +84,18 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE dns_records_4 RENAME TO dns_records;
   CREATE INDEX dns_records_container ON dns_records(container_id);
   `,
+  // 5: host ports published by an endpoint (docker run -p), one row per address family.
+  `
+  CREATE TABLE port_bindings (
+    endpoint_id     TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    proto           TEXT NOT NULL,     -- tcp | udp
+    family          INTEGER NOT NULL,  -- 4 | 6
+    host_ip         TEXT NOT NULL,     -- 0.0.0.0 / :: for every address, else one address
+    host_port       INTEGER NOT NULL,
+    container_port  INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (proto, family, host_ip, host_port)
+  );
+  CREATE INDEX port_bindings_endpoint ON port_bindings(endpoint_id);
+  `,
 ];

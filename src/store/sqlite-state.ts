@@ -7,7 +7,9 @@ import type {
   LocalState,
   NetworkRecord,
   PoolRecord,
+  PortBindingRecord,
 } from "./types.js";
+import { SqlitePortBindings } from "./sqlite-ports.js";
 
 interface NetworkRow {
   id: string;
@@ -58,8 +60,10 @@ const json = (v: unknown): string => JSON.stringify(v);
 /** LocalState over an open, migrated database; made by {@link openSqliteState} (sqlite-open.ts). */
 export class SqliteState implements LocalState {
   private readonly q;
+  private readonly ports: SqlitePortBindings;
 
   constructor(private readonly db: Database.Database) {
+    this.ports = new SqlitePortBindings(db);
     this.q = {
       listNetworks: db.prepare<[], NetworkRow>("SELECT * FROM networks ORDER BY created_at, id"),
       getNetwork: db.prepare<[string], NetworkRow>("SELECT * FROM networks WHERE id = ?"),
@@ -280,6 +284,13 @@ export class SqliteState implements LocalState {
   }
   deleteBlock(clusterId: string, block: string): void {
     this.q.deleteBlock.run(clusterId, block);
+  }
+
+  listPortBindings(endpointId?: string): PortBindingRecord[] {
+    return this.ports.list(endpointId);
+  }
+  setPortBindings(endpointId: string, bindings: PortBindingRecord[]): void {
+    this.ports.set(endpointId, bindings);
   }
 
   getMeta(key: string): string | undefined {

@@ -63,6 +63,18 @@ export interface BlockRecord {
   createdAt: number;
 }
 
+/** A host port an endpoint publishes (`docker run -p`), for one address family. */
+export interface PortBindingRecord {
+  endpointId: string;
+  proto: "tcp" | "udp";
+  family: 4 | 6;
+  /** "0.0.0.0" or "::" for every address of the family, else one canonical address. */
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  createdAt: number;
+}
+
 export interface AddressRecord {
   poolId: string;
   address: string;
@@ -113,6 +125,10 @@ export interface LocalState {
   listBlocks(clusterId?: string): BlockRecord[];
   putBlock(b: BlockRecord): void;
   deleteBlock(clusterId: string, block: string): void;
+
+  listPortBindings(endpointId?: string): PortBindingRecord[];
+  /** Replaces the endpoint's bindings with `bindings` (all or nothing). */
+  setPortBindings(endpointId: string, bindings: PortBindingRecord[]): void;
 
   getMeta(key: string): string | undefined;
   putMeta(key: string, value: string): void;

@@ -42,7 +42,7 @@ void describe("iptables FORWARD diff", () => {
     );
   });
 
-  void it("adds one rule for an internal network and three for a non-internal one when the policy is DROP", () => {
+  void it("adds one rule for an internal network and four for a non-internal one when the policy is DROP", () => {
     const diff = diffForwardRules(parseForwardListing(dockerListing), [a, i]);
     assert.equal(diff.policyDrop, true);
     assert.equal(diff.position, 2, "inserted right after dockerd's DOCKER-USER jump");
@@ -53,6 +53,7 @@ void describe("iptables FORWARD diff", () => {
         "-i weave-a -o weave-a -m comment --comment weave:weave-a -j ACCEPT",
         "-i weave-a ! -o weave-a -m comment --comment weave:weave-a -j ACCEPT",
         "-o weave-a -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment weave:weave-a -j ACCEPT",
+        "-o weave-a -m conntrack --ctstate DNAT -m comment --comment weave:weave-a -j ACCEPT",
         "-i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
       ],
     );

@@ -99,6 +99,7 @@ void describe("openSqliteState: schema", () => {
         "meta",
         "networks",
         "pools",
+        "port_bindings",
       ]);
     } finally {
       db.close();
