@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ExecResult, Host } from "./harness/index.js";
 import { REPO_ROOT, requireE2E, TEST_IMAGE } from "./harness/index.js";
-import { answersOf, dig, digFrom, dnsFlags, gatewayOf, resolves } from "./deploy-lib.js";
+import { answersOf, defaultGatewayOf, dig, digFrom, dnsFlags, gatewayOf, resolves } from "./deploy-lib.js";
 import {
   canPing,
   containerIp,
@@ -32,14 +32,6 @@ const EXAMPLES = join(REPO_ROOT, "examples");
 async function addressesInside(host: Host, container: string): Promise<string[]> {
   const out = ok(await host.docker(["exec", container, "ip", "-o", "-4", "addr", "show"]));
   return [...out.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1] ?? "");
-}
-
-/** The default gateway of a container on one weave network (its network's gateway, weaveDNS's address). */
-async function gatewayFrom(host: Host, container: string): Promise<string> {
-  const out = ok(await host.docker(["exec", container, "ip", "route", "show", "default"]));
-  const gw = /^default via (\d+\.\d+\.\d+\.\d+)/.exec(out)?.[1];
-  assert.ok(gw, `${container} has a default route: ${out}`);
-  return gw;
 }
 
 /** True when weaveDNS at `server`, asked from `container`, answers `name` with `ip`. */
@@ -66,7 +58,7 @@ describe(
       await weaveNetwork(host, "--subnet", "10.97.0.0/24", net);
       const gwWeave = await gatewayOf(host, "weave");
       const peer = await runSleeper(host, uniq("p"), [`--net=${net}`]);
-      const gw = await gatewayFrom(host, peer);
+      const gw = await defaultGatewayOf(host, peer);
       const other = await runSleeper(host, uniq("o"), ["--net=weave"]);
       const target = await runSleeper(host, uniq("t"), ["--net=weave"]);
       const ipWeave = await containerIp(host, target, "weave");
@@ -154,7 +146,7 @@ describe(
       );
       const ipWeb = await containerIp(host, web, network);
       assert.match(ipWeb, /^10\.98\.0\./);
-      const gwNet = await gatewayFrom(host, client);
+      const gwNet = await defaultGatewayOf(host, client);
       await eventually(
         "client fetches http://web/ by service name",
         async () => (await fetch(client, "http://web/")) === "hello from web",

@@ -24,7 +24,7 @@ import {
   TEST_IMAGE,
 } from "./harness/index.js";
 import { canPing, containerIp, eventually, fails, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
-import { answersOf, dig, digFrom, dnsFlags, gatewayOf, lossDuring } from "./deploy-lib.js";
+import { answersOf, defaultGatewayOf, dig, digFrom, dnsFlags, gatewayOf, lossDuring } from "./deploy-lib.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -66,14 +66,6 @@ async function macOf(host: Host, container: string, network: string): Promise<st
 async function inNetns(host: Host, container: string, argv: readonly string[]) {
   const pid = ok(await host.docker(["inspect", "-f", "{{.State.Pid}}", container]), `pid of ${container}`);
   return host.exec(["nsenter", "-t", pid, "-n", ...argv], { timeoutMs: 60_000 });
-}
-
-/** The default gateway of a container on one weave network: its network's gateway, where weaveDNS is. */
-async function defaultGateway(host: Host, container: string): Promise<string> {
-  const out = ok(await host.docker(["exec", container, "ip", "route", "show", "default"]));
-  const gw = /^default via (\d+\.\d+\.\d+\.\d+)/.exec(out)?.[1];
-  assert.ok(gw, `${container} has a default route: ${out}`);
-  return gw;
 }
 
 /**
@@ -471,7 +463,7 @@ void describe("weave across three hosts with etcd", { skip }, () => {
     const r3 = await runSleeper(h3, uniq("r"), ["--net=cx"]);
     const w3 = await runSleeper(h3, uniq("w"), ["--net=weave"]);
     const t2 = await runSleeper(h2, uniq("t"), ["--net=weave"]);
-    const gw = await defaultGateway(h1, r1);
+    const gw = await defaultGatewayOf(h1, r1);
     const gwWeave = await gatewayOf(h3, "weave");
     const alias = uniq("svc");
     const ip = "10.76.0.100";
