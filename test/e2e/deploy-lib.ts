@@ -20,6 +20,18 @@ export async function gatewayOf(host: Host, network: string): Promise<string> {
   return gw;
 }
 
+/**
+ * The default gateway of a container that is on one weave network: that network's gateway, where
+ * weaveDNS answers it. Use it for networks created with `--subnet` and no `--gateway`, whose inspect
+ * output shows no gateway.
+ */
+export async function defaultGatewayOf(host: Host, container: string): Promise<string> {
+  const out = ok(await host.docker(["exec", container, "ip", "route", "show", "default"]));
+  const gw = /^default via (\d+\.\d+\.\d+\.\d+)/.exec(out)?.[1];
+  assert.ok(gw, `${container} has a default route: ${out}`);
+  return gw;
+}
+
 /** `docker run` flags that make a container use weaveDNS on `gateway` (what `weave dns-args` prints). */
 export function dnsFlags(gateway: string): string[] {
   return ["--dns", gateway, "--dns-search", "weave.local"];

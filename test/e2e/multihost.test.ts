@@ -6,8 +6,10 @@
  * The tests run in order and share the cluster: peers and the default network; cross-host traffic
  * by address and name at full MTU; a network created on host 1 used on hosts 2 and 3; isolation of
  * two networks across hosts; concurrent starts on all hosts without a duplicate address; --ip and
- * the removal rule; a host stopped (daemon and dockerd) whose names and FDB entries disappear
- * elsewhere; etcd stopped for 30 s with traffic going on, then convergence; weave rmpeer.
+ * the removal rule; docker network connect/disconnect (--ip, --alias) seen from the other hosts;
+ * multicast across hosts within one network; masquerading to an outside address (the switch);
+ * a host stopped (daemon and dockerd) whose names and FDB entries disappear elsewhere; etcd
+ * stopped for 30 s with traffic going on, then convergence; weave rmpeer.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -17,15 +19,16 @@ import {
   createUnderlay,
   destroyAll,
   requireE2E,
+  run,
   startEtcd,
   TEST_IMAGE,
 } from "./harness/index.js";
 import { canPing, containerIp, eventually, fails, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
-import { answersOf, dig, digFrom, dnsFlags, gatewayOf, lossDuring } from "./deploy-lib.js";
+import { answersOf, defaultGatewayOf, dig, digFrom, dnsFlags, gatewayOf, lossDuring } from "./deploy-lib.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const skip = requireE2E(["etcd", "ping", "bridge"]);
+const skip = requireE2E(["etcd", "ping", "bridge", "dig", "node"]);
 
 interface PeersJson {
   name: string;
@@ -58,6 +61,50 @@ async function macOf(host: Host, container: string, network: string): Promise<st
     ]),
   );
 }
+
+/** Runs `argv` inside `container`'s network namespace (host tools, e.g. node, in the container's view). */
+async function inNetns(host: Host, container: string, argv: readonly string[]) {
+  const pid = ok(await host.docker(["inspect", "-f", "{{.State.Pid}}", container]), `pid of ${container}`);
+  return host.exec(["nsenter", "-t", pid, "-n", ...argv], { timeoutMs: 60_000 });
+}
+
+/**
+ * Node programs run with the machine's node inside a container's network namespace (busybox has no
+ * multicast tools). The receiver joins GROUP on the interface with address IP, counts datagrams equal
+ * to MARKER on PORT for MS milliseconds and prints the count; the sender sends MARKER to GROUP:PORT
+ * COUNT times, every 200 ms, through the default route (TTL 1: the network is one layer-2 segment).
+ */
+const MCAST_RECEIVER = `
+const [group, port, ip, marker, ms] = process.argv.slice(1);
+const s = require("node:dgram").createSocket({ type: "udp4", reuseAddr: true });
+let n = 0;
+s.on("message", (m) => { if (m.toString() === marker) n++; });
+s.bind(Number(port), () => s.addMembership(group, ip));
+setTimeout(() => { console.log(n); process.exit(0); }, Number(ms));
+`;
+const MCAST_SENDER = `
+const [group, port, marker, count] = process.argv.slice(1);
+const s = require("node:dgram").createSocket("udp4");
+let i = 0;
+const t = setInterval(() => {
+  s.send(marker, Number(port), group, (e) => { if (e) { console.error(e.message); process.exit(1); } });
+  if (++i >= Number(count)) { clearInterval(t); setTimeout(() => process.exit(0), 200); }
+}, 200);
+`;
+/**
+ * An HTTP server that answers each request with the source address it sees, prints that address,
+ * and exits after MAX requests or MS milliseconds.
+ */
+const PEER_ECHO_SERVER = `
+const [addr, port, max, ms] = process.argv.slice(1);
+let n = 0;
+const srv = require("node:http").createServer((q, r) => {
+  const a = q.socket.remoteAddress; console.log(a); r.setHeader("connection", "close"); r.end(a);
+  if (++n >= Number(max)) srv.close();
+});
+srv.listen(Number(port), addr);
+setTimeout(() => process.exit(0), Number(ms)).unref();
+`;
 
 void describe("weave across three hosts with etcd", { skip }, () => {
   let underlay: Underlay;
@@ -401,6 +448,169 @@ void describe("weave across three hosts with etcd", { skip }, () => {
       async () => (await etcd.keys("/weave/v1/networks/n2")).length === 0,
       15_000,
     );
+  });
+
+  test("docker network connect --ip --alias on host 2: hosts 1 and 3 answer the alias and reach the address; disconnect takes both away everywhere", async () => {
+    await weaveNetwork(h1, "--subnet", "10.76.0.0/24", "cx");
+    for (const h of [h2, h3]) {
+      await eventually(
+        `cx on ${h.name}`,
+        async () => (await h.docker(["network", "inspect", "cx"])).code === 0,
+        5_000,
+      );
+    }
+    const r1 = await runSleeper(h1, uniq("r"), ["--net=cx"]);
+    const r3 = await runSleeper(h3, uniq("r"), ["--net=cx"]);
+    const w3 = await runSleeper(h3, uniq("w"), ["--net=weave"]);
+    const t2 = await runSleeper(h2, uniq("t"), ["--net=weave"]);
+    const gw = await defaultGatewayOf(h1, r1);
+    const gwWeave = await gatewayOf(h3, "weave");
+    const alias = uniq("svc");
+    const ip = "10.76.0.100";
+    ok(await h2.docker(["network", "connect", "--ip", ip, "--alias", alias, "cx", t2]), "network connect");
+    assert.equal(await containerIp(h2, t2, "cx"), ip);
+    const mac = await macOf(h2, t2, "cx");
+    for (const [h, r] of [
+      [h1, r1],
+      [h3, r3],
+    ] as const) {
+      for (const name of [`${alias}.weave.local`, `${t2}.weave.local`]) {
+        await eventually(
+          `${h.name}'s weaveDNS answers ${name} on cx`,
+          async () => answersOf(await digFrom(h, r, gw, name)).includes(ip),
+          5_000,
+        );
+      }
+      await eventually(`${h.name} has t2's FDB entry`, async () => (await fdbMacs(h)).includes(mac), 5_000);
+      await eventually(`${r} pings ${ip} on host 2`, () => canPing(h, r, ip), 5_000);
+    }
+    // The alias is a name on cx only: a container on host 3 that is only on `weave` does not see it.
+    assert.match(await digFrom(h3, w3, gwWeave, `${alias}.weave.local`), /status: NXDOMAIN/);
+
+    ok(await h2.docker(["network", "disconnect", "cx", t2]), "network disconnect");
+    const disconnected = Date.now();
+    for (const [h, r] of [
+      [h1, r1],
+      [h3, r3],
+    ] as const) {
+      await eventually(
+        `the alias is gone from ${h.name}'s weaveDNS`,
+        async () => /status: NXDOMAIN/.test(await digFrom(h, r, gw, `${alias}.weave.local`)),
+        2_000,
+      );
+      assert.match(await digFrom(h, r, gw, `${t2}.weave.local`), /status: NXDOMAIN/);
+      await eventually(
+        `t2's FDB entry is gone from ${h.name}`,
+        async () => !(await fdbMacs(h)).includes(mac),
+        2_000,
+      );
+    }
+    const took = Date.now() - disconnected;
+    assert.ok(took <= 2_500, `gone from hosts 1 and 3 within 2 s (took ${took} ms)`);
+    for (const [h, r] of [
+      [h1, r1],
+      [h3, r3],
+    ] as const) {
+      assert.equal(await canPing(h, r, ip), false, `${ip} answers ${r} no more`);
+    }
+    ok(await h1.docker(["rm", "-f", r1]));
+    ok(await h3.docker(["rm", "-f", r3, w3]));
+    ok(await h2.docker(["rm", "-f", t2]));
+    ok(await h1.docker(["network", "rm", "cx"]));
+  });
+
+  test("a multicast sender on host 1 reaches receivers on hosts 2 and 3 of its network, and no container of another network", async (t) => {
+    await weaveNetwork(h1, "mc");
+    for (const h of [h2, h3]) {
+      await eventually(
+        `mc on ${h.name}`,
+        async () => (await h.docker(["network", "inspect", "mc"])).code === 0,
+        5_000,
+      );
+    }
+    const sender = await runSleeper(h1, uniq("ms"), ["--net=mc"]);
+    const receivers = [
+      { h: h2, net: "mc", name: await runSleeper(h2, uniq("mr"), ["--net=mc"]) },
+      { h: h3, net: "mc", name: await runSleeper(h3, uniq("mr"), ["--net=mc"]) },
+      { h: h1, net: "weave", name: await runSleeper(h1, uniq("mo"), ["--net=weave"]) },
+      { h: h2, net: "weave", name: await runSleeper(h2, uniq("mo"), ["--net=weave"]) },
+      { h: h3, net: "weave", name: await runSleeper(h3, uniq("mo"), ["--net=weave"]) },
+    ];
+    const group = "239.1.2.3";
+    const port = "5007";
+    const marker = uniq("mcast-");
+    // Receivers listen 8 s; the sender sends 20 datagrams, one every 200 ms, once they have started.
+    const listening = receivers.map(async (r) => {
+      const ip = await containerIp(r.h, r.name, r.net);
+      const res = await inNetns(r.h, r.name, ["node", "-e", MCAST_RECEIVER, group, port, ip, marker, "8000"]);
+      return Number(ok(res, `multicast receiver in ${r.name}`));
+    });
+    await sleep(2_000);
+    ok(
+      await inNetns(h1, sender, ["node", "-e", MCAST_SENDER, group, port, marker, "20"]),
+      "multicast sender",
+    );
+    const counts = await Promise.all(listening);
+    const seen = receivers.map((r, i) => `${r.h.name}/${r.net}: ${counts[i]}`).join(", ");
+    t.diagnostic(`datagrams received: ${seen}`);
+    assert.ok(
+      (counts[0] ?? 0) > 0 && (counts[1] ?? 0) > 0,
+      `receivers of mc on hosts 2 and 3 got it (${seen})`,
+    );
+    assert.deepEqual(counts.slice(2), [0, 0, 0], `no receiver on another network got it (${seen})`);
+    await Promise.all(
+      hosts.map(async (h) => {
+        const mine = [
+          ...receivers.filter((r) => r.h === h).map((r) => r.name),
+          ...(h === h1 ? [sender] : []),
+        ];
+        ok(await h.docker(["rm", "-f", ...mine]));
+      }),
+    );
+    ok(await h1.docker(["network", "rm", "mc"]));
+  });
+
+  test("containers reach outside addresses through masquerading: the outside sees the host's underlay address", async () => {
+    // The underlay switch's address stands for the Internet: it has no route to any weave subnet,
+    // so an answer comes back only to a masqueraded connection.
+    const outside = underlay.gateway;
+    const port = "8089";
+    const server = run(
+      [
+        "nsenter",
+        `--net=/run/netns/${underlay.name}`,
+        "node",
+        "-e",
+        PEER_ECHO_SERVER,
+        outside,
+        port,
+        "2",
+        "30000",
+      ],
+      { timeoutMs: 40_000 },
+    );
+    const seen: string[] = [];
+    for (const h of [h1, h2]) {
+      const c = await runSleeper(h, uniq("out"), ["--net=weave"]);
+      const ip = await containerIp(h, c, "weave");
+      let answer = "";
+      await eventually(
+        `a container on ${h.name} reaches ${outside}`,
+        async () => {
+          const res = await h
+            .docker(["exec", c, "wget", "-qO-", `http://${outside}:${port}/`], { timeoutMs: 5_000 })
+            .catch(() => undefined);
+          answer = res?.code === 0 ? res.stdout.trim() : "";
+          return answer !== "";
+        },
+        15_000,
+      );
+      assert.equal(answer, h.address, `the outside sees ${h.name}'s address, not the container's ${ip}`);
+      seen.push(answer);
+      ok(await h.docker(["rm", "-f", c]));
+    }
+    const log = ok(await server, "outside server");
+    assert.deepEqual(log.split("\n"), seen, "the server saw exactly those two sources");
   });
 
   test("a host that ran alone and joins later gets every network of the cluster and talks to the others", async () => {
