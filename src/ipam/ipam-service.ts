@@ -72,6 +72,8 @@ export class IpamService implements IpamPort {
   private replayUntil = 0;
   /** Subnets (canonical) whose next release is the rollback of a creation the driver refused. */
   private readonly rollbacks = new Set<string>();
+  /** Subnets granted again as a replay, and when: only those can have been granted twice. */
+  private readonly replayGrants = new Map<string, number>();
 
   constructor(
     private readonly state: LocalState,
@@ -144,6 +146,7 @@ export class IpamService implements IpamPort {
     const same = pools.find((p) => p.id === id);
     if (same?.replayPending) {
       this.state.setPoolReplayed(id);
+      this.replayGrants.set(same.pool, this.now());
       this.endReplayIfOver(true);
       return { poolId: id, pool: same.pool };
     }
@@ -246,16 +249,25 @@ export class IpamService implements IpamPort {
    * The driver refused a network because another network holds `pools` (the IPAM granted them
    * again in a replay window, where a duplicate cannot be told from Docker re-reserving them).
    * Docker's rollback that follows (ReleaseAddress of the gateway and aux addresses, ReleasePool)
-   * must not take them from that network: those releases are ignored once each. (A plain
-   * ReleasePool cannot be refused on its own: Docker releases a network's IPAM before the
-   * driver's DeleteNetwork, so a live record does not mean the release is wrong.)
+   * must not take them from that network: those releases are ignored once each. Only a subnet
+   * this IPAM granted as a replay within the window can be such a duplicate; any other clash
+   * (say, with a network of another IPAM) protects nothing, or the first network's own removal
+   * would later be ignored. (A plain ReleasePool cannot be refused on its own: Docker releases a
+   * network's IPAM before the driver's DeleteNetwork, so a live record does not mean the release
+   * is wrong.)
    */
   expectRollback(pools: readonly string[]): void {
     for (const p of pools) {
+      let cidr: string;
       try {
-        this.rollbacks.add(formatPrefix(parsePrefix(p)));
+        cidr = formatPrefix(parsePrefix(p));
       } catch {
-        // not a subnet: nothing of ours to protect
+        continue; // not a subnet: nothing of ours to protect
+      }
+      const grantedAt = this.replayGrants.get(cidr);
+      this.replayGrants.delete(cidr);
+      if (grantedAt !== undefined && this.now() - grantedAt <= this.config.replayWindowMs) {
+        this.rollbacks.add(cidr);
       }
     }
   }

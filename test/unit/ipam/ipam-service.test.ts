@@ -326,6 +326,51 @@ void describe("IpamService: replay (RequiresRequestReplay)", () => {
     assert.equal(state.listAddresses().length, 4);
   });
 
+  void it("a refused duplicate's rollback keeps the first network's pool; a clash it did not grant protects nothing", () => {
+    const { ipam, state, poolId } = withNetwork();
+    state.putNetwork({
+      id: "n1",
+      bridge: "weave",
+      mtu: 1450,
+      internal: false,
+      ipv4: [{ AddressSpace: "LocalDefault", Pool: "10.32.0.0/24", Gateway: "10.32.0.1/24" }],
+      ipv6: [],
+      options: {},
+      createdAt: 1,
+    });
+    // A clash on a subnet weave's IPAM did not grant again (another IPAM's network): nothing to
+    // protect, so the first network's own removal later releases everything.
+    ipam.expectRollback(["10.32.0.0/24"]);
+    ipam.releaseAddress(poolId, "10.32.0.1");
+    ipam.releasePool(poolId);
+    assert.equal(state.getPool(poolId), undefined, "a normal removal (IPAM released first) frees the pool");
+  });
+
+  void it("after a replayed grant, the refused duplicate's rollback leaves the pool and gateway", () => {
+    const { ipam, state, poolId } = withNetwork();
+    state.putNetwork({
+      id: "n1",
+      bridge: "weave",
+      mtu: 1450,
+      internal: false,
+      ipv4: [{ AddressSpace: "LocalDefault", Pool: "10.32.0.0/24", Gateway: "10.32.0.1/24" }],
+      ipv6: [],
+      options: {},
+      createdAt: 1,
+    });
+    ipam.beginReplay();
+    assert.equal(ipam.requestPool(poolReq("10.32.0.0/24"), []).poolId, poolId, "granted as a replay");
+    ipam.expectRollback(["10.32.0.0/24"]);
+    ipam.releaseAddress(poolId, "10.32.0.1");
+    ipam.releasePool(poolId);
+    assert.ok(state.getPool(poolId), "the first network keeps its pool");
+    assert.ok(state.getAddress(poolId, "10.32.0.1"), "and its gateway");
+    // The protection is used up: the first network's own removal frees everything.
+    ipam.releaseAddress(poolId, "10.32.0.1");
+    ipam.releasePool(poolId);
+    assert.equal(state.getPool(poolId), undefined);
+  });
+
   void it("a replayed item may be replayed only once", () => {
     const { ipam, poolId } = withNetwork();
     ipam.beginReplay();
