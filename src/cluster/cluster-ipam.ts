@@ -29,11 +29,11 @@ import {
   poolId,
 } from "../ipam/index.js";
 import type { ClusterStore, LocalState, PoolRecord } from "../store/index.js";
+import { CLUSTER_ID_OPTION, poolClusterId } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import {
   blockKey,
   blockPrefix,
-  CLUSTER_ID_OPTION,
   keyCidr,
   keyParts,
   parseBlockClaim,
@@ -59,11 +59,6 @@ export interface ClusterIpamDeps {
 }
 
 const MAX_ATTEMPTS = 10;
-
-/** The cluster ID a local pool belongs to, or undefined for a pool of this host alone. */
-export function poolClusterId(pool: PoolRecord | undefined): string | undefined {
-  return pool?.options[CLUSTER_ID_OPTION] || undefined;
-}
 
 export class ClusterIpam implements IpamPort {
   private readonly newId: () => string;

@@ -15,9 +15,10 @@
 import type { Logger } from "../core/index.js";
 import { errorMessage, VERSION, WeaveError } from "../core/index.js";
 import type { OverlayDataplane } from "../dataplane/index.js";
+import type { DriverEvent } from "../driver/index.js";
 import { DEFAULT_BRIDGE } from "../dataplane/index.js";
 import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
-import { clusterIdOf } from "../driver/index.js";
+import { clusterIdOf } from "../store/index.js";
 import type { IpamService } from "../ipam/index.js";
 import type { ClusterStore, LocalState } from "../store/index.js";
 import { ClusterIpam } from "./cluster-ipam.js";
@@ -29,7 +30,7 @@ import { NetworkSync } from "./network-sync.js";
 import { OverlaySync } from "./overlay-sync.js";
 import { LeasedPublisher } from "./publisher.js";
 import { DNS, dnsPrefix, endpointKey, endpointPrefix, ENDPOINTS, NETWORKS, PEERS, POOLS } from "./records.js";
-import type { PeerStatus } from "./peers.js";
+import type { ClusterPort, ClusterStatus } from "./port.js";
 import { PeerTracker, removePeer } from "./peers.js";
 import { Session } from "./session.js";
 import { sweep } from "./sweeper.js";
@@ -50,21 +51,13 @@ export interface ClusterOptions {
   vxlanPort: number;
   driverName: string;
   defaultNetwork: string;
+  /** weaveDNS's zone: this host's records are published, the others' applied (none with --no-dns). */
+  dnsZone?: ReplicaZone;
   intervalMs?: number;
   sweepMs?: number;
 }
 
-export interface ClusterStatus {
-  name: string;
-  address: string;
-  store: { url: string; reachable: boolean; since: number; error: string };
-  registered: boolean;
-  conflicts: string[];
-  peers: PeerStatus[];
-  networks: { name: string; clusterId: string; vni: number; host: string }[];
-}
-
-export class Cluster {
+export class Cluster implements ClusterPort {
   readonly health: StoreHealth;
   readonly session: Session;
   readonly view: ClusterView;
@@ -74,7 +67,7 @@ export class Cluster {
   private readonly overlaySync: OverlaySync;
   private readonly endpointsPublisher: LeasedPublisher;
   private readonly dnsPublisher: LeasedPublisher;
-  private dnsReplica: DnsReplica | undefined;
+  private readonly dnsReplica: DnsReplica | undefined;
   private readonly peers: PeerTracker;
   private timers: NodeJS.Timeout[] = [];
   private syncing: Promise<void> | undefined;
@@ -162,19 +155,17 @@ export class Cluster {
       new LeasedPublisher({ store, health: this.health, session: this.session, prefix, logger });
     this.endpointsPublisher = publisher(endpointPrefix(o.name));
     this.dnsPublisher = publisher(dnsPrefix(o.name));
+    this.dnsReplica =
+      o.dnsZone &&
+      new DnsReplica({
+        zone: o.dnsZone,
+        host: o.name,
+        mirror: this.mirrors.dns,
+        publisher: this.dnsPublisher,
+        logger,
+      });
     this.health.onChange((reachable) => {
       if (reachable) this.kickNetworks();
-    });
-  }
-
-  /** Replicates weaveDNS: this host's records out, everyone else's into `zone`. */
-  attachDns(zone: ReplicaZone): void {
-    this.dnsReplica = new DnsReplica({
-      zone,
-      host: this.o.name,
-      mirror: this.mirrors.dns,
-      publisher: this.dnsPublisher,
-      logger: this.o.logger,
     });
   }
 
@@ -216,6 +207,26 @@ export class Cluster {
     await this.syncing;
     await this.session.close();
     await this.o.store.close();
+  }
+
+  /** Binds every pool of a new network (reserved here) to one cluster ID. */
+  bindNetwork(pools: { ipv4: readonly string[]; ipv6: readonly string[] }): Promise<string | undefined> {
+    return this.ipam.bindNetwork([...pools.ipv4, ...pools.ipv6]);
+  }
+
+  driverEvent(event: DriverEvent): void {
+    switch (event.kind) {
+      case "network-created":
+      case "network-removed":
+        this.networksChanged();
+        return;
+      case "endpoint-added":
+      case "endpoint-removed":
+        this.endpointsChanged();
+        return;
+      case "subnets-clash":
+        return;
+    }
   }
 
   /** A local endpoint appeared or went: publish this host's endpoints again. */

@@ -6,7 +6,7 @@
  * removal cannot be refused.
  */
 import type { Logger } from "../core/index.js";
-import { clusterIdOf } from "../driver/index.js";
+import { clusterIdOf } from "../store/index.js";
 import type { ClusterStore, LocalState } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import type { ClusterNetwork } from "./records.js";

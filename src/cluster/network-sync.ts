@@ -17,7 +17,8 @@
 import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError, WeaveError } from "../core/index.js";
 import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
-import { clusterIdOf, OPT_BRIDGE_NAME, OPT_CLUSTER_ID, OPT_GENERIC } from "../driver/index.js";
+import { OPT_BRIDGE_NAME, OPT_GENERIC } from "../driver/index.js";
+import { CLUSTER_ID_OPTION, clusterIdOf } from "../store/index.js";
 import { formatPrefix, parsePrefix } from "../ipam/index.js";
 import type { ClusterStore, IpamData, LocalState, NetworkRecord } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
@@ -89,8 +90,8 @@ export class NetworkSync {
       CheckDuplicate: true,
       Internal: record.internal,
       EnableIPv6: record.ipv6.length > 0,
-      IPAM: { Driver: driverName, Config: config, Options: { [OPT_CLUSTER_ID]: record.clusterId } },
-      Options: { ...record.options, [OPT_CLUSTER_ID]: record.clusterId },
+      IPAM: { Driver: driverName, Config: config, Options: { [CLUSTER_ID_OPTION]: record.clusterId } },
+      Options: { ...record.options, [CLUSTER_ID_OPTION]: record.clusterId },
     };
   }
 
@@ -341,7 +342,7 @@ function driverOptions(n: NetworkRecord): Record<string, string> {
   const out: Record<string, string> = {};
   if (generic && typeof generic === "object" && !Array.isArray(generic)) {
     for (const [k, v] of Object.entries(generic)) {
-      if (k !== OPT_CLUSTER_ID) out[k] = typeof v === "string" ? v : JSON.stringify(v);
+      if (k !== CLUSTER_ID_OPTION) out[k] = typeof v === "string" ? v : JSON.stringify(v);
     }
   }
   return out;

@@ -10,7 +10,7 @@ import type { Logger } from "../core/index.js";
 import { errorMessage } from "../core/index.js";
 import type { OverlayDataplane, OverlayNetwork, RemoteEndpoint } from "../dataplane/index.js";
 import { vxlanName } from "../dataplane/index.js";
-import { clusterIdOf } from "../driver/index.js";
+import { clusterIdOf } from "../store/index.js";
 import type { NetworkRecord } from "../store/index.js";
 import type { ClusterNetwork, PeerRecord } from "./records.js";
 import type { RemoteEndpointView } from "./view.js";

@@ -23,9 +23,6 @@ export const BLOCKS = `${ROOT}blocks/`;
 export const ENDPOINTS = `${ROOT}endpoints/`;
 export const DNS = `${ROOT}dns/`;
 
-/** The driver and IPAM option that binds a network created by weave to its cluster record. */
-export const CLUSTER_ID_OPTION = "weave.cluster.id";
-
 export const cidrKey = (cidr: string): string => cidr.replace("/", "_");
 export const keyCidr = (segment: string): string => segment.replace("_", "/");
 

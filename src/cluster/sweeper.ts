@@ -9,8 +9,7 @@
  *  - subnets this host reserved for a network that never reached the cluster (a creation that
  *    failed half way) are freed after a minute, and VXLAN IDs of networks that are gone.
  */
-import { clusterIdOf } from "../driver/index.js";
-import { poolClusterId } from "./cluster-ipam.js";
+import { clusterIdOf, poolClusterId } from "../store/index.js";
 import { BLOCKS, blockKey, keyCidr, keyParts, parseBlockClaim, poolKey, VNIS } from "./records.js";
 import type { RemovalDeps } from "./network-removal.js";
 

@@ -1,5 +1,6 @@
 /** The control API's routes (see control-server.ts), over the daemon's components. */
-import type { Cluster, ClusterStatus } from "../cluster/index.js";
+import type { ClusterPort, ClusterStatus } from "../cluster/index.js";
+import { notInCluster } from "../cluster/index.js";
 import type { Config } from "../config/index.js";
 import { WeaveError } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
@@ -16,17 +17,9 @@ export function controlRoutes(o: {
   sync: DockerSync;
   dns: DnsService | undefined;
   mtu: number;
-  cluster: Cluster | undefined;
+  cluster: ClusterPort;
   stop: () => void;
 }): Record<string, ControlHandler> {
-  const cluster = (): Cluster => {
-    if (!o.cluster)
-      throw new WeaveError(
-        "WEAVE_UNSUPPORTED",
-        "This host is not in a cluster (weave was launched without --store)",
-      );
-    return o.cluster;
-  };
   const dns = (): DnsService => {
     if (!o.dns)
       throw new WeaveError("WEAVE_UNSUPPORTED", "weaveDNS is off (weave was launched with --no-dns)");
@@ -47,12 +40,16 @@ export function controlRoutes(o: {
     },
     "POST /dns/add": async ({ body }) => ({ added: await dns().add(dnsChange(body)) }),
     "POST /dns/remove": async ({ body }) => ({ removed: await dns().remove(dnsChange(body)) }),
-    "GET /peers": async () => cluster().status(),
+    "GET /peers": async () => {
+      const status = o.cluster.status();
+      if (!status) throw notInCluster();
+      return status;
+    },
     "POST /rmpeer": async ({ body }) => {
       const name = (body as Record<string, unknown> | null)?.["name"];
       if (typeof name !== "string" || name === "")
         throw new WeaveError("WEAVE_BAD_REQUEST", "Give the name of the peer to remove");
-      return { peer: name, blocksReleased: await cluster().removePeer(name) };
+      return { peer: name, blocksReleased: await o.cluster.removePeer(name) };
     },
   };
 }
@@ -65,9 +62,9 @@ export async function statusJson(o: {
   sync: DockerSync;
   dns: DnsService | undefined;
   mtu: number;
-  cluster?: Cluster | undefined;
+  cluster: Pick<ClusterPort, "status">;
 }): Promise<StatusView & { dns: ReturnType<DnsService["status"]> | null; cluster: ClusterStatus | null }> {
-  return { ...(await buildStatus(o)), dns: o.dns?.status() ?? null, cluster: o.cluster?.status() ?? null };
+  return { ...(await buildStatus(o)), dns: o.dns?.status() ?? null, cluster: o.cluster.status() ?? null };
 }
 
 function dnsChange(body: unknown): DnsChange {

@@ -12,7 +12,7 @@ import { createWeaveMetrics, poolUsage, SINGLE_HOST_PEERS } from "../metrics/ind
 import { parseListenAddress, StatusServer } from "../status/index.js";
 import type { LocalState } from "../store/index.js";
 import { statusJson } from "./control-routes.js";
-import type { Cluster } from "../cluster/index.js";
+import type { ClusterPort } from "../cluster/index.js";
 import type { DnsService } from "./dns-service.js";
 import type { DockerSync } from "./docker-sync.js";
 import { buildPs, buildStatus } from "./views.js";
@@ -37,8 +37,11 @@ export function daemonMetrics(o: {
 }
 
 /** The peers of a cluster as the metrics and the status page show them: `up` or `down`. */
-export function clusterPeers(cluster: Cluster): PeerState[] {
-  return cluster.status().peers.map((p) => ({ name: p.name, state: p.state === "gone" ? "down" : "up" }));
+export function clusterPeers(cluster: Pick<ClusterPort, "status">): PeerState[] {
+  return (cluster.status()?.peers ?? []).map((p) => ({
+    name: p.name,
+    state: p.state === "gone" ? "down" : "up",
+  }));
 }
 
 /** The status server on `--status-addr`, or undefined when it is "" (turned off). Not started. */
@@ -50,15 +53,14 @@ export function createStatusServer(o: {
   dns: DnsService | undefined;
   mtu: number;
   metrics: WeaveMetrics;
-  peers?: () => readonly PeerState[];
-  cluster?: Cluster | undefined;
+  cluster: Pick<ClusterPort, "status">;
   logger: Logger;
 }): StatusServer | undefined {
   if (o.config.statusAddr === "") return undefined;
   const listen = parseListenAddress(o.config.statusAddr);
   // parseConfig has validated the address; this only narrows the type.
   if (!listen) throw new WeaveError("WEAVE_CONFIG", `Invalid status address "${o.config.statusAddr}"`);
-  const peers = o.peers ?? (() => SINGLE_HOST_PEERS);
+  const peers = () => (o.cluster.status() ? clusterPeers(o.cluster) : SINGLE_HOST_PEERS);
   return new StatusServer({
     listen,
     logger: o.logger,

@@ -6,11 +6,12 @@
  */
 import { createHash } from "node:crypto";
 import type { KeyedSerialQueue, Logger } from "../core/index.js";
-import { WeaveError } from "../core/index.js";
+import { errorMessage, EventStream, WeaveError } from "../core/index.js";
 import type { Dataplane } from "../dataplane/index.js";
 import { VETH_HOST_PREFIX, VETH_PEER_PREFIX } from "../dataplane/index.js";
-import { formatPrefix, parsePrefix } from "../ipam/index.js";
-import type { EndpointRecord, IpamData, LocalState, NetworkRecord } from "../store/index.js";
+import type { EndpointRecord, LocalState, NetworkRecord } from "../store/index.js";
+import { CLUSTER_ID_OPTION } from "../store/index.js";
+import type { DriverEvent, NetworkBinder } from "./events.js";
 import {
   checkAddressesFree,
   checkEndpointInterface,
@@ -23,7 +24,6 @@ import {
   defaultBridgeName,
   firstGateway,
   networkPolicy,
-  OPT_CLUSTER_ID,
   parseNetworkOptions,
   vethSpec,
 } from "./network-spec.js";
@@ -53,27 +53,21 @@ export interface DriverDeps {
   logger: Logger;
   config: DriverConfig;
   now: () => number;
-  /** Called after a network was created or deleted (e.g. weaveDNS listens on its gateway). */
-  onNetworksChanged?: () => void;
-  /** Called after an endpoint was created or deleted (e.g. the cluster publishes it). */
-  onEndpointsChanged?: () => void;
-  /**
-   * Multi-host: binds every pool of a new network (reserved here) to one cluster ID and returns it
-   * (undefined for a network of this host alone). Without it, the IPv4 pool's ID is used.
-   */
-  bindClusterPools?: (req: CreateNetworkRequest) => Promise<string | undefined>;
-  /**
-   * Called with the subnets of a network refused because another network holds them (possible
-   * only after the IPAM granted them again in a replay window): Docker's rollback releases of
-   * those pools must not take them from that network (IpamService.expectRollback).
-   */
-  onSubnetClash?: (pools: readonly string[]) => void;
+  /** The cluster port's binding of new networks (LocalCluster on a host alone). */
+  cluster: NetworkBinder;
 }
 
 const POLICY_KEY = "\u0000policies";
 
 export class NetworkDriver {
-  constructor(private readonly deps: DriverDeps) {}
+  /** What changed, for weaveDNS, the cluster and the IPAM (see events.ts). */
+  readonly events: EventStream<DriverEvent>;
+
+  constructor(private readonly deps: DriverDeps) {
+    this.events = new EventStream((err, event) =>
+      deps.logger.error("a driver event listener failed", { event: event.kind, error: errorMessage(err) }),
+    );
+  }
 
   async createNetwork(req: CreateNetworkRequest): Promise<void> {
     const { state, queue, logger } = this.deps;
@@ -95,7 +89,10 @@ export class NetworkDriver {
       }
       const clusterId =
         parsed.clusterId ??
-        (this.deps.bindClusterPools ? await this.deps.bindClusterPools(req) : this.poolClusterId(req.ipv4));
+        (await this.deps.cluster.bindNetwork({
+          ipv4: req.ipv4.map((d) => d.Pool),
+          ipv6: req.ipv6.map((d) => d.Pool),
+        }));
       const record: NetworkRecord = {
         id: req.networkId,
         bridge,
@@ -103,7 +100,7 @@ export class NetworkDriver {
         internal: parsed.internal,
         ipv4: req.ipv4,
         ipv6: req.ipv6,
-        options: clusterId ? { ...req.options, [OPT_CLUSTER_ID]: clusterId } : req.options,
+        options: clusterId ? { ...req.options, [CLUSTER_ID_OPTION]: clusterId } : req.options,
         createdAt: existing?.createdAt ?? this.deps.now(),
       };
       // Checked with the write, after the last await: two creations cannot both pass.
@@ -111,7 +108,7 @@ export class NetworkDriver {
       try {
         checkSubnetsFree(req.networkId, data, state.listNetworks());
       } catch (err) {
-        this.deps.onSubnetClash?.(data.map((d) => d.Pool));
+        this.events.emit({ kind: "subnets-clash", networkId: req.networkId, pools: data.map((d) => d.Pool) });
         throw err;
       }
       state.putNetwork(record);
@@ -127,22 +124,8 @@ export class NetworkDriver {
         throw err;
       }
       logger.info("network created", { network: req.networkId, bridge, internal: record.internal });
-      this.deps.onNetworksChanged?.();
+      this.events.emit({ kind: "network-created", network: record });
     });
-  }
-
-  /** The cluster ID weave's IPAM recorded for the network's IPv4 pool (reserved cluster-wide). */
-  private poolClusterId(ipv4: readonly IpamData[]): string | undefined {
-    const first = ipv4[0];
-    if (!first) return undefined;
-    let cidr: string;
-    try {
-      cidr = formatPrefix(parsePrefix(first.Pool));
-    } catch {
-      return undefined;
-    }
-    const pool = this.deps.state.listPools().find((p) => p.pool === cidr && p.family === 4);
-    return pool?.options[OPT_CLUSTER_ID] || undefined;
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
@@ -158,7 +141,7 @@ export class NetworkDriver {
       await dataplane.deleteBridge(network.bridge);
       await this.applyPolicies();
       logger.info("network deleted", { network: networkId, bridge: network.bridge });
-      this.deps.onNetworksChanged?.();
+      this.events.emit({ kind: "network-removed", network });
     });
   }
 
@@ -210,7 +193,7 @@ export class NetworkDriver {
         }
         throw err;
       }
-      this.deps.onEndpointsChanged?.();
+      this.events.emit({ kind: "endpoint-added", endpoint: record });
       // Never echo what Docker already set: return a MAC only when Docker sent none.
       return { Interface: req.macAddress === "" ? { MacAddress: mac } : null };
     });
@@ -224,7 +207,7 @@ export class NetworkDriver {
     const { state, queue } = this.deps;
     await queue.run(ref.networkId, async () => {
       if (!state.getNetwork(ref.networkId) || state.getEndpoint(ref.endpointId)) return;
-      state.putEndpoint({
+      const record: EndpointRecord = {
         id: ref.endpointId,
         networkId: ref.networkId,
         hostIf: VETH_HOST_PREFIX + ref.endpointId.slice(0, 10),
@@ -234,7 +217,9 @@ export class NetworkDriver {
         ipv6: ipv6 || null,
         sandboxKey: null,
         createdAt: this.deps.now(),
-      });
+      };
+      state.putEndpoint(record);
+      this.events.emit({ kind: "endpoint-added", endpoint: record });
     });
   }
 
@@ -244,7 +229,7 @@ export class NetworkDriver {
       const ep = state.getEndpoint(ref.endpointId);
       if (!ep) return;
       state.deleteEndpoint(ep.id);
-      this.deps.onEndpointsChanged?.();
+      this.events.emit({ kind: "endpoint-removed", endpoint: ep });
       await dataplane.deleteVeth(ep.hostIf);
     });
   }

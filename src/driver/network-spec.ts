@@ -7,6 +7,7 @@ import type { BridgeSpec, DataplaneState, NetworkPolicy, VethSpec } from "../dat
 import { BRIDGE_PREFIX } from "../dataplane/index.js";
 import type { Json, JsonObject } from "../core/index.js";
 import type { EndpointRecord, IpamData, NetworkRecord } from "../store/index.js";
+import { CLUSTER_ID_OPTION, CLUSTER_ID_PATTERN, clusterIdOf } from "../store/index.js";
 import { parsePrefix, formatPrefix } from "../ipam/index.js";
 
 export const OPT_GENERIC = "com.docker.network.generic";
@@ -14,19 +15,13 @@ export const OPT_INTERNAL = "com.docker.network.internal";
 export const OPT_ENABLE_IPV4 = "com.docker.network.enable_ipv4";
 export const OPT_MTU = "com.docker.network.driver.mtu";
 export const OPT_BRIDGE_NAME = "com.docker.network.bridge.name";
-/**
- * Binds a network to its record in the cluster store. weave passes it (as a driver and an IPAM
- * option) when it creates a network of the cluster in this host's Docker; the driver also records
- * it, as a top-level key of the network's options, for networks whose pool was reserved here.
- */
-export const OPT_CLUSTER_ID = "weave.cluster.id";
 
 /** MTUs weave accepts, for --mtu and for the per-network option alike. */
 export const MIN_MTU = 576;
 export const MAX_MTU = 65535;
 
 /** Driver options (`docker network create -o k=v`) weave understands. */
-export const KNOWN_DRIVER_OPTIONS: readonly string[] = [OPT_MTU, OPT_BRIDGE_NAME, OPT_CLUSTER_ID];
+export const KNOWN_DRIVER_OPTIONS: readonly string[] = [OPT_MTU, OPT_BRIDGE_NAME, CLUSTER_ID_OPTION];
 
 export interface ParsedNetworkOptions {
   internal: boolean;
@@ -67,11 +62,11 @@ export function parseNetworkOptions(options: JsonObject): ParsedNetworkOptions {
         );
       }
       bridge = text;
-    } else if (key === OPT_CLUSTER_ID) {
-      if (!/^[0-9a-f]{16}$/.test(text)) {
+    } else if (key === CLUSTER_ID_OPTION) {
+      if (!CLUSTER_ID_PATTERN.test(text)) {
         throw new WeaveError(
           "WEAVE_BAD_REQUEST",
-          `Invalid option ${OPT_CLUSTER_ID}="${text}": weave sets it itself`,
+          `Invalid option ${CLUSTER_ID_OPTION}="${text}": weave sets it itself`,
         );
       }
       clusterId = text;
@@ -85,12 +80,6 @@ export function parseNetworkOptions(options: JsonObject): ParsedNetworkOptions {
 /** The default bridge name of a network: `weave-` and the first 9 characters of its ID. */
 export function defaultBridgeName(networkId: string): string {
   return BRIDGE_PREFIX + networkId.slice(0, 9);
-}
-
-/** The cluster ID of a network of the cluster, undefined for a network of this host alone. */
-export function clusterIdOf(n: NetworkRecord): string | undefined {
-  const v = n.options[OPT_CLUSTER_ID];
-  return typeof v === "string" && v !== "" ? v : undefined;
 }
 
 /** The MAC every host gives the bridge of a cluster network (locally administered, from its ID). */

@@ -3,10 +3,11 @@
  * returns the JSON Docker expects. Error shapes are decided in one place (server.ts) by interface:
  * `{"Err": ...}` for NetworkDriver, `{"Error": ...}` for IpamDriver.
  */
+import type { ClusterPort } from "../cluster/index.js";
 import type { KeyedSerialQueue } from "../core/index.js";
 import type { NetworkDriver } from "../driver/index.js";
 import type { IpamData } from "../store/index.js";
-import type { IpamPort, Prefix } from "../ipam/index.js";
+import type { Prefix } from "../ipam/index.js";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from "../ipam/index.js";
 import type { Json } from "../core/index.js";
 import type { PortPublisher } from "../ports/index.js";
@@ -21,15 +22,16 @@ export interface Route {
 
 export interface RouteDeps {
   driver: NetworkDriver;
-  ipam: IpamPort;
+  /** Docker's IPAM calls go to `cluster.ipam`; DeleteNetwork asks `beforeNetworkDelete` first. */
+  cluster: Pick<ClusterPort, "ipam" | "beforeNetworkDelete">;
   queue: KeyedSerialQueue;
   /** Host route destinations that carved pools must avoid. */
   hostRoutes(): Promise<Prefix[]>;
-  /** Runs before a network is deleted at Docker's request; its error fails the call (multi-host). */
-  beforeNetworkDelete?: (networkId: string) => Promise<void>;
   /** Published ports (`docker run -p`); without it Program/RevokeExternalConnectivity answer 404. */
   ports?: PortPublisher;
 }
+
+type Add = (path: string, iface: Interface, handle: (r: Reader) => Promise<unknown>) => void;
 
 const IPAM_KEY = "\u0000ipam";
 
@@ -49,14 +51,22 @@ function ipamData(r: Reader, name: string): IpamData[] {
 
 /** Builds the route table. Paths not listed answer 404, which Docker reads as "not implemented". */
 export function buildRoutes(deps: RouteDeps): Map<string, Route> {
-  const { driver, ipam, queue } = deps;
   const routes = new Map<string, Route>();
-  const add = (path: string, iface: Interface, handle: (r: Reader) => Promise<unknown>): void => {
+  const add: Add = (path, iface, handle) => {
     routes.set(path, { iface, handle });
   };
-  const ref = (r: Reader) => ({ networkId: r.id("NetworkID"), endpointId: r.id("EndpointID") });
-
   add("/Plugin.Activate", "Plugin", async () => ({ Implements: ["NetworkDriver", "IpamDriver"] }));
+  networkRoutes(add, deps);
+  endpointRoutes(add, deps);
+  if (deps.ports) portRoutes(add, deps.ports);
+  ipamRoutes(add, deps);
+  return routes;
+}
+
+const ref = (r: Reader) => ({ networkId: r.id("NetworkID"), endpointId: r.id("EndpointID") });
+
+function networkRoutes(add: Add, deps: RouteDeps): void {
+  const { driver } = deps;
 
   add("/NetworkDriver.GetCapabilities", "NetworkDriver", async () => ({
     Scope: "local",
@@ -78,10 +88,14 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
   });
   add("/NetworkDriver.DeleteNetwork", "NetworkDriver", async (r) => {
     const id = r.id("NetworkID");
-    await deps.beforeNetworkDelete?.(id);
+    await deps.cluster.beforeNetworkDelete(id);
     await driver.deleteNetwork(id);
     return {};
   });
+}
+
+function endpointRoutes(add: Add, deps: RouteDeps): void {
+  const { driver } = deps;
   add("/NetworkDriver.CreateEndpoint", "NetworkDriver", async (r) => {
     const iface = r.child("Interface");
     return driver.createEndpoint({
@@ -111,18 +125,22 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
     await deps.ports?.revoke(ref(r));
     return {};
   });
-  const ports = deps.ports;
-  if (ports) {
-    add("/NetworkDriver.ProgramExternalConnectivity", "NetworkDriver", async (r) => {
-      await ports.program(ref(r), r.object("Options"));
-      return {};
-    });
-    add("/NetworkDriver.RevokeExternalConnectivity", "NetworkDriver", async (r) => {
-      await ports.revoke(ref(r));
-      return {};
-    });
-  }
+}
 
+function portRoutes(add: Add, ports: PortPublisher): void {
+  add("/NetworkDriver.ProgramExternalConnectivity", "NetworkDriver", async (r) => {
+    await ports.program(ref(r), r.object("Options"));
+    return {};
+  });
+  add("/NetworkDriver.RevokeExternalConnectivity", "NetworkDriver", async (r) => {
+    await ports.revoke(ref(r));
+    return {};
+  });
+}
+
+function ipamRoutes(add: Add, deps: RouteDeps): void {
+  const { queue } = deps;
+  const ipam = deps.cluster.ipam;
   add("/IpamDriver.GetCapabilities", "IpamDriver", async () => {
     // Called whenever an engine (re)registers us: the only moment Docker replays its reservations.
     ipam.beginReplay();
@@ -166,5 +184,4 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
     await queue.run(IPAM_KEY, () => ipam.releaseAddress(poolId, address));
     return {};
   });
-  return routes;
 }

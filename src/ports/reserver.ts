@@ -24,6 +24,8 @@ export interface PortReserver {
   release(b: PortBinding): Promise<void>;
   /** What is held. */
   held(): PortBinding[];
+  /** Lets everything go (the daemon stops). */
+  close(): Promise<void>;
 }
 
 export function reservationKey(b: PortBinding): string {
@@ -138,6 +140,10 @@ export class FakePortReserver implements PortReserver {
 
   held(): PortBinding[] {
     return [...this.holding.values()];
+  }
+
+  async close(): Promise<void> {
+    this.holding.clear();
   }
 
   /** Keys of what is held, sorted (for assertions). */

@@ -1,4 +1,5 @@
 export * from "./types.js";
+export * from "./cluster-id.js";
 export { openSqliteState } from "./sqlite-open.js";
 export type { SqliteStateOptions } from "./sqlite-open.js";
 export * from "./cluster-store.js";

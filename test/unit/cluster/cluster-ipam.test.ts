@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ClusterIpam, CLUSTER_ID_OPTION, StoreHealth } from "../../../src/cluster/index.js";
+import { ClusterIpam, StoreHealth } from "../../../src/cluster/index.js";
+import { CLUSTER_ID_OPTION } from "../../../src/store/index.js";
 import { silentLogger, WeaveError, isWeaveError } from "../../../src/core/index.js";
 import type { ClusterStore } from "../../../src/store/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";

@@ -64,8 +64,8 @@ function member(name: string, address: string, store: MemoryClusterStore) {
     vxlanPort: 4789,
     driverName: "weave",
     defaultNetwork: "",
+    dnsZone: zone,
   });
-  cluster.attachDns(zone);
   return { name, state, overlay, zone, cluster };
 }
 

@@ -25,6 +25,7 @@ function setup() {
     logger: silentLogger,
     config: { mtu: 1450, nameserver: undefined },
     now,
+    cluster: { bindNetwork: () => Promise.resolve(undefined) },
   });
   const ipam = new IpamService(
     state,

@@ -25,6 +25,7 @@ function setup(): { driver: NetworkDriver; state: LocalState } {
     logger: silentLogger,
     config: { mtu: 1450, nameserver: undefined },
     now: () => ++t,
+    cluster: { bindNetwork: () => Promise.resolve(undefined) },
   });
   return { driver, state };
 }

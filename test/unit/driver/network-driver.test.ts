@@ -46,6 +46,7 @@ function setup(config: Partial<DriverConfig> = {}): Harness {
     logger: silentLogger,
     config: { mtu: 1450, nameserver: undefined, ...config },
     now: () => ++t,
+    cluster: { bindNetwork: () => Promise.resolve(undefined) },
   });
   return { driver, dp, state };
 }

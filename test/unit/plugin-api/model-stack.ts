@@ -10,15 +10,13 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonObject } from "../../../src/core/index.js";
-import { KeyedSerialQueue, silentLogger } from "../../../src/core/index.js";
-import { FakeDataplane } from "../../../src/dataplane/index.js";
-import { NetworkDriver } from "../../../src/driver/index.js";
+import { silentLogger } from "../../../src/core/index.js";
 import type { Prefix } from "../../../src/ipam/index.js";
-import { containsAddress, IpamService, parseAddress, parsePrefix } from "../../../src/ipam/index.js";
+import { containsAddress, parseAddress, parsePrefix } from "../../../src/ipam/index.js";
 import type { Route } from "../../../src/plugin-api/index.js";
-import { buildRoutes, PluginServer } from "../../../src/plugin-api/index.js";
+import { PluginServer } from "../../../src/plugin-api/index.js";
 import type { LocalState } from "../../../src/store/index.js";
-import { openSqliteState } from "../../../src/store/index.js";
+import { composeWithFakes } from "../../helpers/compose-fakes.js";
 
 export interface Reply {
   status: number;
@@ -59,37 +57,12 @@ export class ModelServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** A fresh state, driver and IPAM behind the server's routes. */
+  /** A fresh daemon graph (composeDaemon over fakes) behind the server's routes. */
   fresh(): LocalState {
-    const state = openSqliteState(":memory:");
-    const dp = new FakeDataplane();
-    const queue = new KeyedSerialQueue();
-    const now = () => Date.now();
-    const ipam = new IpamService(
-      state,
-      {
-        range: parsePrefix("10.32.0.0/12"),
-        subnetBits: 24,
-        rangeV6: parsePrefix("fd12:3456:789a::/48"),
-        subnetBitsV6: 64,
-        replayWindowMs: 60_000,
-      },
-      now,
-    );
-    const driver = new NetworkDriver({
-      state,
-      dataplane: dp,
-      queue,
-      logger: silentLogger,
-      config: { mtu: 1450, nameserver: undefined },
-      now,
-      onSubnetClash: (pools) => ipam.expectRollback(pools),
-    });
+    const { daemon, adapters } = composeWithFakes({ dir: this.dir });
     this.routes.clear();
-    for (const [path, route] of buildRoutes({ driver, ipam, queue, hostRoutes: async () => [] })) {
-      this.routes.set(path, route);
-    }
-    return state;
+    for (const [path, route] of daemon.routes) this.routes.set(path, route);
+    return adapters.state;
   }
 
   /** One call the way dockerd makes it: POST, JSON body with a newline, no Content-Type. */

@@ -1,0 +1,229 @@
+/**
+ * The composition of the daemon: which component gets which port. Pure wiring: it constructs,
+ * starts nothing, touches no socket, process or file. The daemon (daemon.ts) gives it the real
+ * adapters; tests give it fakes and get the same graph.
+ *
+ *   state ─► IpamService ─► cluster port (LocalCluster, or Cluster over the cluster store)
+ *                                 │ bindNetwork          ▲ driver events
+ *                                 ▼                      │
+ *            NetworkDriver ── events ──► cluster, weaveDNS (gateways), IPAM (refused subnets)
+ *            PortPublisher, DnsService, DockerSync, metrics
+ *            plugin routes ─► PluginServer;  control routes ─► ControlServer;  StatusServer
+ *
+ * Nothing refers to a component before it exists: the two late links (a port conflict asks the
+ * Docker sync for a pass, a DNS query counts in the metrics) go through event streams subscribed
+ * once both ends exist.
+ */
+import type { Config } from "../config/index.js";
+import type { Logger } from "../core/index.js";
+import { EventStream, KeyedSerialQueue } from "../core/index.js";
+import type { ClusterPort } from "../cluster/index.js";
+import { Cluster, LocalCluster } from "../cluster/index.js";
+import type { Dataplane, OverlayDataplane } from "../dataplane/index.js";
+import { DEFAULT_BRIDGE } from "../dataplane/index.js";
+import type { DockerApi } from "../docker/index.js";
+import { NetworkDriver } from "../driver/index.js";
+import { IpamService, parsePrefix } from "../ipam/index.js";
+import type { WeaveMetrics } from "../metrics/index.js";
+import type { Route } from "../plugin-api/index.js";
+import { buildRoutes, PluginServer } from "../plugin-api/index.js";
+import type { PortDataplane, PortRange, PortReserver } from "../ports/index.js";
+import { PortPublisher } from "../ports/index.js";
+import type { StatusServer } from "../status/index.js";
+import type { ClusterStore, LocalState } from "../store/index.js";
+import { controlSocketPath } from "../config/index.js";
+import { controlRoutes } from "./control-routes.js";
+import { ControlServer } from "./control-server.js";
+import { DnsService } from "./dns-service.js";
+import { DockerSync } from "./docker-sync.js";
+import { clusterPeers, createStatusServer, daemonMetrics } from "./observability.js";
+
+/** The outside world: every process, socket and kernel access the daemon makes. */
+export interface Adapters {
+  state: LocalState;
+  dataplane: Dataplane;
+  docker: DockerApi;
+  ports: { dataplane: PortDataplane; reserver: PortReserver };
+  /** Multi-host (`--store`): the cluster store and the VXLAN data plane. Absent on a host alone. */
+  cluster?: { store: ClusterStore; overlay: OverlayDataplane };
+  now: () => number;
+}
+
+/** What the daemon found out about this host before composing (host.ts). */
+export interface HostFacts {
+  mtu: number;
+  /** This host's address in the cluster ("" on a host alone). */
+  advertiseAddr: string;
+  /** The host's IPv6 ULA /48 for weave's IPv6 pools. */
+  ulaRange: string;
+  /** The kernel's ephemeral port range (host ports Docker's bridge picks from). */
+  ephemeral: PortRange;
+  /** The group that owns the plugin socket. */
+  socketGid: number;
+}
+
+export interface Daemon {
+  state: LocalState;
+  ipam: IpamService;
+  cluster: ClusterPort;
+  driver: NetworkDriver;
+  ports: PortPublisher;
+  dns: DnsService | undefined;
+  sync: DockerSync;
+  metrics: WeaveMetrics;
+  /** The plugin protocol's route table, served by `plugin`. */
+  routes: Map<string, Route>;
+  plugin: PluginServer;
+  control: ControlServer;
+  status: StatusServer | undefined;
+  queue: KeyedSerialQueue;
+}
+
+export interface ComposeOptions {
+  config: Config;
+  adapters: Adapters;
+  facts: HostFacts;
+  logger: Logger;
+  /** Called when the control API is asked to stop the daemon. */
+  stop: () => void;
+}
+
+export function composeDaemon(o: ComposeOptions): Daemon {
+  const core = composeCore(o);
+  const { config, adapters, facts, logger: log } = o;
+  const metrics = daemonMetrics({
+    state: adapters.state,
+    dockerReachable: () => core.sync.status === "reachable",
+    ...(adapters.cluster ? { peers: () => clusterPeers(core.cluster) } : {}),
+  });
+  core.dnsQueries.subscribe((q) => metrics.dnsQuery(q.qtype, q.outcome, q.count));
+  const routes = buildRoutes({
+    driver: core.driver,
+    ports: core.ports,
+    cluster: core.cluster,
+    queue: core.queue,
+    hostRoutes: async () => (await adapters.dataplane.hostRoutes()).map((r) => parsePrefix(r)),
+  });
+  const plugin = new PluginServer({
+    socketPath: config.socket,
+    socketMode: 0o660,
+    socketGid: facts.socketGid,
+    routes,
+    logger: log.child("plugin"),
+    observe: metrics.pluginCall,
+  });
+  const views = { config, state: adapters.state, docker: adapters.docker, sync: core.sync, dns: core.dns };
+  const control = new ControlServer(
+    controlSocketPath(config.runDir),
+    controlRoutes({ ...views, mtu: facts.mtu, cluster: core.cluster, stop: o.stop }),
+    log.child("control"),
+  );
+  const status = createStatusServer({
+    ...views,
+    mtu: facts.mtu,
+    metrics,
+    cluster: core.cluster,
+    logger: log.child("status"),
+  });
+  const { dnsQueries: _queries, ...services } = core;
+  return { ...services, metrics, routes, plugin, control, status };
+}
+
+type DnsQuery = { qtype: string; outcome: string; count: number };
+
+/** The components behind the servers, and the event wiring between them. */
+function composeCore(o: ComposeOptions) {
+  const { config, adapters, facts, logger: log } = o;
+  const { state, dataplane, docker, now } = adapters;
+  const queue = new KeyedSerialQueue();
+  const ipam = new IpamService(
+    state,
+    {
+      range: parsePrefix(config.ipallocRange, { strict: true }),
+      subnetBits: 24,
+      rangeV6: parsePrefix(facts.ulaRange),
+      subnetBitsV6: 64,
+      replayWindowMs: 60_000,
+    },
+    now,
+  );
+  const dnsQueries = new EventStream<DnsQuery>();
+  const dns = config.noDns
+    ? undefined
+    : new DnsService({
+        config,
+        state,
+        docker,
+        queue,
+        logger: log.child("dns"),
+        onQuery: (qtype, outcome, count) => dnsQueries.emit({ qtype, outcome, count }),
+      });
+  const cluster = composeCluster(o, ipam, dns);
+  const driver = new NetworkDriver({
+    state,
+    dataplane,
+    queue,
+    logger: log.child("driver"),
+    config: { mtu: facts.mtu, nameserver: config.nameserver },
+    now,
+    cluster,
+  });
+  const portConflicts = new EventStream<void>();
+  const ports = new PortPublisher({
+    state,
+    dataplane: adapters.ports.dataplane,
+    reserver: adapters.ports.reserver,
+    queue,
+    logger: log.child("ports"),
+    now,
+    ephemeral: facts.ephemeral,
+    onAllocatedConflict: () => portConflicts.emit(),
+  });
+  const sync = new DockerSync({
+    docker,
+    dataplane,
+    driverName: config.driverName,
+    state,
+    driver,
+    ipam,
+    logger: log.child("docker"),
+    defaultNetwork: config.defaultNetwork,
+    defaultBridge: DEFAULT_BRIDGE,
+    now,
+    graceMs: 30_000,
+    intervalMs: 10_000,
+    onAdopted: () => void dns?.reconcile().catch(() => undefined),
+    afterRepair: () => ports.converge(),
+    defaultNetworkBody: () => cluster.defaultNetworkBody(),
+  });
+  // A port held by an endpoint Docker may have lost: let the sync check now (outside the plugin call).
+  portConflicts.subscribe(() => void sync.syncNow().catch(() => undefined));
+  driver.events.subscribe((event) => {
+    if (event.kind === "subnets-clash") ipam.expectRollback(event.pools);
+    if (event.kind === "network-created" || event.kind === "network-removed") void dns?.updateAddresses();
+    cluster.driverEvent(event);
+  });
+  return { state, queue, ipam, cluster, driver, ports, dns, sync, dnsQueries };
+}
+
+/** The cluster port: over the cluster store with `--store`, else this host alone. */
+function composeCluster(o: ComposeOptions, ipam: IpamService, dns: DnsService | undefined): ClusterPort {
+  const { config, adapters, facts, logger } = o;
+  if (!adapters.cluster) return new LocalCluster({ ipam, pools: adapters.state });
+  return new Cluster({
+    store: adapters.cluster.store,
+    storeUrl: config.store,
+    state: adapters.state,
+    docker: adapters.docker,
+    ipam,
+    overlay: adapters.cluster.overlay,
+    logger: logger.child("cluster"),
+    now: adapters.now,
+    name: config.name,
+    advertiseAddr: facts.advertiseAddr,
+    vxlanPort: config.vxlanPort,
+    driverName: config.driverName,
+    defaultNetwork: config.defaultNetwork,
+    ...(dns ? { dnsZone: dns.zone } : {}),
+  });
+}
