@@ -18,10 +18,16 @@ async function call(d: Daemon, path: string, body: JsonObject = {}): Promise<Jso
   return (await route.handle(new Reader(path, body))) as JsonObject;
 }
 
+function text(o: JsonObject, key: string): string {
+  const v = o[key];
+  assert.equal(typeof v, "string", `${key} in ${JSON.stringify(o)}`);
+  return v as string;
+}
+
 /** RequestPool, gateway, CreateNetwork, RequestAddress, CreateEndpoint: `docker network create` + `run`. */
 async function networkWithEndpoint(d: Daemon, subnet = "10.40.0.0/24"): Promise<string> {
   const pool = await call(d, "/IpamDriver.RequestPool", { Pool: subnet });
-  const poolId = String(pool["PoolID"]);
+  const poolId = text(pool, "PoolID");
   const gw = await call(d, "/IpamDriver.RequestAddress", {
     PoolID: poolId,
     Options: { RequestAddressType: "com.docker.network.gateway" },
@@ -29,14 +35,14 @@ async function networkWithEndpoint(d: Daemon, subnet = "10.40.0.0/24"): Promise<
   await call(d, "/NetworkDriver.CreateNetwork", {
     NetworkID: NET,
     Options: { "com.docker.network.generic": {} },
-    IPv4Data: [{ Pool: subnet, Gateway: String(gw["Address"]) }],
+    IPv4Data: [{ Pool: subnet, Gateway: text(gw, "Address") }],
     IPv6Data: [],
   });
   const ep = await call(d, "/IpamDriver.RequestAddress", { PoolID: poolId });
   await call(d, "/NetworkDriver.CreateEndpoint", {
     NetworkID: NET,
     EndpointID: EP,
-    Interface: { Address: String(ep["Address"]), AddressIPv6: "", MacAddress: "" },
+    Interface: { Address: text(ep, "Address"), AddressIPv6: "", MacAddress: "" },
     Options: {},
   });
   return poolId;
@@ -79,7 +85,7 @@ void describe("composeDaemon", () => {
       Options: { [CLUSTER_ID_OPTION]: "0123456789abcdef" },
     });
     assert.equal(
-      adapters.state.getPool(String(pool["PoolID"]))?.options[CLUSTER_ID_OPTION],
+      adapters.state.getPool(text(pool, "PoolID"))?.options[CLUSTER_ID_OPTION],
       "0123456789abcdef",
     );
     await call(daemon, "/NetworkDriver.CreateNetwork", {
