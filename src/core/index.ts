@@ -5,3 +5,6 @@ export * from "./exec.js";
 export * from "./json.js";
 export * from "./version.js";
 export * from "./lines.js";
+export * from "./clock.js";
+export * from "./fake-clock.js";
+export * from "./reconciler.js";
