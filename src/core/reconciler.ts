@@ -21,7 +21,7 @@ export interface ReconcilerOptions {
   pass: () => Promise<boolean | void>;
   /** Told of every failed pass (never rethrown). */
   onError: (err: unknown) => void;
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Once started: time from the end of a pass to the next periodic pass (ms; read after each pass). */
   intervalMs?: number | (() => number);
   /** How long `kick()` waits before the pass, gathering further kicks (ms; default 0: at once). */
