@@ -10,6 +10,7 @@ import { FakeOverlay } from "../../../src/dataplane/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
 import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
+import { clusterNetwork, localNetwork } from "./kit.js";
 
 const CID = "00000000000000c1";
 
@@ -19,22 +20,9 @@ async function setup() {
   const store = new MemoryClusterStore(now);
   await store.put(poolKey("10.32.0.0/24"), JSON.stringify({ clusterId: CID, host: "a", createdAt: 0 }));
   await store.put(vniKey(4096), CID);
-  const record = { clusterId: CID, name: "weave", vni: 4096, ipv4: [{ pool: "10.32.0.0/24" }], ipv6: [] };
-  await store.put(
-    networkKey("weave"),
-    JSON.stringify({ ...record, internal: false, options: {}, host: "a" }),
-  );
+  await store.put(networkKey("weave"), JSON.stringify(clusterNetwork(CID, 4096)));
   const state = openSqliteState(":memory:");
-  state.putNetwork({
-    id: "net-a",
-    bridge: "weave",
-    mtu: 1350,
-    internal: false,
-    ipv4: [{ Pool: "10.32.0.0/24", Gateway: "10.32.0.1/24" }],
-    ipv6: [],
-    options: { "weave.cluster.id": CID },
-    createdAt: 0,
-  });
+  state.putNetwork(localNetwork("net-a", CID));
   const range = { range: parsePrefix("10.32.0.0/12"), subnetBits: 24, rangeV6: parsePrefix("fd00::/48") };
   const ipam = new IpamService(state, { ...range, subnetBitsV6: 64, replayWindowMs: 1_000 }, now);
   const overlay = new FakeOverlay();

@@ -5,7 +5,7 @@ import type { OverlayInputs } from "../../../src/cluster/overlay-sync.js";
 import { OverlaySync } from "../../../src/cluster/overlay-sync.js";
 import { FakeClock } from "../../../src/core/index.js";
 import { FakeOverlay } from "../../../src/dataplane/index.js";
-import { captureLogger } from "./kit.js";
+import { captureLogger, clusterNetwork, localNetwork } from "./kit.js";
 
 const CID = "00000000000000c1";
 
@@ -13,31 +13,8 @@ const INPUTS: OverlayInputs = {
   host: "a",
   local: "192.168.1.1",
   port: 4789,
-  networks: [
-    {
-      id: "net-a",
-      bridge: "weave",
-      mtu: 1350,
-      internal: false,
-      ipv4: [{ Pool: "10.32.0.0/24", Gateway: "10.32.0.1/24" }],
-      ipv6: [],
-      options: { "weave.cluster.id": CID },
-      createdAt: 0,
-    },
-  ],
-  cluster: [
-    {
-      clusterId: CID,
-      name: "weave",
-      vni: 4096,
-      ipv4: [{ pool: "10.32.0.0/24" }],
-      ipv6: [],
-      internal: false,
-      options: {},
-      host: "a",
-      createdAt: 0,
-    },
-  ],
+  networks: [localNetwork("net-a", CID)],
+  cluster: [clusterNetwork(CID, 4096)],
   peers: [],
   endpoints: [],
 };

@@ -40,6 +40,15 @@ async function published(memory: MemoryClusterStore): Promise<Record<string, str
 
 const keys = (o: Record<string, string>) => new Map(Object.entries(o).map(([k, v]) => [PREFIX + k, v]));
 
+/** Registers, then tries to publish x=1 once while the store is down. */
+async function publishWhileDown(h: ReturnType<typeof setup>): Promise<void> {
+  h.session.start();
+  await h.clock.advance(0);
+  h.store.down = true;
+  h.publisher.replace(keys({ x: "1" }));
+  await h.clock.settle();
+}
+
 void describe("LeasedPublisher", () => {
   void it("publishes nothing before the session has a lease, then everything under it", async () => {
     const h = setup();
@@ -102,11 +111,7 @@ void describe("LeasedPublisher", () => {
 
   void it("retries every second while the store fails, logging at debug level, until it has the keys", async () => {
     const h = setup();
-    h.session.start();
-    await h.clock.advance(0);
-    h.store.down = true;
-    h.publisher.replace(keys({ x: "1" }));
-    await h.clock.settle();
+    await publishWhileDown(h);
     assert.equal(h.store.count("put"), 2, "the peer record, then one try");
     await h.clock.advance(999);
     assert.equal(h.store.count("put"), 2);
@@ -147,11 +152,7 @@ void describe("LeasedPublisher", () => {
 
   void it("does nothing once closed", async () => {
     const h = setup();
-    h.session.start();
-    await h.clock.advance(0);
-    h.store.down = true;
-    h.publisher.replace(keys({ x: "1" }));
-    await h.clock.settle();
+    await publishWhileDown(h);
     h.publisher.close();
     await h.session.close();
     h.store.down = false;
