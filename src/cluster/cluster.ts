@@ -12,8 +12,8 @@
  * Every watch change schedules the work it affects; everything also runs periodically, so a change
  * missed while the store was unreachable is caught up when it is back.
  */
-import type { Logger } from "../core/index.js";
-import { errorMessage, VERSION, WeaveError } from "../core/index.js";
+import type { Clock, Logger } from "../core/index.js";
+import { errorMessage, Reconciler, VERSION, WeaveError } from "../core/index.js";
 import type { OverlayDataplane } from "../dataplane/index.js";
 import type { DriverEvent } from "../driver/index.js";
 import { DEFAULT_BRIDGE } from "../dataplane/index.js";
@@ -55,6 +55,8 @@ export interface ClusterOptions {
   dnsZone?: ReplicaZone;
   intervalMs?: number;
   sweepMs?: number;
+  /** The timers of every loop below (default: the real clock). */
+  clock?: Clock | undefined;
 }
 
 export class Cluster implements ClusterPort {
@@ -69,13 +71,13 @@ export class Cluster implements ClusterPort {
   private readonly dnsPublisher: LeasedPublisher;
   private readonly dnsReplica: DnsReplica | undefined;
   private readonly peers: PeerTracker;
-  private timers: NodeJS.Timeout[] = [];
-  private syncing: Promise<void> | undefined;
-  private syncAgain = false;
-  private closed = false;
+  /** Network passes: one at a time, another 200 ms after it when asked for meanwhile. */
+  private readonly networkLoop: Reconciler;
+  /** The periodic loops, from start(). */
+  private periodic: Reconciler[] = [];
 
   constructor(private readonly o: ClusterOptions) {
-    const { store, logger, now, state } = o;
+    const { store, logger, now, state, clock } = o;
     this.health = new StoreHealth(logger, now, o.storeUrl);
     this.peers = new PeerTracker(o.name, logger);
     this.session = new Session({
@@ -84,6 +86,7 @@ export class Cluster implements ClusterPort {
       state,
       logger,
       now,
+      clock,
       peer: {
         name: o.name,
         address: o.advertiseAddr,
@@ -98,6 +101,7 @@ export class Cluster implements ClusterPort {
         prefix,
         logger,
         onChange,
+        clock,
         onHealth: (ok, error) => (ok ? this.health.ok() : this.health.failed(error ?? "")),
       });
     this.mirrors = {
@@ -138,6 +142,7 @@ export class Cluster implements ClusterPort {
     this.overlaySync = new OverlaySync({
       overlay: o.overlay,
       logger,
+      clock,
       inputs: () =>
         this.view.synced
           ? {
@@ -152,7 +157,7 @@ export class Cluster implements ClusterPort {
           : undefined,
     });
     const publisher = (prefix: string) =>
-      new LeasedPublisher({ store, health: this.health, session: this.session, prefix, logger });
+      new LeasedPublisher({ store, health: this.health, session: this.session, prefix, logger, clock });
     this.endpointsPublisher = publisher(endpointPrefix(o.name));
     this.dnsPublisher = publisher(dnsPrefix(o.name));
     this.dnsReplica =
@@ -164,6 +169,7 @@ export class Cluster implements ClusterPort {
         publisher: this.dnsPublisher,
         logger,
       });
+    this.networkLoop = this.networkReconciler();
     this.health.onChange((reachable) => {
       if (reachable) this.kickNetworks();
     });
@@ -175,36 +181,25 @@ export class Cluster implements ClusterPort {
     this.dnsReplica?.start();
     this.endpointsChanged();
     this.overlaySync.start();
-    const every = (ms: number, fn: () => void) => {
-      const t = setInterval(fn, ms);
-      t.unref();
-      this.timers.push(t);
-    };
-    every(this.o.intervalMs ?? 10_000, () => {
+    const { intervalMs = 10_000, sweepMs = 30_000 } = this.o;
+    const tick = this.every(intervalMs, "cluster periodic pass failed", async () => {
       this.kickNetworks();
       this.endpointsChanged();
     });
-    const sweepNow = () => {
-      sweep(this.sweepDeps()).catch((err: unknown) =>
-        this.o.logger.debug("cluster sweep failed", { error: errorMessage(err) }),
-      );
-    };
-    every(this.o.sweepMs ?? 30_000, sweepNow);
+    tick.start(intervalMs);
+    const sweeper = this.every(sweepMs, "cluster sweep failed", () => sweep(this.sweepDeps()));
     // Once soon after start too: blocks a lost state forgot are taken back before they are needed.
-    const first = setTimeout(sweepNow, 5_000);
-    first.unref();
-    this.timers.push(first);
+    sweeper.start(Math.min(5_000, sweepMs));
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    for (const t of this.timers) clearInterval(t);
+    const loops = [this.networkLoop, ...this.periodic].map((l) => l.close());
     this.dnsReplica?.close();
     this.endpointsPublisher.close();
     this.dnsPublisher.close();
     for (const m of Object.values(this.mirrors)) m.close();
     await this.overlaySync.close();
-    await this.syncing;
+    await Promise.all(loops);
     await this.session.close();
     await this.o.store.close();
   }
@@ -332,25 +327,27 @@ export class Cluster implements ClusterPort {
 
   /** Runs a network pass now, or once more after the running one. */
   private kickNetworks(): void {
-    if (this.closed) return;
-    if (this.syncing) {
-      this.syncAgain = true;
-      return;
-    }
-    this.syncing = this.networkSync
-      .pass()
-      .then(
-        (soon) => {
-          if (soon) this.syncAgain = true;
-        },
-        (err: unknown) => this.o.logger.debug("cluster network pass failed", { error: errorMessage(err) }),
-      )
-      .finally(() => {
-        this.syncing = undefined;
-        if (this.syncAgain) {
-          this.syncAgain = false;
-          setTimeout(() => this.kickNetworks(), 200).unref();
-        }
-      });
+    this.networkLoop.kick();
+  }
+
+  private networkReconciler(): Reconciler {
+    return new Reconciler({
+      pass: () => this.networkSync.pass(),
+      onError: (err) => this.o.logger.debug("cluster network pass failed", { error: errorMessage(err) }),
+      againDelayMs: 200,
+      clock: this.o.clock,
+    });
+  }
+
+  /** A loop that runs `pass` every `ms` once started; a failure is logged at debug level. */
+  private every(ms: number, failed: string, pass: () => Promise<void>): Reconciler {
+    const loop = new Reconciler({
+      pass,
+      onError: (err) => this.o.logger.debug(failed, { error: errorMessage(err) }),
+      intervalMs: ms,
+      clock: this.o.clock,
+    });
+    this.periodic.push(loop);
+    return loop;
   }
 }

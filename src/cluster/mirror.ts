@@ -5,8 +5,8 @@
  * lists and watches again with a growing delay (0.5 s to 5 s). A successful re-list replaces the
  * content as a whole, so deletes missed while disconnected are noticed.
  */
-import type { Logger } from "../core/index.js";
-import { errorMessage } from "../core/index.js";
+import type { Clock, Logger, Timer } from "../core/index.js";
+import { errorMessage, realClock } from "../core/index.js";
 import type { ClusterStore, KeyValue, Watch } from "../store/index.js";
 
 export interface MirrorOptions {
@@ -17,6 +17,8 @@ export interface MirrorOptions {
   onChange: () => void;
   /** Reports whether the store answered (true) or failed (false). */
   onHealth?: (ok: boolean, error?: string) => void;
+  /** The retry timer's clock (default: the real clock). */
+  clock?: Clock | undefined;
 }
 
 const MIN_RETRY_MS = 500;
@@ -25,7 +27,7 @@ const MAX_RETRY_MS = 5_000;
 export class PrefixMirror {
   private readonly items = new Map<string, KeyValue>();
   private watch: Watch | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private retryMs = MIN_RETRY_MS;
   private closed = false;
   private generation = 0;
@@ -40,7 +42,7 @@ export class PrefixMirror {
 
   close(): void {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.watch?.close();
   }
 
@@ -64,7 +66,7 @@ export class PrefixMirror {
 
   private async relist(): Promise<void> {
     if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     const generation = ++this.generation;
     this.watch?.close();
@@ -117,7 +119,6 @@ export class PrefixMirror {
     this.watch = undefined;
     const delay = this.retryMs;
     this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
-    this.timer = setTimeout(() => void this.relist(), delay);
-    this.timer.unref();
+    this.timer = (this.o.clock ?? realClock).setTimeout(() => void this.relist(), delay);
   }
 }

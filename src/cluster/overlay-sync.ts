@@ -6,8 +6,8 @@
  * of watch events costs one reconcile) and a full reconcile also runs periodically, which repairs
  * devices or entries removed behind weave's back.
  */
-import type { Logger } from "../core/index.js";
-import { errorMessage } from "../core/index.js";
+import type { Clock, Logger } from "../core/index.js";
+import { errorMessage, Reconciler } from "../core/index.js";
 import type { OverlayDataplane, OverlayNetwork, RemoteEndpoint } from "../dataplane/index.js";
 import { vxlanName } from "../dataplane/index.js";
 import { clusterIdOf } from "../store/index.js";
@@ -62,68 +62,54 @@ export interface OverlaySyncOptions {
   /** Delay that coalesces bursts of changes (ms). */
   coalesceMs?: number;
   intervalMs?: number;
+  clock?: Clock | undefined;
 }
 
+/** Time before a failed reconcile is retried (ms). */
+const RETRY_MS = 1_000;
+
 export class OverlaySync {
-  private timer: NodeJS.Timeout | undefined;
-  private periodic: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private closed = false;
+  private readonly loop: Reconciler;
   lastError = "";
 
-  constructor(private readonly o: OverlaySyncOptions) {}
-
-  start(): void {
-    const every = this.o.intervalMs ?? 10_000;
-    this.periodic = setInterval(() => this.kick(0), every);
-    this.periodic.unref();
-    this.kick(0);
+  constructor(private readonly o: OverlaySyncOptions) {
+    this.loop = new Reconciler({
+      pass: () => this.run(),
+      onError: (err) => {
+        this.lastError = errorMessage(err);
+        o.logger.warning("programming the overlay failed; retrying", { error: this.lastError });
+      },
+      coalesceMs: o.coalesceMs ?? 20,
+      intervalMs: o.intervalMs ?? 10_000,
+      backoff: { minMs: RETRY_MS, maxMs: RETRY_MS },
+      clock: o.clock,
+    });
   }
 
-  close(): Promise<void> | undefined {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.periodic) clearInterval(this.periodic);
-    return this.running;
+  /** Reconciles at once, then every `intervalMs`. */
+  start(): void {
+    this.loop.start();
+  }
+
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
   /** Schedules a reconcile (coalescing changes that come in a burst). */
-  kick(delayMs = this.o.coalesceMs ?? 20): void {
-    if (this.closed || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.running) {
-        this.again = true;
-        return;
-      }
-      this.running = this.run().finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick(0);
-        }
-      });
-    }, delayMs);
+  kick(): void {
+    this.loop.kick();
   }
 
-  /** Reconciles now (tests). */
-  async runNow(): Promise<void> {
-    while (this.running) await this.running;
-    await this.run();
+  /** Reconciles now, after the reconcile under way if any (tests). */
+  runNow(): Promise<void> {
+    return this.loop.flush();
   }
 
   private async run(): Promise<void> {
     const inputs = this.o.inputs();
     if (!inputs) return;
-    try {
-      const report = await this.o.overlay.reconcile(desiredOverlay(inputs));
-      if (report.applied.length > 0) this.o.logger.debug("overlay programmed", { applied: report.applied });
-      this.lastError = "";
-    } catch (err) {
-      this.lastError = errorMessage(err);
-      this.o.logger.warning("programming the overlay failed; retrying", { error: this.lastError });
-      setTimeout(() => this.kick(0), 1_000).unref();
-    }
+    const report = await this.o.overlay.reconcile(desiredOverlay(inputs));
+    if (report.applied.length > 0) this.o.logger.debug("overlay programmed", { applied: report.applied });
+    this.lastError = "";
   }
 }

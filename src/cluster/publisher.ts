@@ -4,8 +4,8 @@
  * retries until the store has it. It lists the prefix once per lease, so keys left over from before
  * a restart are deleted and keys still attached to an older lease are rewritten under the current one.
  */
-import type { Logger } from "../core/index.js";
-import { errorMessage } from "../core/index.js";
+import type { Clock, Logger } from "../core/index.js";
+import { errorMessage, Reconciler } from "../core/index.js";
 import type { ClusterStore } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import type { Session } from "./session.js";
@@ -17,7 +17,9 @@ export interface PublisherOptions {
   /** Every key this publisher owns starts with it. */
   prefix: string;
   logger: Logger;
+  /** Time between retries while the store fails (ms). */
   retryMs?: number;
+  clock?: Clock | undefined;
 }
 
 export class LeasedPublisher {
@@ -26,19 +28,27 @@ export class LeasedPublisher {
   private readonly published = new Map<string, string>();
   private lease = "";
   private listed = false;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private readonly loop: Reconciler;
 
   constructor(private readonly o: PublisherOptions) {
-    o.session.onLease(() => this.kick());
+    const retryMs = o.retryMs ?? 1_000;
+    this.loop = new Reconciler({
+      pass: () => this.sync(),
+      onError: (err) =>
+        o.logger.debug("publishing to the cluster failed; retrying", {
+          prefix: o.prefix,
+          error: errorMessage(err),
+        }),
+      backoff: { minMs: retryMs, maxMs: retryMs },
+      clock: o.clock,
+    });
+    o.session.onLease(() => this.loop.kick());
   }
 
   /** The full set of keys and values that should be published. */
   replace(desired: ReadonlyMap<string, string>): void {
     this.desired = new Map(desired);
-    this.kick();
+    this.loop.kick();
   }
 
   /** True when the store holds exactly the desired keys (as far as known). */
@@ -50,49 +60,13 @@ export class LeasedPublisher {
   }
 
   /** Publishes now; resolves when this round is done (tests). */
-  async flush(): Promise<void> {
-    this.kick();
-    while (this.running) await this.running;
+  flush(): Promise<void> {
+    return this.loop.flush();
   }
 
+  /** Stops publishing (a running round finishes on its own). */
   close(): void {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-  }
-
-  private kick(): void {
-    if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.sync()
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          this.o.logger.debug("publishing to the cluster failed; retrying", {
-            prefix: this.o.prefix,
-            error: errorMessage(err),
-          });
-          this.retryLater();
-        },
-      )
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
-  }
-
-  private retryLater(): void {
-    if (this.closed || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.kick();
-    }, this.o.retryMs ?? 1_000);
-    this.timer.unref();
+    void this.loop.close();
   }
 
   private async sync(): Promise<void> {

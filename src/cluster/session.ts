@@ -9,8 +9,8 @@
  * gone (etcd expired it while the host was cut off), a new one is granted and every publisher
  * re-publishes under it.
  */
-import type { Logger } from "../core/index.js";
-import { errorMessage } from "../core/index.js";
+import type { Clock, Logger } from "../core/index.js";
+import { errorMessage, Reconciler } from "../core/index.js";
 import type { ClusterStore, LocalState } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import type { PeerRecord } from "./records.js";
@@ -26,6 +26,8 @@ export interface SessionOptions {
   peer: Omit<PeerRecord, "seenAt">;
   ttlSeconds?: number;
   renewMs?: number;
+  /** The renewal timer's clock (`now` above stamps the registration). */
+  clock?: Clock | undefined;
 }
 
 const LEASE_META = "cluster_lease";
@@ -35,14 +37,20 @@ export class Session {
   lease: string | undefined;
   /** Set when another live host registered the same name (this host then stays out). */
   conflict = "";
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private closed = false;
   /** The lease the listeners last heard of. */
   private announced: string | undefined;
   private readonly listeners = new Set<(lease: string) => void>();
+  /** Renews every `renewMs` from the end of the last renewal, failed or not. */
+  private readonly loop: Reconciler;
 
-  constructor(private readonly o: SessionOptions) {}
+  constructor(private readonly o: SessionOptions) {
+    this.loop = new Reconciler({
+      pass: () => this.renew(),
+      onError: (err) => o.logger.debug("cluster registration failed; retrying", { error: errorMessage(err) }),
+      intervalMs: o.renewMs ?? 5_000,
+      clock: o.clock,
+    });
+  }
 
   get name(): string {
     return this.o.peer.name;
@@ -54,53 +62,38 @@ export class Session {
   }
 
   start(): void {
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Stops renewing. The lease is left to expire: a restart within its TTL loses nothing. */
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
-  /** Renews now (tests, and after the store came back). */
+  /** Renews now, or joins the renewal under way (tests, and after the store came back). */
   renewNow(): Promise<void> {
-    if (!this.running) this.running = this.renew().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private schedule(ms: number): void {
-    if (this.closed) return;
-    this.timer = setTimeout(() => {
-      void this.renewNow().finally(() => this.schedule(this.o.renewMs ?? 5_000));
-    }, ms);
-    this.timer.unref();
+    return this.loop.runNow();
   }
 
   private async renew(): Promise<void> {
     const { store, health, state, logger } = this.o;
-    try {
-      if (this.lease === undefined) {
-        const kept = state.getMeta(LEASE_META);
-        if (kept && (await health.track(store.keepAlive(kept))) > 0) this.lease = kept;
-        else {
-          this.lease = await health.track(store.grantLease(this.o.ttlSeconds ?? 15));
-          state.putMeta(LEASE_META, this.lease);
-        }
-      } else if ((await health.track(store.keepAlive(this.lease))) <= 0) {
-        logger.warning("this host's cluster lease expired; registering again");
+    if (this.lease === undefined) {
+      const kept = state.getMeta(LEASE_META);
+      if (kept && (await health.track(store.keepAlive(kept))) > 0) this.lease = kept;
+      else {
         this.lease = await health.track(store.grantLease(this.o.ttlSeconds ?? 15));
         state.putMeta(LEASE_META, this.lease);
       }
-      if (!(await this.register())) return;
-      if (this.lease !== this.announced) {
-        this.announced = this.lease;
-        logger.info("registered in the cluster", { name: this.name, address: this.o.peer.address });
-        for (const l of this.listeners) l(this.lease);
-      }
-    } catch (err) {
-      logger.debug("cluster registration failed; retrying", { error: errorMessage(err) });
+    } else if ((await health.track(store.keepAlive(this.lease))) <= 0) {
+      logger.warning("this host's cluster lease expired; registering again");
+      this.lease = await health.track(store.grantLease(this.o.ttlSeconds ?? 15));
+      state.putMeta(LEASE_META, this.lease);
+    }
+    if (!(await this.register())) return;
+    if (this.lease !== this.announced) {
+      this.announced = this.lease;
+      logger.info("registered in the cluster", { name: this.name, address: this.o.peer.address });
+      for (const l of this.listeners) l(this.lease);
     }
   }
 

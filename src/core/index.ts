@@ -6,3 +6,6 @@ export * from "./json.js";
 export * from "./version.js";
 export * from "./lines.js";
 export * from "./event-stream.js";
+export * from "./clock.js";
+export * from "./fake-clock.js";
+export * from "./reconciler.js";

@@ -16,8 +16,8 @@
  *    asked: at start, an unknown link might belong to a network still to be adopted), and the rules
  *    are re-applied.
  */
-import type { Logger } from "../core/index.js";
-import { errorMessage, isWeaveError } from "../core/index.js";
+import type { Clock, Logger } from "../core/index.js";
+import { errorMessage, isWeaveError, Reconciler } from "../core/index.js";
 import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
 import type { Dataplane } from "../dataplane/index.js";
 import type { NetworkDriver } from "../driver/index.js";
@@ -40,6 +40,8 @@ export interface DockerSyncOptions {
   now: () => number;
   graceMs: number;
   intervalMs: number;
+  /** The loop's timers (default: the real clock; `now` above dates records and retries). */
+  clock?: Clock | undefined;
   /** Called after networks were adopted (so that their containers get their DNS names). */
   onAdopted?: () => void;
   /**
@@ -59,9 +61,8 @@ export const DEFAULT_NETWORK_RETRY_MS = 1_000;
 export const DEFAULT_NETWORK_FAST_RETRY_FOR_MS = 60_000;
 
 export class DockerSync {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private closed = false;
+  /** One pass at a time; the next one `intervalMs` (or a second, see below) after the last ended. */
+  private readonly loop: Reconciler;
   status: DockerStatus = "unknown";
   lastError = "";
   /** True once the default network is known to exist in Docker (or none is wanted). */
@@ -72,38 +73,31 @@ export class DockerSync {
   private fastRetryUntil = 0;
   private defaultNetworkError = "";
 
-  constructor(private readonly o: DockerSyncOptions) {}
+  constructor(private readonly o: DockerSyncOptions) {
+    this.loop = new Reconciler({
+      pass: () => this.pass(),
+      // pass() reports its own failures; this only catches the unexpected.
+      onError: (err) => o.logger.warning("sync with Docker failed", { error: errorMessage(err) }),
+      intervalMs: () =>
+        this.status === "reachable" && !this.defaultNetworkChecked && o.now() < this.fastRetryUntil
+          ? Math.min(o.intervalMs, DEFAULT_NETWORK_RETRY_MS)
+          : o.intervalMs,
+      clock: o.clock,
+    });
+  }
 
   /** Starts the loop; the first pass runs at once. */
   start(): void {
-    this.schedule(0);
+    this.loop.start();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
-  /** Runs one pass now (used by tests and after events). */
-  async syncNow(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = this.pass().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private schedule(ms: number): void {
-    if (this.closed) return;
-    this.timer = setTimeout(() => {
-      void this.syncNow().finally(() =>
-        this.schedule(
-          this.status === "reachable" && !this.defaultNetworkChecked && this.o.now() < this.fastRetryUntil
-            ? Math.min(this.o.intervalMs, DEFAULT_NETWORK_RETRY_MS)
-            : this.o.intervalMs,
-        ),
-      );
-    }, ms);
-    this.timer.unref();
+  /** Runs one pass now, or joins the one under way (used by tests and after events). */
+  syncNow(): Promise<void> {
+    return this.loop.runNow();
   }
 
   private async pass(): Promise<void> {

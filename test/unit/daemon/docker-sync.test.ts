@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { KeyedSerialQueue, silentLogger } from "../../../src/core/index.js";
+import { FakeClock, KeyedSerialQueue, silentLogger } from "../../../src/core/index.js";
 import { DockerSync } from "../../../src/daemon/docker-sync.js";
 import { FakeDataplane } from "../../../src/dataplane/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
@@ -13,7 +13,9 @@ const GRACE = 30_000;
 
 function setup() {
   const clock = { t: 1_000_000 };
-  const now = () => clock.t;
+  // The loop's timers run on stepped time; tests move records' ages with clock.t, the loop with timers.
+  const timers = new FakeClock();
+  const now = () => clock.t + timers.now();
   const state: LocalState = openSqliteState(":memory:");
   const dataplane = new FakeDataplane();
   const docker = new FakeDocker();
@@ -51,8 +53,9 @@ function setup() {
     now,
     graceMs: GRACE,
     intervalMs: 10_000,
+    clock: timers,
   });
-  return { clock, state, dataplane, docker, driver, ipam, sync };
+  return { clock, timers, state, dataplane, docker, driver, ipam, sync };
 }
 
 /** A weave network as Docker and weave both know it, with weave IPAM. */
@@ -141,6 +144,59 @@ void describe("DockerSync", () => {
     await h.sync.syncNow();
     assert.equal(h.sync.defaultNetworkReady, true, "created at the third pass");
     assert.equal([...h.docker.networks.values()].filter((n) => n.Name === "weave").length, 1);
+  });
+
+  void it("passes at start, then every 10 s; every second for a minute while the default network is refused", async () => {
+    const h = setup();
+    const passes: number[] = [];
+    const ping = h.docker.ping.bind(h.docker);
+    h.docker.ping = () => {
+      passes.push(h.timers.now());
+      return ping();
+    };
+    let refuse = true;
+    const create = h.docker.createNetwork.bind(h.docker);
+    h.docker.createNetwork = async (body) => {
+      if (refuse) throw new Error("Docker API POST /networks/create failed (500): plugin found but disabled");
+      return create(body);
+    };
+    h.docker.reachable = false;
+    h.sync.start();
+    await h.timers.advance(25_000);
+    assert.deepEqual(passes, [0, 10_000, 20_000], "Docker unreachable: every 10 s");
+    h.docker.reachable = true;
+    await h.timers.advance(5_000);
+    assert.deepEqual(passes.slice(3), [30_000]);
+    await h.timers.advance(60_000);
+    assert.equal(passes.length, 3 + 61, "every second from 30 s to 90 s");
+    assert.equal(passes.at(-1), 90_000);
+    await h.timers.advance(20_000);
+    assert.deepEqual(passes.slice(64), [100_000, 110_000], "then every 10 s");
+    refuse = false;
+    await h.timers.advance(10_000);
+    assert.equal(h.sync.defaultNetworkReady, true);
+    await h.timers.advance(10_000);
+    assert.deepEqual(passes.slice(64), [100_000, 110_000, 120_000, 130_000]);
+    await h.sync.close();
+    assert.equal(h.timers.pending, 0);
+    await h.timers.advance(60_000);
+    assert.equal(passes.length, 68, "no pass after close");
+  });
+
+  void it("syncNow joins the pass under way instead of queueing another", async () => {
+    const h = setup();
+    let pings = 0;
+    let release: () => void = () => undefined;
+    h.docker.ping = () => {
+      // The first ping waits for the test; any later one answers at once.
+      if (pings++ > 0) return Promise.resolve();
+      return new Promise<void>((resolve) => (release = resolve));
+    };
+    const first = h.sync.syncNow();
+    const second = h.sync.syncNow();
+    release();
+    await Promise.all([first, second]);
+    assert.equal(pings, 1);
   });
 
   void it("reports Docker unreachable and does nothing else", async () => {

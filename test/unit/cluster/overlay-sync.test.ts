@@ -1,0 +1,113 @@
+/** OverlaySync's loop (when it reconciles, retries and stops), on stepped time over FakeOverlay. */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { OverlayInputs } from "../../../src/cluster/overlay-sync.js";
+import { OverlaySync } from "../../../src/cluster/overlay-sync.js";
+import { FakeClock } from "../../../src/core/index.js";
+import { FakeOverlay } from "../../../src/dataplane/index.js";
+import { captureLogger, clusterNetwork, localNetwork } from "./kit.js";
+
+const CID = "00000000000000c1";
+
+const INPUTS: OverlayInputs = {
+  host: "a",
+  local: "192.168.1.1",
+  port: 4789,
+  networks: [localNetwork("net-a", CID)],
+  cluster: [clusterNetwork(CID, 4096)],
+  peers: [],
+  endpoints: [],
+};
+
+function setup() {
+  const clock = new FakeClock(1_000_000);
+  const overlay = new FakeOverlay();
+  const log = captureLogger();
+  /** Fake times (from the clock's start) of every reconcile. */
+  const reconciles: number[] = [];
+  const reconcile = overlay.reconcile.bind(overlay);
+  overlay.reconcile = (desired) => {
+    reconciles.push(clock.now() - 1_000_000);
+    return reconcile(desired);
+  };
+  const h = { clock, overlay, log, reconciles, inputs: INPUTS as OverlayInputs | undefined };
+  const sync = new OverlaySync({ overlay, logger: log.logger, clock, inputs: () => h.inputs });
+  return { ...h, sync, set: (i: OverlayInputs | undefined) => (h.inputs = i) };
+}
+
+void describe("OverlaySync", () => {
+  void it("reconciles at start, then every 10 s after the last reconcile", async () => {
+    const h = setup();
+    h.sync.start();
+    assert.deepEqual(h.reconciles, []);
+    await h.clock.advance(0);
+    assert.deepEqual(h.reconciles, [0]);
+    assert.ok(h.overlay.links.has("vxw4096"));
+    await h.clock.advance(25_000);
+    assert.deepEqual(h.reconciles, [0, 10_000, 20_000]);
+    h.overlay.links.delete("vxw4096"); // removed behind weave's back
+    await h.clock.advance(5_000);
+    assert.ok(h.overlay.links.has("vxw4096"), "repaired by the periodic pass");
+    await h.sync.close();
+  });
+
+  void it("gathers a burst of changes into one reconcile 20 ms after the first", async () => {
+    const h = setup();
+    h.sync.kick();
+    await h.clock.advance(10);
+    h.sync.kick();
+    h.sync.kick();
+    await h.clock.advance(9);
+    assert.deepEqual(h.reconciles, []);
+    await h.clock.advance(1);
+    assert.deepEqual(h.reconciles, [20]);
+    await h.clock.advance(60_000);
+    assert.deepEqual(h.reconciles, [20], "no periodic pass before start()");
+    await h.sync.close();
+  });
+
+  void it("does nothing while the cluster view is not synced", async () => {
+    const h = setup();
+    h.set(undefined);
+    h.sync.start();
+    await h.clock.advance(30_000);
+    assert.deepEqual(h.reconciles, []);
+    await h.sync.close();
+  });
+
+  void it("a failed reconcile is logged as a warning, kept in lastError, and retried after a second", async () => {
+    const h = setup();
+    h.overlay.failNext("ip link add");
+    h.sync.start();
+    await h.clock.advance(0);
+    assert.match(h.sync.lastError, /ip link add vxw4096.*failed \(injected\)/);
+    const warned = h.log.lines.filter((l) => l.msg === "programming the overlay failed; retrying");
+    assert.deepEqual(
+      warned.map((l) => l.level),
+      ["warning"],
+    );
+    await h.clock.advance(999);
+    assert.deepEqual(h.reconciles, [0]);
+    await h.clock.advance(1);
+    assert.deepEqual(h.reconciles, [0, 1_000]);
+    assert.equal(h.sync.lastError, "");
+    assert.ok(h.overlay.links.has("vxw4096"));
+    assert.ok(h.log.messages("debug").includes("overlay programmed"));
+    await h.clock.advance(10_000);
+    assert.deepEqual(h.reconciles, [0, 1_000, 11_000], "back to the period");
+    await h.sync.close();
+  });
+
+  void it("runNow reconciles at once; close stops the loop", async () => {
+    const h = setup();
+    h.sync.start();
+    await h.clock.advance(0);
+    await h.sync.runNow();
+    assert.deepEqual(h.reconciles, [0, 0]);
+    await h.sync.close();
+    h.sync.kick();
+    await h.clock.advance(60_000);
+    assert.deepEqual(h.reconciles, [0, 0]);
+    assert.equal(h.clock.pending, 0);
+  });
+});
