@@ -5,3 +5,6 @@ export * from "./exec.js";
 export * from "./json.js";
 export * from "./version.js";
 export * from "./lines.js";
+export * from "./decode.js";
+export * from "./http-request.js";
+export * from "./scripted-http.js";
