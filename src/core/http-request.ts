@@ -140,7 +140,11 @@ export function createNodeHttp(options: { tls?: NodeHttpTls } = {}): NodeHttp {
         const sent = send(req, agent, reject, (res) => {
           sent.setTimeout(0); // From here silence is normal: the caller watches liveness itself.
           res.setEncoding("utf8");
-          resolve({ status: res.statusCode ?? 0, headers: flatHeaders(res), body: chunksOf(res) });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: flatHeaders(res),
+            body: chunksOf(res, req.signal),
+          });
         });
       }),
     close: () => agent?.destroy(),
@@ -156,9 +160,13 @@ function send(
   reject: (err: unknown) => void,
   onResponse: (res: IncomingMessage) => void,
 ) {
-  const headers: Record<string, string | number> = { ...req.headers };
-  if (req.body !== undefined) headers["Content-Length"] = Buffer.byteLength(req.body);
-  const options: RequestOptions = { method: req.method, path: req.path, headers, timeout: req.timeoutMs };
+  // end(body) sends a Content-Length header: Node measures the body before the headers go.
+  const options: RequestOptions = {
+    method: req.method,
+    path: req.path,
+    headers: { ...req.headers },
+    timeout: req.timeoutMs,
+  };
   if (req.signal) options.signal = req.signal;
   let secure = false;
   if ("socketPath" in req.target) options.socketPath = req.target.socketPath;
@@ -178,9 +186,13 @@ function send(
 }
 
 /** The body of a streamed response; a close before its end throws, as a reset would. */
-async function* chunksOf(res: IncomingMessage): AsyncGenerator<string> {
-  // A Readable's iterator throws on an error or a premature close and ends on 'end'.
-  for await (const chunk of res) yield typeof chunk === "string" ? chunk : String(chunk);
+async function* chunksOf(res: IncomingMessage, signal: AbortSignal | undefined): AsyncGenerator<string> {
+  try {
+    // A Readable's iterator throws on an error or a premature close and ends on 'end'.
+    for await (const chunk of res) yield typeof chunk === "string" ? chunk : String(chunk);
+  } catch (err) {
+    throw signal?.aborted ? signal.reason : err;
+  }
 }
 
 function flatHeaders(res: IncomingMessage): Record<string, string> {
