@@ -101,8 +101,7 @@ export class EtcdWatch implements Watch {
     }
     try {
       for await (const line of textLines(res.body)) {
-        this.handle(line);
-        if (this.closed) return;
+        this.handle(line); // After an end, the aborted body stops the loop.
       }
       this.fail(new WeaveError("WEAVE_STATE", `etcd at ${endpoint} closed the watch`));
     } catch (err) {
