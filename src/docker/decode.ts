@@ -18,6 +18,11 @@ import type {
 const text = orElse(str, "");
 const stringMap = recordOf(str);
 
+/** The string fields `keys` of `f`, "" when absent or null. */
+function texts<K extends string>(f: Fields, keys: readonly K[]): Record<K, string> {
+  return Object.fromEntries(keys.map((k) => [k, f.req(k, text)])) as Record<K, string>;
+}
+
 type IpamConfig = NonNullable<DockerNetworkSummary["IPAM"]["Config"]>[number];
 
 const ipamConfig: Decoder<IpamConfig> = (v, at) => {
@@ -48,11 +53,8 @@ export const networkSummary: Decoder<DockerNetworkSummary> = (v, at) => summaryO
 const networkEndpoint: Decoder<DockerNetworkEndpoint> = (v, at) => {
   const f = fields(v, at);
   return {
-    Name: f.req("Name", text),
+    ...texts(f, ["Name", "MacAddress", "IPv4Address", "IPv6Address"]),
     EndpointID: f.req("EndpointID", str),
-    MacAddress: f.req("MacAddress", text),
-    IPv4Address: f.req("IPv4Address", text),
-    IPv6Address: f.req("IPv6Address", text),
   };
 };
 
@@ -77,11 +79,7 @@ type ContainerNetwork = NonNullable<DockerContainer["NetworkSettings"]["Networks
 const containerNetwork: Decoder<ContainerNetwork> = (v, at) => {
   const f = fields(v, at);
   return {
-    NetworkID: f.req("NetworkID", text),
-    EndpointID: f.req("EndpointID", text),
-    IPAddress: f.req("IPAddress", text),
-    GlobalIPv6Address: f.req("GlobalIPv6Address", text),
-    MacAddress: f.req("MacAddress", text),
+    ...texts(f, ["NetworkID", "EndpointID", "IPAddress", "GlobalIPv6Address", "MacAddress"]),
     Aliases: f.req("Aliases", orNull(arrayOf(str))),
   };
 };
@@ -95,7 +93,7 @@ export const container: Decoder<DockerContainer> = (v, at) => {
     Id: f.req("Id", str),
     Name: f.req("Name", text),
     State: { Running: state.req("Running", orElse(bool, false)), ...state.opt("Pid", num) },
-    Config: { Hostname: config.req("Hostname", text), Domainname: config.req("Domainname", text) },
+    Config: texts(config, ["Hostname", "Domainname"]),
     NetworkSettings: {
       Networks: f.sub("NetworkSettings").req("Networks", orNull(recordOf(containerNetwork))),
     },

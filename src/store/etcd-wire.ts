@@ -7,6 +7,7 @@
 import type { Decoder, HttpResponse, HttpTransport } from "../core/index.js";
 import {
   WeaveError,
+  anything,
   arrayOf,
   bool,
   decodeJson,
@@ -82,7 +83,7 @@ const watchEvent: Decoder<WatchEvent> = (v, at) => {
 
 export const watchMessage: Decoder<WatchMessage> = (v, at) => {
   const f = fields(v, at);
-  const error: unknown = f.req("error", (x) => x);
+  const error: unknown = f.req("error", anything);
   const result = f.sub("result");
   if (error || result.req("canceled", orElse(bool, false))) {
     const message = typeof error === "object" ? f.sub("error").opt("message", str).message : undefined;
@@ -151,8 +152,8 @@ export async function etcdPost<T>(
 /** The gateway's error fields: `error` (text, or truthy in any form) and `message`. */
 const gatewayError: Decoder<{ error: string; message: string }> = (v, at) => {
   const f = fields(v, at);
-  const error: unknown = f.req("error", (x) => x);
-  const message: unknown = f.req("message", (x) => x);
+  const error: unknown = f.req("error", anything);
+  const message: unknown = f.req("message", anything);
   return {
     error: typeof error === "string" ? error : error ? JSON.stringify(error) : "",
     message: typeof message === "string" ? message : "",
