@@ -4,12 +4,11 @@
  * with `onError`, or by `close`.
  */
 import type { HttpStream, HttpTransport } from "../core/index.js";
-import { WeaveError, errorMessage, readText, textLines, toWeaveError } from "../core/index.js";
+import { WeaveError, decodeJson, errorMessage, readText, textLines, toWeaveError } from "../core/index.js";
 import type { Watch, WatchEvent } from "./cluster-store.js";
 import { prefixEnd } from "./cluster-store.js";
 import type { WatchMessage } from "./etcd-wire.js";
 import { JSON_HEADERS, anyAnswer, b64, etcdPost, unreachable, watchMessage } from "./etcd-wire.js";
-import { decodeJson } from "../core/index.js";
 
 export interface EtcdWatchOptions {
   http: HttpTransport;
@@ -101,19 +100,12 @@ export class EtcdWatch implements Watch {
     }
     try {
       for await (const line of textLines(res.body)) {
-        this.handle(line); // After an end, the aborted body stops the loop.
+        this.handle(line); // Once the watch has ended, its aborted body ends this loop.
       }
       this.fail(new WeaveError("WEAVE_STATE", `etcd at ${endpoint} closed the watch`));
     } catch (err) {
-      this.fail(
-        new WeaveError(
-          "WEAVE_TIMEOUT",
-          `Lost the watch connection to etcd at ${endpoint}: ${errorMessage(err)}`,
-          {
-            cause: err,
-          },
-        ),
-      );
+      const why = `Lost the watch connection to etcd at ${endpoint}: ${errorMessage(err)}`;
+      this.fail(new WeaveError("WEAVE_TIMEOUT", why, { cause: err }));
     }
   }
 

@@ -152,6 +152,29 @@ void describe("EtcdStore.watch", () => {
     });
   }
 
+  void it("ends with onError when the event handler throws, delivering no later event", async () => {
+    const body = new ScriptedBody();
+    const http = new ScriptedHttp().expect(WATCH1, { stream: body });
+    const s = store(http);
+    const seen: string[] = [];
+    const errors: Error[] = [];
+    s.watch(
+      "/w/",
+      11,
+      (e) => {
+        seen.push(e.key);
+        if (e.key === "/w/bad") throw new Error("cannot apply");
+      },
+      (e) => errors.push(e),
+    );
+    body.push(events(["PUT", "/w/a", "1", 11], ["PUT", "/w/bad", "2", 12], ["PUT", "/w/c", "3", 13]));
+    await until(() => errors.length > 0, "onError");
+    assertOneError(errors, "WEAVE_INTERNAL", /^The handler of the watch of "\/w\/" failed: cannot apply$/);
+    assert.deepEqual(seen, ["/w/a", "/w/bad"]);
+    assert.equal(body.cancelled, true);
+    http.assertDone();
+  });
+
   void it("after an unreachable endpoint, the owner's next watch goes to the next endpoint", async () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED 10.0.0.1:2379"), { code: "ECONNREFUSED" });
     const body = new ScriptedBody();
