@@ -9,3 +9,6 @@ export * from "./event-stream.js";
 export * from "./clock.js";
 export * from "./fake-clock.js";
 export * from "./reconciler.js";
+export * from "./decode.js";
+export * from "./http-request.js";
+export * from "./scripted-http.js";

@@ -5,10 +5,10 @@
  * (Actor.ID, Action, timeNano). Events are hints, not truth: `onConnect` runs on every (re)connect
  * so the owner can list and reconcile.
  */
-import { request, type ClientRequest } from "node:http";
-import type { Logger } from "../core/index.js";
-import { errorMessage, readLines } from "../core/index.js";
+import type { HttpStream, HttpTransport, Logger } from "../core/index.js";
+import { decodeJson, errorMessage, nodeHttp, textLines } from "../core/index.js";
 import { DOCKER_API_VERSION } from "./client.js";
+import * as decode from "./decode.js";
 import type { DockerEvent } from "./types.js";
 
 export interface EventStreamOptions {
@@ -19,21 +19,25 @@ export interface EventStreamOptions {
   onConnect: () => void;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** How the stream is requested (default: node:http). */
+  http?: HttpTransport;
 }
 
 const SEEN_LIMIT = 4096;
 
 export class DockerEventStream {
-  private req: ClientRequest | undefined;
+  private abort: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private lastNano = 0;
   private backoff: number;
   private readonly seen = new Set<string>();
+  private readonly http: HttpTransport;
   connected = false;
 
   constructor(private readonly o: EventStreamOptions) {
     this.backoff = o.minBackoffMs ?? 100;
+    this.http = o.http ?? nodeHttp;
   }
 
   start(): void {
@@ -43,11 +47,11 @@ export class DockerEventStream {
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    this.req?.destroy();
+    this.abort?.abort();
   }
 
-  private connect(): void {
-    if (this.closed) return;
+  /** The query of the next connection: the filters, and `since` the last event once there is one. */
+  private query(): string {
     const params = new URLSearchParams({ filters: JSON.stringify(this.o.filters) });
     if (this.lastNano > 0) {
       // timeNano does not fit a double exactly: ask from 1 ms earlier; replays are de-duplicated.
@@ -55,38 +59,58 @@ export class DockerEventStream {
       const sec = Math.floor(since / 1e9);
       params.set("since", `${sec}.${String(Math.floor(since - sec * 1e9)).padStart(9, "0")}`);
     }
-    const req = request({
-      socketPath: this.o.socketPath,
-      path: `/${DOCKER_API_VERSION}/events?${params.toString()}`,
-    });
-    this.req = req;
-    req.on("response", (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        this.retry(`status ${res.statusCode ?? 0}`);
-        return;
-      }
-      this.connected = true;
-      this.backoff = this.o.minBackoffMs ?? 100;
-      this.o.logger.debug("event stream connected", { since: this.lastNano });
-      this.o.onConnect();
-      readLines(res, (line) => this.handleLine(line));
-      res.on("end", () => this.retry("stream ended"));
-      res.on("error", (err) => this.retry(errorMessage(err)));
-    });
-    req.on("error", (err) => this.retry(errorMessage(err)));
-    req.end();
+    return params.toString();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const abort = new AbortController();
+    this.abort = abort;
+    this.http
+      .stream({
+        target: { socketPath: this.o.socketPath },
+        method: "GET",
+        path: `/${DOCKER_API_VERSION}/events?${this.query()}`,
+        timeoutMs: 0,
+        signal: abort.signal,
+      })
+      .then(
+        (res) => this.follow(res),
+        (err: unknown) => this.retry(errorMessage(err)),
+      )
+      .catch((err: unknown) => this.retry(errorMessage(err)));
+  }
+
+  /** Reads one connection's events until it ends or fails, then schedules the next connection. */
+  private async follow(res: HttpStream): Promise<void> {
+    if (res.status !== 200) {
+      this.retry(`status ${res.status}`);
+      return;
+    }
+    this.connected = true;
+    this.backoff = this.o.minBackoffMs ?? 100;
+    this.o.logger.debug("event stream connected", { since: this.lastNano });
+    this.o.onConnect();
+    try {
+      for await (const line of textLines(res.body)) this.handleLine(line);
+      this.retry("stream ended");
+    } catch (err) {
+      this.retry(errorMessage(err));
+    }
   }
 
   private handleLine(line: string): void {
     let event: DockerEvent;
     try {
-      event = JSON.parse(line) as DockerEvent;
-    } catch {
-      this.o.logger.warning("ignoring an event that is not JSON", { line: line.slice(0, 200) });
+      event = decodeJson("WEAVE_DOCKER", "Docker event", line, decode.event);
+    } catch (err) {
+      this.o.logger.warning("ignoring an event that is not JSON or not of the expected shape", {
+        line: line.slice(0, 200),
+        error: errorMessage(err),
+      });
       return;
     }
-    const key = `${event.Actor?.ID ?? ""}|${event.Action}|${event.timeNano}`;
+    const key = `${event.Actor.ID}|${event.Action}|${event.timeNano}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     if (this.seen.size > SEEN_LIMIT) {
@@ -105,8 +129,8 @@ export class DockerEventStream {
     if (this.closed || this.timer) return;
     if (this.connected) this.o.logger.info("event stream lost; reconnecting", { reason });
     this.connected = false;
-    this.req?.destroy();
-    this.req = undefined;
+    this.abort?.abort();
+    this.abort = undefined;
     const wait = this.backoff;
     this.backoff = Math.min(this.backoff * 2, this.o.maxBackoffMs ?? 2000);
     this.timer = setTimeout(() => {

@@ -1,36 +1,164 @@
 /**
  * The wire side of EtcdStore: etcd's v3 JSON gateway encodings (base64 keys and values, int64 as
- * strings) and the translation of transport failures (refused, reset, TLS) into WEAVE_TIMEOUT errors
- * that say what went wrong where.
+ * strings, proto3 fields left out when zero), decoders of its answers, one POST to one endpoint, and
+ * the translation of transport failures (refused, reset, TLS, silence) into WEAVE_TIMEOUT errors that
+ * say what went wrong where.
  */
-import type { IncomingMessage } from "node:http";
-import { WeaveError } from "../core/index.js";
-import type { KeyValue } from "./cluster-store.js";
-
-export interface RawKv {
-  key: string;
-  value?: string;
-  create_revision?: string;
-  mod_revision?: string;
-  lease?: string;
-}
-export interface Header {
-  revision?: string;
-}
+import type { Decoder, HttpResponse, HttpTransport } from "../core/index.js";
+import {
+  WeaveError,
+  anything,
+  arrayOf,
+  bool,
+  decodeJson,
+  fields,
+  int64,
+  isHttpTimeout,
+  num,
+  orElse,
+  str,
+} from "../core/index.js";
+import type { KeyValue, WatchEvent } from "./cluster-store.js";
 
 export const b64 = (s: string | Buffer): string =>
   (typeof s === "string" ? Buffer.from(s, "utf8") : s).toString("base64");
 export const unb64 = (s: string | undefined): string => (s ? Buffer.from(s, "base64").toString("utf8") : "");
 
-export function toKv(raw: RawKv): KeyValue {
+/** An ID etcd sends as an int64: a decimal string (or, from a lenient gateway, a number). */
+const id: Decoder<string> = (v, at) => (typeof v === "number" ? String(num(v, at)) : str(v, at));
+const count = orElse(int64, 0);
+
+/** A mvccpb.KeyValue. */
+const keyValue: Decoder<KeyValue> = (v, at) => {
+  const f = fields(v, at);
+  const lease = f.req("lease", orElse(id, ""));
   return {
-    key: unb64(raw.key),
-    value: unb64(raw.value),
-    createRevision: Number(raw.create_revision ?? 0),
-    modRevision: Number(raw.mod_revision ?? 0),
-    lease: raw.lease && raw.lease !== "0" ? raw.lease : "",
+    key: unb64(f.req("key", str)),
+    value: unb64(f.req("value", orElse(str, ""))),
+    createRevision: f.req("create_revision", count),
+    modRevision: f.req("mod_revision", count),
+    lease: lease === "0" ? "" : lease,
   };
+};
+
+/** The store revision of an answer's header (0 when absent). */
+const revision: Decoder<number> = (v, at) => fields(v, at).sub("header").req("revision", count);
+
+/** /v3/kv/range: the keys and the revision the listing is consistent at. */
+export const rangeAnswer: Decoder<{ items: KeyValue[]; revision: number }> = (v, at) => ({
+  items: fields(v, at).req("kvs", orElse(arrayOf(keyValue), [])),
+  revision: revision(v, at),
+});
+
+/** /v3/kv/put: the new revision. */
+export const putAnswer: Decoder<number> = revision;
+
+/** /v3/kv/deleterange: how many keys went. */
+export const deleteAnswer: Decoder<number> = (v, at) => fields(v, at).req("deleted", count);
+
+/** /v3/kv/txn: whether the comparisons held (and the success branch ran). */
+export const txnAnswer: Decoder<boolean> = (v, at) => fields(v, at).req("succeeded", orElse(bool, false));
+
+/** /v3/lease/grant: the lease ID ("" when none) and etcd's reason for none. */
+export const grantAnswer: Decoder<{ id: string; error: string }> = (v, at) => {
+  const f = fields(v, at);
+  return { id: f.req("ID", orElse(id, "")), error: f.req("error", orElse(str, "")) };
+};
+
+/** /v3/lease/keepalive: the TTL the lease has now, 0 when it has expired. */
+export const keepAliveAnswer: Decoder<number> = (v, at) => fields(v, at).sub("result").req("TTL", count);
+
+/** Any JSON object (an answer only waited for, such as a revoke or a liveness check). */
+export const anyAnswer: Decoder<void> = (v, at) => void fields(v, at);
+
+/** One message of a watch stream: changes, or the end of the watch with etcd's reason. */
+export type WatchMessage = { events: WatchEvent[] } | { ended: string };
+
+const watchEvent: Decoder<WatchEvent> = (v, at) => {
+  const f = fields(v, at);
+  const kv = f.req("kv", keyValue);
+  const type = f.req("type", orElse(str, "PUT")) === "DELETE" ? "delete" : "put";
+  return { type, key: kv.key, value: kv.value, modRevision: kv.modRevision };
+};
+
+export const watchMessage: Decoder<WatchMessage> = (v, at) => {
+  const f = fields(v, at);
+  const error: unknown = f.req("error", anything);
+  const result = f.sub("result");
+  if (error || result.req("canceled", orElse(bool, false))) {
+    const message = typeof error === "object" ? f.sub("error").opt("message", str).message : undefined;
+    return { ended: message ?? result.opt("cancel_reason", str).cancel_reason ?? "canceled" };
+  }
+  return { events: result.req("events", orElse(arrayOf(watchEvent), [])) };
+};
+
+export const JSON_HEADERS = { "Content-Type": "application/json" };
+
+/**
+ * POSTs `body` as JSON to `endpoint` + `path` and decodes the answer. Rejects with WEAVE_STATE when
+ * etcd answers an error, or something that is not JSON of the expected shape (etcd answered: trying
+ * another endpoint would not help), and with WEAVE_TIMEOUT (`unreachable`) when it cannot be reached
+ * or stays silent for `timeoutMs`.
+ */
+export async function etcdPost<T>(
+  http: HttpTransport,
+  endpoint: string,
+  path: string,
+  body: unknown,
+  decoder: Decoder<T>,
+  timeoutMs: number,
+): Promise<T> {
+  let res: HttpResponse;
+  try {
+    res = await http.request({
+      target: { origin: endpoint },
+      method: "POST",
+      path,
+      headers: JSON_HEADERS,
+      body: JSON.stringify(body),
+      timeoutMs,
+    });
+  } catch (err) {
+    throw unreachable(endpoint, path, err);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(res.body);
+  } catch {
+    throw new WeaveError(
+      "WEAVE_STATE",
+      `etcd ${endpoint}${path} answered ${res.status}: ${res.body.slice(0, 200)}`,
+    );
+  }
+  const failure = decodeJson(
+    "WEAVE_STATE",
+    `etcd ${endpoint}${path} answered ${res.status}`,
+    { value },
+    gatewayError,
+  );
+  if (res.status >= 400 || failure.error)
+    throw new WeaveError(
+      "WEAVE_STATE",
+      `etcd ${path} failed: ${failure.message || failure.error || res.body}`,
+    );
+  return decodeJson(
+    "WEAVE_STATE",
+    `etcd ${endpoint}${path} answered an unexpected shape`,
+    { value },
+    decoder,
+  );
 }
+
+/** The gateway's error fields: `error` (text, or truthy in any form) and `message`. */
+const gatewayError: Decoder<{ error: string; message: string }> = (v, at) => {
+  const f = fields(v, at);
+  const error: unknown = f.req("error", anything);
+  const message: unknown = f.req("message", anything);
+  return {
+    error: typeof error === "string" ? error : error ? JSON.stringify(error) : "",
+    message: typeof message === "string" ? message : "",
+  };
+};
 
 /** TLS alerts by which a server refuses the client's certificate (or its absence). */
 const CLIENT_CERT_REFUSED =
@@ -39,13 +167,19 @@ const CLIENT_CERT_REFUSED =
 const SERVER_CERT_BAD =
   /^(UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID)/;
 
-/** A transport failure (refused, reset, TLS) as a WEAVE_TIMEOUT that says what went wrong where. */
-export function unreachable(endpoint: string, err: Error): WeaveError {
+/**
+ * A transport failure of a request to `endpoint` + `path` (silence, refused, reset, TLS) as a
+ * WEAVE_TIMEOUT that says what went wrong where.
+ */
+export function unreachable(endpoint: string, path: string, err: unknown): WeaveError {
+  if (isHttpTimeout(err))
+    return new WeaveError("WEAVE_TIMEOUT", `etcd ${endpoint}${path}: ${err.message}`, { cause: err });
   if (err instanceof WeaveError) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? "";
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = "code" in e && typeof e.code === "string" ? e.code : "";
   // OpenSSL errors carry a one-line `reason`; their message is a long line of internals.
-  const reason = (err as { reason?: unknown }).reason;
-  const why = typeof reason === "string" && reason !== "" ? reason : err.message.trim();
+  const reason: unknown = "reason" in e ? e.reason : undefined;
+  const why = typeof reason === "string" && reason !== "" ? reason : e.message.trim();
   const fail = (message: string) => new WeaveError("WEAVE_TIMEOUT", message, { cause: err });
   if (CLIENT_CERT_REFUSED.test(code))
     return fail(
@@ -57,15 +191,7 @@ export function unreachable(endpoint: string, err: Error): WeaveError {
     );
   if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"))
     return fail(`TLS with etcd at ${endpoint} failed: ${why}`);
-  if (err.message === "socket hang up" && endpoint.startsWith("http:"))
+  if (e.message === "socket hang up" && endpoint.startsWith("http:"))
     return fail(`Cannot reach etcd at ${endpoint}: ${why} (an etcd that serves TLS does this to plain HTTP)`);
   return fail(`Cannot reach etcd at ${endpoint}: ${why}`);
-}
-
-/** Collects a whole response body as text. */
-export function readBody(res: IncomingMessage, onText: (text: string) => void): void {
-  let text = "";
-  res.setEncoding("utf8");
-  res.on("data", (d: string) => (text += d));
-  res.on("end", () => onText(text));
 }

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { isWeaveError } from "../../../src/core/index.js";
+import { ScriptedHttp, isWeaveError } from "../../../src/core/index.js";
 import { EtcdStore, loadStoreTls, parseStoreUrl } from "../../../src/store/index.js";
 
 function configError(fn: () => unknown, ...mustMention: string[]): void {
@@ -111,8 +111,16 @@ void describe("parseStoreUrl", () => {
     configError(() => parseStoreUrl("etcd://h1\n"), "white space");
   });
 
-  void it("produces endpoints EtcdStore accepts", async () => {
-    const s = new EtcdStore({ endpoints: parseStoreUrl("etcds://[fd00::1],h2").endpoints });
+  void it("produces endpoints EtcdStore accepts and sends its requests to, in order", async () => {
+    const { endpoints } = parseStoreUrl("etcds://[fd00::1],h2");
+    assert.deepEqual(endpoints, ["https://[fd00::1]:2379", "https://h2:2379"]);
+    const refused = Object.assign(new Error("connect ECONNREFUSED fd00::1:2379"), { code: "ECONNREFUSED" });
+    const http = new ScriptedHttp()
+      .expect("POST https://[fd00::1]:2379/v3/kv/range", { error: refused })
+      .expect("POST https://h2:2379/v3/kv/range", { json: { header: { revision: "1" } } });
+    const s = new EtcdStore({ endpoints, http });
+    assert.equal(await s.get("/k"), undefined);
+    http.assertDone();
     await s.close();
   });
 });
