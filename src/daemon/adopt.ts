@@ -10,12 +10,12 @@ import type { NetworkDriver } from "../driver/index.js";
 import { OPT_GENERIC, OPT_INTERNAL } from "../driver/index.js";
 import type { IpamService } from "../ipam/index.js";
 import { LOCAL_ADDRESS_SPACE, parsePrefix } from "../ipam/index.js";
-import type { IpamData, LocalState } from "../store/index.js";
+import type { IpamData, NetworkReader } from "../store/index.js";
 
 /** Adopts every weave network Docker has and weave does not; returns the IDs adopted. */
 export async function adoptUnknownNetworks(o: {
   docker: DockerApi;
-  state: LocalState;
+  state: NetworkReader;
   driver: NetworkDriver;
   ipam: IpamService;
   logger: Logger;

@@ -3,7 +3,7 @@ import type { Cluster, ClusterStatus } from "../cluster/index.js";
 import type { Config } from "../config/index.js";
 import { WeaveError } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
-import type { LocalState } from "../store/index.js";
+import type { NetworkReader, PortBindingReader } from "../store/index.js";
 import type { ControlHandler } from "./control-server.js";
 import type { DnsChange, DnsService } from "./dns-service.js";
 import type { DockerSync } from "./docker-sync.js";
@@ -11,7 +11,7 @@ import { buildPs, buildStatus, type StatusView } from "./views.js";
 
 export function controlRoutes(o: {
   config: Config;
-  state: LocalState;
+  state: NetworkReader & PortBindingReader;
   docker: DockerApi;
   sync: DockerSync;
   dns: DnsService | undefined;
@@ -60,7 +60,7 @@ export function controlRoutes(o: {
 /** What `weave status --json` prints; also the status server's /status.json. */
 export async function statusJson(o: {
   config: Config;
-  state: LocalState;
+  state: NetworkReader;
   docker: DockerApi;
   sync: DockerSync;
   dns: DnsService | undefined;

@@ -25,13 +25,14 @@ import { desiredDataplane, OPT_BRIDGE_NAME } from "../driver/index.js";
 import { adoptUnknownNetworks } from "./adopt.js";
 import type { IpamService } from "../ipam/index.js";
 import { formatAddress, parseAddress, parsePrefix, formatPrefix } from "../ipam/index.js";
-import type { LocalState } from "../store/index.js";
+import type { IpamReader, NetworkReader } from "../store/index.js";
 
 export interface DockerSyncOptions {
   docker: DockerApi;
   dataplane: Dataplane;
   driverName: string;
-  state: LocalState;
+  /** Read-only: the driver and the IPAM make the changes. */
+  state: NetworkReader & IpamReader;
   driver: NetworkDriver;
   ipam: IpamService;
   logger: Logger;

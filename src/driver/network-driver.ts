@@ -10,7 +10,7 @@ import { WeaveError } from "../core/index.js";
 import type { Dataplane } from "../dataplane/index.js";
 import { VETH_HOST_PREFIX, VETH_PEER_PREFIX } from "../dataplane/index.js";
 import { formatPrefix, parsePrefix } from "../ipam/index.js";
-import type { EndpointRecord, IpamData, LocalState, NetworkRecord } from "../store/index.js";
+import type { EndpointRecord, IpamData, IpamReader, NetworkRecord, NetworkStore } from "../store/index.js";
 import {
   checkAddressesFree,
   checkEndpointInterface,
@@ -47,7 +47,8 @@ export interface DriverConfig {
 }
 
 export interface DriverDeps {
-  state: LocalState;
+  /** Networks and endpoints (the driver is their one writer); pools, read-only. */
+  state: NetworkStore & IpamReader;
   dataplane: Dataplane;
   queue: KeyedSerialQueue;
   logger: Logger;
