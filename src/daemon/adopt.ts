@@ -66,7 +66,7 @@ async function adoptNetwork(
       const family = parsePrefix(c.Subnet).family;
       const addresses = containers.map((x) => (family === 4 ? x.IPv4Address : x.IPv6Address));
       addresses.push(...Object.values(c.AuxiliaryAddresses ?? {}));
-      o.ipam.adoptPool(LOCAL_ADDRESS_SPACE, c.Subnet, c.IPRange ?? "", c.Gateway ?? "", addresses);
+      await o.ipam.adoptPool(LOCAL_ADDRESS_SPACE, c.Subnet, c.IPRange ?? "", c.Gateway ?? "", addresses);
     }
   }
   for (const c of containers) {

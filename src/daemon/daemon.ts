@@ -184,7 +184,6 @@ export async function runDaemon(config: Config, logger?: Logger): Promise<void> 
       driver,
       ports,
       ipam: cluster?.ipam ?? ipam,
-      queue,
       ...(cluster ? { beforeNetworkDelete: (id: string) => cluster.beforeNetworkDelete(id) } : {}),
       hostRoutes: async () => (await dataplane.hostRoutes()).map((r) => parsePrefix(r)),
     });

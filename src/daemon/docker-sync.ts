@@ -256,14 +256,14 @@ export class DockerSync {
       if (!boundPools.has(pool.pool)) {
         if (old(pool.createdAt)) {
           logger.info("freeing a pool no network uses", { pool: pool.id });
-          ipam.reclaimPool(pool.id);
+          await ipam.reclaimPool(pool);
         }
         continue;
       }
       for (const a of state.listAddresses(pool.id)) {
         if (a.kind === "gateway" || inUse.has(a.address) || !old(a.createdAt)) continue;
         logger.info("freeing an address no endpoint uses", { pool: pool.id, address: a.address });
-        ipam.reclaimAddress(pool.id, a.address);
+        await ipam.reclaimAddress(a);
       }
     }
   }

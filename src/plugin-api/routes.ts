@@ -3,7 +3,6 @@
  * returns the JSON Docker expects. Error shapes are decided in one place (server.ts) by interface:
  * `{"Err": ...}` for NetworkDriver, `{"Error": ...}` for IpamDriver.
  */
-import type { KeyedSerialQueue } from "../core/index.js";
 import type { NetworkDriver } from "../driver/index.js";
 import type { IpamData } from "../store/index.js";
 import type { IpamPort, Prefix } from "../ipam/index.js";
@@ -21,17 +20,15 @@ export interface Route {
 
 export interface RouteDeps {
   driver: NetworkDriver;
+  /** Serialises its calls itself (one IPAM change at a time, whoever makes it). */
   ipam: IpamPort;
-  queue: KeyedSerialQueue;
-  /** Host route destinations that carved pools must avoid. */
+  /** Host route destinations that carved pools must avoid (read by the IPAM in turn). */
   hostRoutes(): Promise<Prefix[]>;
   /** Runs before a network is deleted at Docker's request; its error fails the call (multi-host). */
   beforeNetworkDelete?: (networkId: string) => Promise<void>;
   /** Published ports (`docker run -p`); without it Program/RevokeExternalConnectivity answer 404. */
   ports?: PortPublisher;
 }
-
-const IPAM_KEY = "\u0000ipam";
 
 function ipamData(r: Reader, name: string): IpamData[] {
   return r.array(name).map((entry: Json, i) => {
@@ -49,7 +46,7 @@ function ipamData(r: Reader, name: string): IpamData[] {
 
 /** Builds the route table. Paths not listed answer 404, which Docker reads as "not implemented". */
 export function buildRoutes(deps: RouteDeps): Map<string, Route> {
-  const { driver, ipam, queue } = deps;
+  const { driver, ipam } = deps;
   const routes = new Map<string, Route>();
   const add = (path: string, iface: Interface, handle: (r: Reader) => Promise<unknown>): void => {
     routes.set(path, { iface, handle });
@@ -125,7 +122,7 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
 
   add("/IpamDriver.GetCapabilities", "IpamDriver", async () => {
     // Called whenever an engine (re)registers us: the only moment Docker replays its reservations.
-    ipam.beginReplay();
+    await ipam.beginReplay();
     return { RequiresMACAddress: false, RequiresRequestReplay: true };
   });
   add("/IpamDriver.GetDefaultAddressSpaces", "IpamDriver", async () => ({
@@ -140,15 +137,12 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
       options: r.stringMap("Options"),
       v6: r.boolean("V6"),
     };
-    return queue.run(IPAM_KEY, async () => {
-      const routes = req.pool === "" ? await deps.hostRoutes() : [];
-      const res = await ipam.requestPool(req, routes);
-      return { PoolID: res.poolId, Pool: res.pool, Data: {} };
-    });
+    const res = await ipam.requestPool(req, () => deps.hostRoutes());
+    return { PoolID: res.poolId, Pool: res.pool, Data: {} };
   });
   add("/IpamDriver.ReleasePool", "IpamDriver", async (r) => {
     const id = r.string("PoolID", true);
-    await queue.run(IPAM_KEY, () => ipam.releasePool(id));
+    await ipam.releasePool(id);
     return {};
   });
   add("/IpamDriver.RequestAddress", "IpamDriver", async (r) => {
@@ -157,13 +151,13 @@ export function buildRoutes(deps: RouteDeps): Map<string, Route> {
       address: r.string("Address"),
       options: r.stringMap("Options"),
     };
-    const res = await queue.run(IPAM_KEY, () => ipam.requestAddress(req));
+    const res = await ipam.requestAddress(req);
     return { Address: res.address, Data: {} };
   });
   add("/IpamDriver.ReleaseAddress", "IpamDriver", async (r) => {
     const poolId = r.string("PoolID", true);
     const address = r.string("Address");
-    await queue.run(IPAM_KEY, () => ipam.releaseAddress(poolId, address));
+    await ipam.releaseAddress(poolId, address);
     return {};
   });
   return routes;

@@ -89,8 +89,8 @@ export interface AddressRecord {
  *
  *   aggregate                   writer              owner
  *   networks and endpoints      NetworkWriter       NetworkDriver (serialised per network)
- *   pools and addresses         IpamWriter          IpamService (serialised by the plugin routes)
- *   address blocks              BlockWriter         ClusterIpam and the sweep (to be one owner)
+ *   pools and addresses         IpamWriter          IpamService (its own serial queue)
+ *   address blocks              BlockWriter         ClusterIpam's BlockLedger (in IpamService's queue)
  *   DNS records added by hand   DnsRecordWriter     DnsService and DnsRegistrar (to be one owner)
  *   published host ports        PortBindingWriter   PortPublisher (serialised per endpoint)
  *   meta                        MetaStore           one key per user: the session lease, the ULA range

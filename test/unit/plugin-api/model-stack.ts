@@ -86,7 +86,7 @@ export class ModelServer {
       onSubnetClash: (pools) => ipam.expectRollback(pools),
     });
     this.routes.clear();
-    for (const [path, route] of buildRoutes({ driver, ipam, queue, hostRoutes: async () => [] })) {
+    for (const [path, route] of buildRoutes({ driver, ipam, hostRoutes: async () => [] })) {
       this.routes.set(path, route);
     }
     return state;

@@ -63,7 +63,6 @@ function makeStack(path = socketPath()): Stack {
   const routes = buildRoutes({
     driver,
     ipam,
-    queue,
     hostRoutes: async () => (await dp.hostRoutes()).map((r) => parsePrefix(r)),
   });
   const server = new PluginServer({
