@@ -91,7 +91,7 @@ export interface AddressRecord {
  *   networks and endpoints      NetworkWriter       NetworkDriver (serialised per network)
  *   pools and addresses         IpamWriter          IpamService (its own serial queue)
  *   address blocks              BlockWriter         ClusterIpam's BlockLedger (in IpamService's queue)
- *   DNS records added by hand   DnsRecordWriter     DnsService and DnsRegistrar (to be one owner)
+ *   DNS records added by hand   DnsRecordWriter     DnsRecords (daemon/dns-records.ts)
  *   published host ports        PortBindingWriter   PortPublisher (serialised per endpoint)
  *   meta                        MetaStore           one key per user: the session lease, the ULA range
  *
