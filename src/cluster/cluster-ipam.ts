@@ -10,47 +10,44 @@
  *    block is this host's or free (then claimed); the network's gateway and --aux-address entries
  *    are the same on every host and never come from a block.
  * Replays (Docker re-reserving what it had after a restart) stay local.
+ *
+ * Every call runs inside IpamService's serialisation (IpamService.exclusive), store round trips
+ * included, as the sweep's changes to the blocks do (BlockLedger): pools, addresses and blocks
+ * keep one writer each, and no two of these calls interleave.
  */
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../core/index.js";
 import { errorMessage, isWeaveError, WeaveError } from "../core/index.js";
-import type { AddressRequest, IpamPort, IpamService, PoolRequest, Prefix } from "../ipam/index.js";
+import type {
+  AddressRequest,
+  HostRoutes,
+  IpamLedger,
+  IpamPort,
+  IpamService,
+  PoolRequest,
+  Prefix,
+} from "../ipam/index.js";
 import {
   blockOf,
   containsAddress,
-  containsPrefix,
   formatAddress,
   formatPrefix,
-  freeBlock,
   GATEWAY_REQUEST,
   overlaps,
   parseAddress,
   parsePrefix,
   poolId,
+  routesToAvoid,
 } from "../ipam/index.js";
-import type { ClusterStore, LocalState, PoolRecord } from "../store/index.js";
+import type { PoolRecord } from "../store/index.js";
 import { CLUSTER_ID_OPTION, poolClusterId } from "../store/index.js";
-import type { StoreHealth } from "./health.js";
-import {
-  blockKey,
-  blockPrefix,
-  keyCidr,
-  keyParts,
-  parseBlockClaim,
-  parsePoolClaim,
-  poolKey,
-  POOLS,
-} from "./records.js";
+import type { BlockLedgerDeps, ListedBlock } from "./block-ledger.js";
+import { BlockLedger } from "./block-ledger.js";
+import { keyCidr, keyParts, parsePoolClaim, poolKey, POOLS } from "./records.js";
 
-export interface ClusterIpamDeps {
+/** Its `state`: pools (read) and this host's blocks (written by the BlockLedger alone). */
+export interface ClusterIpamDeps extends BlockLedgerDeps {
+  /** The owner of pools and addresses; every call here runs in its serialisation. */
   ipam: IpamService;
-  state: LocalState;
-  store: ClusterStore;
-  health: StoreHealth;
-  /** This host's name. */
-  host: string;
-  now: () => number;
-  logger: Logger;
   /** Gateway and aux addresses of a cluster network (same on every host), from the mirror. */
   sharedAddresses: (clusterId: string) => ReadonlySet<string>;
   /** True when the network of `clusterId` is published in the cluster. */
@@ -62,99 +59,74 @@ const MAX_ATTEMPTS = 10;
 
 export class ClusterIpam implements IpamPort {
   private readonly newId: () => string;
+  private readonly blocks: BlockLedger;
 
   constructor(private readonly d: ClusterIpamDeps) {
     this.newId = d.newId ?? (() => randomBytes(8).toString("hex"));
+    this.blocks = new BlockLedger(d);
   }
 
-  beginReplay(): void {
-    this.d.ipam.beginReplay();
+  beginReplay(): Promise<void> {
+    return this.d.ipam.beginReplay();
   }
 
-  async requestPool(
+  requestPool(req: PoolRequest, hostRoutes: HostRoutes): Promise<{ poolId: string; pool: string }> {
+    return this.d.ipam.exclusive(async (ledger) =>
+      this.reservePool(ledger, req, await routesToAvoid(req, hostRoutes)),
+    );
+  }
+
+  releasePool(id: string): Promise<void> {
+    return this.d.ipam.exclusive((ledger) => this.freePool(ledger, id));
+  }
+
+  requestAddress(req: AddressRequest): Promise<{ address: string }> {
+    return this.d.ipam.exclusive((ledger) => this.allocate(ledger, req));
+  }
+
+  releaseAddress(poolIdValue: string, address: string): Promise<void> {
+    return this.d.ipam.releaseAddress(poolIdValue, address);
+  }
+
+  /**
+   * A network created here: its pools were reserved one by one (RequestPool does not say which
+   * network a pool is for), each with its own cluster ID. The network takes the first pool's ID and
+   * the others are rebound to it, in the store and locally, so that a replica's IPAM finds every
+   * subnet under the network's ID and all hosts use one set of blocks per subnet. Runs in
+   * CreateNetwork, before any address of the network is handed out.
+   */
+  bindNetwork(subnets: readonly string[]): Promise<string | undefined> {
+    return this.d.ipam.exclusive((ledger) => this.bind(ledger, subnets));
+  }
+
+  /** The cluster sweep's changes to this host's blocks (BlockLedger.reconcile), in turn. */
+  reconcileBlocks(
+    listed: readonly ListedBlock[],
+    before: ReadonlySet<string>,
+    reserved: ReadonlySet<string>,
+  ): Promise<void> {
+    return this.d.ipam.exclusive(() => this.blocks.reconcile(listed, before, reserved));
+  }
+
+  private async reservePool(
+    ledger: IpamLedger,
     req: PoolRequest,
     hostRoutes: readonly Prefix[],
   ): Promise<{ poolId: string; pool: string }> {
-    const { ipam, state, store } = this.d;
+    const { state } = this.d;
     if (req.pool !== "") {
       const sub = req.subPool !== "" ? parsePrefix(req.subPool) : undefined;
       const existing = state.getPool(poolId(req.addressSpace, parsePrefix(req.pool, { strict: true }), sub));
-      if (existing?.replayPending) return ipam.requestPool(req, hostRoutes);
+      if (existing?.replayPending) return ledger.requestPool(req, hostRoutes);
     }
     const bound = req.options[CLUSTER_ID_OPTION];
     if (bound) {
-      if (req.pool === "") {
-        throw new WeaveError("WEAVE_BAD_REQUEST", `The IPAM option ${CLUSTER_ID_OPTION} needs a --subnet`);
-      }
-      const cidr = formatPrefix(parsePrefix(req.pool, { strict: true }));
-      const claim = await this.d.health.need("check the subnet's reservation", store.get(poolKey(cidr)));
-      const parsed = claim && parsePoolClaim(claim.value);
-      if (!parsed) {
-        throw new WeaveError(
-          "WEAVE_NOT_FOUND",
-          `Subnet "${cidr}" is not reserved in the cluster (its network was removed)`,
-        );
-      }
-      if (parsed.clusterId !== bound) {
-        throw new WeaveError(
-          "WEAVE_IPAM_POOL_OVERLAP",
-          `Subnet "${cidr}" belongs to another network of the cluster (created on host ${parsed.host})`,
-        );
-      }
-      return ipam.requestPool(req, hostRoutes);
+      await this.checkBound(req, bound);
+      return ledger.requestPool(req, hostRoutes);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const listing = await this.d.health.need("list the cluster's subnets", store.list(POOLS));
-      const taken: { prefix: Prefix; host: string }[] = [];
-      for (const kv of listing.items) {
-        const segment = keyParts(kv.key, POOLS)?.[0];
-        try {
-          if (segment)
-            taken.push({
-              prefix: parsePrefix(keyCidr(segment)),
-              host: parsePoolClaim(kv.value)?.host ?? "?",
-            });
-        } catch {
-          // A damaged key: not a subnet, nothing to avoid.
-        }
-      }
-      if (req.pool !== "") {
-        const wanted = parsePrefix(req.pool, { strict: true });
-        const clash = taken.find((t) => overlaps(t.prefix, wanted));
-        if (clash) {
-          throw new WeaveError(
-            "WEAVE_IPAM_POOL_OVERLAP",
-            `Subnet "${formatPrefix(wanted)}" overlaps subnet "${formatPrefix(clash.prefix)}" of another network of the cluster (created on host ${clash.host})`,
-          );
-        }
-      }
-      const clusterId = this.newId();
-      const res = ipam.requestPool({ ...req, options: { ...req.options, [CLUSTER_ID_OPTION]: clusterId } }, [
-        ...hostRoutes,
-        ...taken.map((t) => t.prefix),
-      ]);
-      const value = JSON.stringify({ clusterId, host: this.d.host, createdAt: this.d.now() });
-      let created: boolean;
-      try {
-        created = await this.d.health.need(
-          "reserve the subnet cluster-wide",
-          store.create(poolKey(res.pool), value),
-        );
-      } catch (err) {
-        ipam.releasePool(res.poolId);
-        throw err;
-      }
-      if (created) {
-        this.d.logger.info("subnet reserved in the cluster", { pool: res.pool, clusterId });
-        return res;
-      }
-      ipam.releasePool(res.poolId);
-      if (req.pool !== "") {
-        throw new WeaveError(
-          "WEAVE_IPAM_POOL_OVERLAP",
-          `Subnet "${res.pool}" was just reserved by another host of the cluster`,
-        );
-      }
+      const res = await this.reserveNew(ledger, req, hostRoutes);
+      if (res) return res;
     }
     throw new WeaveError(
       "WEAVE_IPAM_EXHAUSTED",
@@ -162,18 +134,101 @@ export class ClusterIpam implements IpamPort {
     );
   }
 
-  async releasePool(id: string): Promise<void> {
-    const { ipam, state, store } = this.d;
+  /** A replica's pool (option weave.cluster.id): its subnet must be reserved under that ID. */
+  private async checkBound(req: PoolRequest, bound: string): Promise<void> {
+    if (req.pool === "") {
+      throw new WeaveError("WEAVE_BAD_REQUEST", `The IPAM option ${CLUSTER_ID_OPTION} needs a --subnet`);
+    }
+    const cidr = formatPrefix(parsePrefix(req.pool, { strict: true }));
+    const claim = await this.d.health.need("check the subnet's reservation", this.d.store.get(poolKey(cidr)));
+    const parsed = claim && parsePoolClaim(claim.value);
+    if (!parsed) {
+      throw new WeaveError(
+        "WEAVE_NOT_FOUND",
+        `Subnet "${cidr}" is not reserved in the cluster (its network was removed)`,
+      );
+    }
+    if (parsed.clusterId !== bound) {
+      throw new WeaveError(
+        "WEAVE_IPAM_POOL_OVERLAP",
+        `Subnet "${cidr}" belongs to another network of the cluster (created on host ${parsed.host})`,
+      );
+    }
+  }
+
+  /**
+   * One attempt to reserve a new subnet cluster-wide: undefined when another host reserved the
+   * carved subnet first (try again).
+   */
+  private async reserveNew(
+    ledger: IpamLedger,
+    req: PoolRequest,
+    hostRoutes: readonly Prefix[],
+  ): Promise<{ poolId: string; pool: string } | undefined> {
+    const { store } = this.d;
+    const listing = await this.d.health.need("list the cluster's subnets", store.list(POOLS));
+    const taken: { prefix: Prefix; host: string }[] = [];
+    for (const kv of listing.items) {
+      const segment = keyParts(kv.key, POOLS)?.[0];
+      try {
+        if (segment)
+          taken.push({
+            prefix: parsePrefix(keyCidr(segment)),
+            host: parsePoolClaim(kv.value)?.host ?? "?",
+          });
+      } catch {
+        // A damaged key: not a subnet, nothing to avoid.
+      }
+    }
+    if (req.pool !== "") {
+      const wanted = parsePrefix(req.pool, { strict: true });
+      const clash = taken.find((t) => overlaps(t.prefix, wanted));
+      if (clash) {
+        throw new WeaveError(
+          "WEAVE_IPAM_POOL_OVERLAP",
+          `Subnet "${formatPrefix(wanted)}" overlaps subnet "${formatPrefix(clash.prefix)}" of another network of the cluster (created on host ${clash.host})`,
+        );
+      }
+    }
+    const clusterId = this.newId();
+    const res = ledger.requestPool({ ...req, options: { ...req.options, [CLUSTER_ID_OPTION]: clusterId } }, [
+      ...hostRoutes,
+      ...taken.map((t) => t.prefix),
+    ]);
+    const value = JSON.stringify({ clusterId, host: this.d.host, createdAt: this.d.now() });
+    let created: boolean;
+    try {
+      created = await this.d.health.need(
+        "reserve the subnet cluster-wide",
+        store.create(poolKey(res.pool), value),
+      );
+    } catch (err) {
+      ledger.releasePool(res.poolId);
+      throw err;
+    }
+    if (created) {
+      this.d.logger.info("subnet reserved in the cluster", { pool: res.pool, clusterId });
+      return res;
+    }
+    ledger.releasePool(res.poolId);
+    if (req.pool !== "") {
+      throw new WeaveError(
+        "WEAVE_IPAM_POOL_OVERLAP",
+        `Subnet "${res.pool}" was just reserved by another host of the cluster`,
+      );
+    }
+    return undefined;
+  }
+
+  private async freePool(ledger: IpamLedger, id: string): Promise<void> {
+    const { state, store } = this.d;
     const pool = state.getPool(id);
     // A refused duplicate's rollback: the pool, its blocks and its claim stay the live network's.
-    if (ipam.isRollback(id)) return ipam.releasePool(id);
-    ipam.releasePool(id);
+    if (ledger.isRollback(id)) return ledger.releasePool(id);
+    ledger.releasePool(id);
     const clusterId = poolClusterId(pool);
     if (!pool || !clusterId) return;
-    for (const b of state.listBlocks(clusterId)) {
-      state.deleteBlock(clusterId, b.block);
-      await this.releaseBlockKey(clusterId, b.block);
-    }
+    await this.blocks.releaseAll(clusterId);
     // A subnet reserved here for a network that never reached the cluster (creation failed) is freed.
     if (this.d.isPublished(clusterId)) return;
     try {
@@ -190,12 +245,12 @@ export class ClusterIpam implements IpamPort {
     }
   }
 
-  async requestAddress(req: AddressRequest): Promise<{ address: string }> {
-    const { ipam, state } = this.d;
+  private async allocate(ledger: IpamLedger, req: AddressRequest): Promise<{ address: string }> {
+    const { state } = this.d;
     const pool = state.getPool(req.poolId);
     const clusterId = poolClusterId(pool);
     if (!pool || !clusterId || req.options["RequestAddressType"] === GATEWAY_REQUEST) {
-      return ipam.requestAddress(req);
+      return ledger.requestAddress(req);
     }
     const prefix = parsePrefix(pool.pool);
     const range = pool.subPool ? parsePrefix(pool.subPool) : prefix;
@@ -204,36 +259,29 @@ export class ClusterIpam implements IpamPort {
       const text = formatAddress(addr);
       // Replays, addresses in use and the network's shared addresses are decided locally.
       if (state.getAddress(pool.id, text) || this.d.sharedAddresses(clusterId).has(text)) {
-        return ipam.requestAddress(req);
+        return ledger.requestAddress(req);
       }
       if (containsAddress(prefix, addr)) {
         const block = blockOf(range, addr.value);
-        if (!this.owns(clusterId, block)) await this.claim(clusterId, block, text);
+        if (!this.blocks.owns(clusterId, block)) await this.blocks.claim(clusterId, block, text);
       }
-      return ipam.requestAddress(req);
+      return ledger.requestAddress(req);
     }
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const within = this.ownBlocks(clusterId, range);
+      const within = this.blocks.own(clusterId, range);
       if (within.length > 0) {
         try {
-          return ipam.requestAddress(req, within);
+          return ledger.requestAddress(req, within);
         } catch (err) {
           if (!isWeaveError(err, "WEAVE_IPAM_EXHAUSTED")) throw err;
         }
       }
-      await this.claimNext(clusterId, range, pool.pool);
+      await this.blocks.claimNext(clusterId, range, pool.pool);
     }
     throw new WeaveError("WEAVE_IPAM_EXHAUSTED", `Cannot allocate an address in "${pool.pool}": retry`);
   }
 
-  /**
-   * A network created here: its pools were reserved one by one (RequestPool does not say which
-   * network a pool is for), each with its own cluster ID. The network takes the first pool's ID and
-   * the others are rebound to it, in the store and locally, so that a replica's IPAM finds every
-   * subnet under the network's ID and all hosts use one set of blocks per subnet. Runs in
-   * CreateNetwork, before any address of the network is handed out.
-   */
-  async bindNetwork(subnets: readonly string[]): Promise<string | undefined> {
+  private async bind(ledger: IpamLedger, subnets: readonly string[]): Promise<string | undefined> {
     const { state, store } = this.d;
     const pools = subnets
       .map((s) => {
@@ -264,97 +312,8 @@ export class ClusterIpam implements IpamPort {
       ) {
         throw new WeaveError("WEAVE_CONFLICT", `The reservation of subnet "${pool.pool}" changed; retry`);
       }
-      state.putPool({ ...pool, options: { ...pool.options, [CLUSTER_ID_OPTION]: clusterId } });
+      ledger.setPoolOption(pool.id, CLUSTER_ID_OPTION, clusterId);
     }
     return clusterId;
-  }
-
-  releaseAddress(poolIdValue: string, address: string): void {
-    this.d.ipam.releaseAddress(poolIdValue, address);
-  }
-
-  /** This host's blocks of a network, clipped to the allocation range, lowest first. */
-  private ownBlocks(clusterId: string, range: Prefix): Prefix[] {
-    const out: Prefix[] = [];
-    for (const b of this.d.state.listBlocks(clusterId)) {
-      const block = parsePrefix(b.block);
-      if (containsPrefix(range, block)) out.push(block);
-      else if (containsPrefix(block, range)) out.push(range);
-    }
-    return out.sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
-  }
-
-  private owns(clusterId: string, block: Prefix): boolean {
-    const text = formatPrefix(block);
-    return this.d.state.listBlocks(clusterId).some((b) => b.block === text);
-  }
-
-  /** Claims the lowest block of `range` no host owns. */
-  private async claimNext(clusterId: string, range: Prefix, pool: string): Promise<void> {
-    const listing = await this.d.health.need(
-      `claim a new address block in "${pool}" (this host's blocks are full)`,
-      this.d.store.list(blockPrefix(clusterId)),
-    );
-    const claimed: Prefix[] = [];
-    for (const kv of listing.items) {
-      const segment = keyParts(kv.key, blockPrefix(clusterId))?.[0];
-      try {
-        if (segment) claimed.push(parsePrefix(keyCidr(segment)));
-      } catch {
-        // Not a block key.
-      }
-    }
-    const block = freeBlock(range, claimed);
-    if (!block) {
-      throw new WeaveError(
-        "WEAVE_IPAM_EXHAUSTED",
-        `Cannot allocate an address in "${pool}": this host's blocks are full and every other block belongs to another host (weave rmpeer frees the blocks of hosts that are gone)`,
-      );
-    }
-    await this.claim(clusterId, block, "").catch((err: unknown) => {
-      // Lost a race for this block: the next attempt lists again.
-      if (!isWeaveError(err, "WEAVE_IPAM_ADDRESS_IN_USE")) throw err;
-    });
-  }
-
-  /** Claims `block` for this host; WEAVE_IPAM_ADDRESS_IN_USE when another host owns it. */
-  private async claim(clusterId: string, block: Prefix, address: string): Promise<void> {
-    const { store, state, host, now } = this.d;
-    const text = formatPrefix(block);
-    const key = blockKey(clusterId, text);
-    const created = await this.d.health.need(
-      `claim the address block ${text}`,
-      store.create(key, JSON.stringify({ host, createdAt: now() })),
-    );
-    let owner = host;
-    if (!created)
-      owner =
-        parseBlockClaim((await this.d.health.need("read a block's owner", store.get(key)))?.value ?? "")
-          ?.host ?? "";
-    if (owner !== host) {
-      throw new WeaveError(
-        "WEAVE_IPAM_ADDRESS_IN_USE",
-        address
-          ? `Address "${address}" is in the address block ${text} of host ${owner || "(unknown)"}: give this container an address weave picks, or one of this host's blocks`
-          : `The address block ${text} belongs to host ${owner}`,
-      );
-    }
-    state.putBlock({ clusterId, block: text, createdAt: now() });
-    this.d.logger.info("address block claimed", { clusterId, block: text });
-  }
-
-  private async releaseBlockKey(clusterId: string, block: string): Promise<void> {
-    const { store, health, host } = this.d;
-    try {
-      const kv = await health.track(store.get(blockKey(clusterId, block)));
-      if (kv && parseBlockClaim(kv.value)?.host === host) {
-        await health.track(store.compareAndDelete(kv.key, kv.modRevision));
-      }
-    } catch (err) {
-      this.d.logger.debug("cannot release a block now; the cluster sweep will", {
-        block,
-        error: errorMessage(err),
-      });
-    }
   }
 }

@@ -307,7 +307,7 @@ export class Cluster implements ClusterPort {
 
   private sweepDeps() {
     const { store, state, name, now, logger } = this.o;
-    return { store, health: this.health, state, view: this.view, host: name, now, logger };
+    return { store, health: this.health, state, view: this.view, blocks: this.ipam, host: name, now, logger };
   }
 
   private sharedAddresses(clusterId: string): ReadonlySet<string> {

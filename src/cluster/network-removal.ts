@@ -7,7 +7,7 @@
  */
 import type { Logger } from "../core/index.js";
 import { clusterIdOf } from "../store/index.js";
-import type { ClusterStore, LocalState } from "../store/index.js";
+import type { ClusterStore, NetworkReader } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import type { ClusterNetwork } from "./records.js";
 import {
@@ -24,7 +24,7 @@ import type { ClusterView } from "./view.js";
 export interface RemovalDeps {
   store: ClusterStore;
   health: StoreHealth;
-  state: LocalState;
+  state: NetworkReader;
   view: ClusterView;
   host: string;
   now: () => number;

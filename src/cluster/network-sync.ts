@@ -20,7 +20,7 @@ import type { CreateNetworkBody, DockerApi } from "../docker/index.js";
 import { OPT_BRIDGE_NAME, OPT_GENERIC } from "../driver/index.js";
 import { CLUSTER_ID_OPTION, clusterIdOf } from "../store/index.js";
 import { formatPrefix, parsePrefix } from "../ipam/index.js";
-import type { ClusterStore, IpamData, LocalState, NetworkRecord } from "../store/index.js";
+import type { ClusterStore, IpamData, IpamReader, NetworkReader, NetworkRecord } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import type { ClusterNetwork, ClusterSubnet } from "./records.js";
 import { networkKey, vniKey, VNIS } from "./records.js";
@@ -31,7 +31,8 @@ export interface NetworkSyncOptions {
   store: ClusterStore;
   health: StoreHealth;
   view: ClusterView;
-  state: LocalState;
+  /** Read-only: networks change through Docker, pools through the IPAM. */
+  state: NetworkReader & IpamReader;
   docker: DockerApi;
   driverName: string;
   host: string;

@@ -11,7 +11,7 @@
  */
 import type { Clock, Logger } from "../core/index.js";
 import { errorMessage, Reconciler } from "../core/index.js";
-import type { ClusterStore, LocalState } from "../store/index.js";
+import type { ClusterStore, MetaStore } from "../store/index.js";
 import type { StoreHealth } from "./health.js";
 import type { PeerRecord } from "./records.js";
 import { parsePeer, peerKey } from "./records.js";
@@ -19,7 +19,8 @@ import { parsePeer, peerKey } from "./records.js";
 export interface SessionOptions {
   store: ClusterStore;
   health: StoreHealth;
-  state: LocalState;
+  /** Keeps the lease ID (meta key of its own). */
+  state: MetaStore;
   logger: Logger;
   now: () => number;
   /** This host's record, without `seenAt` (set at each renewal). */

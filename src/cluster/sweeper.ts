@@ -8,30 +8,37 @@
  *  - blocks of networks whose subnet is no longer reserved are deleted (their network is gone);
  *  - subnets this host reserved for a network that never reached the cluster (a creation that
  *    failed half way) are freed after a minute, and VXLAN IDs of networks that are gone.
+ * The sweep writes no local state itself: the blocks' owner (ClusterIpam's BlockLedger) makes the
+ * changes to this host's blocks in the IPAM's serialisation, so they never interleave with an
+ * address request that waits on the store.
  */
-import { clusterIdOf, poolClusterId } from "../store/index.js";
-import { BLOCKS, blockKey, keyCidr, keyParts, parseBlockClaim, poolKey, VNIS } from "./records.js";
+import { clusterIdOf } from "../store/index.js";
+import type { BlockReader, NetworkReader } from "../store/index.js";
+import type { ListedBlock } from "./block-ledger.js";
+import { blockName } from "./block-ledger.js";
+import type { ClusterIpam } from "./cluster-ipam.js";
+import { BLOCKS, keyCidr, keyParts, parseBlockClaim, poolKey, VNIS } from "./records.js";
 import type { RemovalDeps } from "./network-removal.js";
 
-/** What the sweep works with: the same as the removal of networks needs. */
-export type SweepDeps = RemovalDeps;
+/** What the sweep works with: what the removal of networks needs, and the blocks' owner. */
+export type SweepDeps = RemovalDeps & {
+  /** Networks and this host's blocks, read-only. */
+  state: NetworkReader & BlockReader;
+  blocks: Pick<ClusterIpam, "reconcileBlocks">;
+};
 
 export const ABANDONED_POOL_MS = 60_000;
 
 export async function sweep(d: SweepDeps): Promise<void> {
   const { store, health, state, view, host, now, logger } = d;
   if (!view.synced) return;
-  const localPools = new Set(
-    state
-      .listPools()
-      .map(poolClusterId)
-      .filter((c): c is string => !!c),
-  );
   const reserved = new Set(view.pools().map((p) => p.clusterId));
   const published = new Set(view.networks().map((n) => n.clusterId));
 
+  // This host's blocks before the listing: one claimed after it is not in the listing, yet ours.
+  const before = new Set(state.listBlocks().map((b) => blockName(b.clusterId, b.block)));
   const listing = await health.track(store.list(BLOCKS));
-  const inStore = new Map<string, string>();
+  const listed: ListedBlock[] = [];
   for (const kv of listing.items) {
     const parts = keyParts(kv.key, BLOCKS);
     const owner = parseBlockClaim(kv.value)?.host;
@@ -43,35 +50,9 @@ export async function sweep(d: SweepDeps): Promise<void> {
       logger.info("deleted a block of a network that is gone", { clusterId, block });
       continue;
     }
-    inStore.set(`${clusterId} ${block}`, owner);
-    if (owner !== host) continue;
-    if (!localPools.has(clusterId)) {
-      await health.track(store.compareAndDelete(kv.key, kv.modRevision));
-      continue;
-    }
-    if (!state.listBlocks(clusterId).some((b) => b.block === block)) {
-      state.putBlock({ clusterId, block, createdAt: now() });
-      logger.info("address block taken back from the cluster store", { clusterId, block });
-    }
+    listed.push({ clusterId, block, owner, kv });
   }
-  for (const b of state.listBlocks()) {
-    if (!localPools.has(b.clusterId)) {
-      state.deleteBlock(b.clusterId, b.block); // its pool is gone here (its key went above)
-      continue;
-    }
-    const owner = inStore.get(`${b.clusterId} ${b.block}`);
-    if (owner === host) continue;
-    if (owner === undefined && reserved.has(b.clusterId)) {
-      const value = JSON.stringify({ host, createdAt: now() });
-      if (await health.track(store.create(blockKey(b.clusterId, b.block), value))) continue;
-    }
-    state.deleteBlock(b.clusterId, b.block);
-    logger.error("lost an address block to another host (was this host removed with weave rmpeer?)", {
-      clusterId: b.clusterId,
-      block: b.block,
-      owner: owner ?? "(none: network gone)",
-    });
-  }
+  await d.blocks.reconcileBlocks(listed, before, reserved);
 
   const localNetworks = new Set(
     state

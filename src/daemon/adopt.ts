@@ -10,12 +10,12 @@ import type { NetworkDriver } from "../driver/index.js";
 import { OPT_GENERIC, OPT_INTERNAL } from "../driver/index.js";
 import type { IpamService } from "../ipam/index.js";
 import { LOCAL_ADDRESS_SPACE, parsePrefix } from "../ipam/index.js";
-import type { IpamData, LocalState } from "../store/index.js";
+import type { IpamData, NetworkReader } from "../store/index.js";
 
 /** Adopts every weave network Docker has and weave does not; returns the IDs adopted. */
 export async function adoptUnknownNetworks(o: {
   docker: DockerApi;
-  state: LocalState;
+  state: NetworkReader;
   driver: NetworkDriver;
   ipam: IpamService;
   logger: Logger;
@@ -66,7 +66,7 @@ async function adoptNetwork(
       const family = parsePrefix(c.Subnet).family;
       const addresses = containers.map((x) => (family === 4 ? x.IPv4Address : x.IPv6Address));
       addresses.push(...Object.values(c.AuxiliaryAddresses ?? {}));
-      o.ipam.adoptPool(LOCAL_ADDRESS_SPACE, c.Subnet, c.IPRange ?? "", c.Gateway ?? "", addresses);
+      await o.ipam.adoptPool(LOCAL_ADDRESS_SPACE, c.Subnet, c.IPRange ?? "", c.Gateway ?? "", addresses);
     }
   }
   for (const c of containers) {

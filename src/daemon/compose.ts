@@ -101,7 +101,7 @@ export function composeDaemon(o: ComposeOptions): Daemon {
     driver: core.driver,
     ports: core.ports,
     cluster: core.cluster,
-    queue: core.queue,
+
     hostRoutes: async () => (await adapters.dataplane.hostRoutes()).map((r) => parsePrefix(r)),
   });
   const plugin = new PluginServer({

@@ -4,7 +4,7 @@ import { notInCluster } from "../cluster/index.js";
 import type { Config } from "../config/index.js";
 import { WeaveError } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
-import type { LocalState } from "../store/index.js";
+import type { NetworkReader, PortBindingReader } from "../store/index.js";
 import type { ControlHandler } from "./control-server.js";
 import type { DnsChange, DnsService } from "./dns-service.js";
 import type { DockerSync } from "./docker-sync.js";
@@ -12,7 +12,7 @@ import { buildPs, buildStatus, type StatusView } from "./views.js";
 
 export function controlRoutes(o: {
   config: Config;
-  state: LocalState;
+  state: NetworkReader & PortBindingReader;
   docker: DockerApi;
   sync: DockerSync;
   dns: DnsService | undefined;
@@ -57,7 +57,7 @@ export function controlRoutes(o: {
 /** What `weave status --json` prints; also the status server's /status.json. */
 export async function statusJson(o: {
   config: Config;
-  state: LocalState;
+  state: NetworkReader;
   docker: DockerApi;
   sync: DockerSync;
   dns: DnsService | undefined;

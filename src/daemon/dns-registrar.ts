@@ -15,7 +15,8 @@ import { DockerEventStream } from "../docker/index.js";
 import type { ZoneEntry } from "../dns/index.js";
 import { containerEntries } from "../dns/container-names.js";
 import { toZoneName } from "../dns/index.js";
-import type { DnsRecord, LocalState } from "../store/index.js";
+import type { DnsRecord, DnsRecordReader } from "../store/index.js";
+import type { DnsRecords } from "./dns-records.js";
 
 /** The part of the zone the registrar writes. */
 export interface ZoneWriter {
@@ -29,7 +30,10 @@ export interface DnsRegistrarOptions {
   docker: DockerApi;
   dockerSocket: string;
   zone: ZoneWriter;
-  state: LocalState;
+  /** The records added by hand, read-only. */
+  state: DnsRecordReader;
+  /** Their owner: a container gone takes its records with it. */
+  records: Pick<DnsRecords, "forgetContainer">;
   queue: KeyedSerialQueue;
   logger: Logger;
   /** True for networks of weave (the state's networks). */
@@ -122,7 +126,7 @@ export class DnsRegistrar {
    */
   refresh(id: string, destroyed = false): Promise<void> {
     return this.o.queue.run(`dns:${id}`, async () => {
-      if (destroyed) this.o.state.deleteDnsRecordsOf(id);
+      if (destroyed) this.o.records.forgetContainer(id);
       let entries: ZoneEntry[] = [];
       let fullId = id;
       try {
@@ -132,7 +136,7 @@ export class DnsRegistrar {
         if (c.State.Running) entries.push(...this.fitting(this.o.state.listDnsRecords(), fullId));
       } catch (err) {
         if (!isWeaveError(err, "WEAVE_NOT_FOUND")) throw err;
-        this.o.state.deleteDnsRecordsOf(id);
+        this.o.records.forgetContainer(id);
       }
       const owner = containerOwner(fullId);
       if (entries.length > 0) {
@@ -163,7 +167,7 @@ export class DnsRegistrar {
       try {
         await this.o.docker.inspectContainer(r.containerId);
       } catch (err) {
-        if (isWeaveError(err, "WEAVE_NOT_FOUND")) this.o.state.deleteDnsRecordsOf(r.containerId);
+        if (isWeaveError(err, "WEAVE_NOT_FOUND")) this.o.records.forgetContainer(r.containerId);
       }
     }
     this.o.logger.debug("DNS reconciled with Docker", { containers: ids.size });

@@ -1,7 +1,7 @@
 /**
  * weaveDNS in the daemon: one zone, the server listening on every weave network's gateway address
  * on this host (and on --nameserver when it is local), the registrar feeding the zone from Docker,
- * and the records added by hand (kept in the state, so they survive restarts).
+ * and the records added by hand (kept in the state, so they survive restarts; DnsRecords owns them).
  */
 import { networkInterfaces } from "node:os";
 import type { Config } from "../config/index.js";
@@ -10,8 +10,9 @@ import { errorMessage, WeaveError } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
 import { canonicalIp, DnsServer, normalizeDomain, RRType, toZoneName, Zone } from "../dns/index.js";
 import type { QueryHook } from "../dns/index.js";
-import type { DnsRecord, LocalState } from "../store/index.js";
+import type { DnsRecord, DnsRecordStore, NetworkReader } from "../store/index.js";
 import { containerOwner, DnsRegistrar, manualOwner, type SkippedRecord } from "./dns-registrar.js";
+import { DnsRecords } from "./dns-records.js";
 import { networkNames } from "./views.js";
 
 export interface DnsEntryView {
@@ -38,12 +39,14 @@ export class DnsService {
   readonly zone: Zone;
   private readonly server: DnsServer;
   private readonly registrar: DnsRegistrar;
+  private readonly records: DnsRecords;
   private addressesError = "";
 
   constructor(
     private readonly o: {
       config: Config;
-      state: LocalState;
+      /** Networks (read) and the records added by hand, handed to their owner, DnsRecords. */
+      state: NetworkReader & DnsRecordStore;
       docker: DockerApi;
       queue: KeyedSerialQueue;
       logger: Logger;
@@ -64,11 +67,13 @@ export class DnsService {
       workerLogLevel: config.logLevel,
       onQuery: o.onQuery,
     });
+    this.records = new DnsRecords(o.state);
     this.registrar = new DnsRegistrar({
       docker: o.docker,
       dockerSocket: config.dockerSocket,
       zone: this.zone,
       state: o.state,
+      records: this.records,
       queue: o.queue,
       logger: o.logger,
       isWeaveNetwork: (id) => o.state.getNetwork(id) !== undefined,
@@ -193,7 +198,7 @@ export class DnsService {
     const network = await this.networkOf(change);
     const now = Date.now();
     const records = ips.map((address) => ({ fqdn, address, containerId, network, createdAt: now }));
-    for (const r of records) this.o.state.putDnsRecord(r);
+    this.records.add(records);
     await this.publish(containerId);
     return records;
   }
@@ -202,18 +207,9 @@ export class DnsService {
   async remove(change: DnsChange): Promise<number> {
     const { fqdn, containerId, ips } = await this.resolveChange(change, false);
     const network = change.network === undefined ? undefined : await this.networkOf(change);
-    const targets = this.o.state
-      .listDnsRecords()
-      .filter(
-        (r) =>
-          r.fqdn === fqdn &&
-          r.containerId === containerId &&
-          (network === undefined || r.network === network) &&
-          (ips.length === 0 || ips.includes(r.address)),
-      );
-    for (const r of targets) this.o.state.deleteDnsRecord(r);
+    const removed = this.records.remove({ fqdn, containerId, network, ips });
     await this.publish(containerId);
-    return targets.length;
+    return removed.length;
   }
 
   /** The weave network `--net` names ("" without --net); WEAVE_NOT_FOUND for any other name. */

@@ -25,13 +25,14 @@ import { desiredDataplane, OPT_BRIDGE_NAME } from "../driver/index.js";
 import { adoptUnknownNetworks } from "./adopt.js";
 import type { IpamService } from "../ipam/index.js";
 import { formatAddress, parseAddress, parsePrefix, formatPrefix } from "../ipam/index.js";
-import type { LocalState } from "../store/index.js";
+import type { IpamReader, NetworkReader } from "../store/index.js";
 
 export interface DockerSyncOptions {
   docker: DockerApi;
   dataplane: Dataplane;
   driverName: string;
-  state: LocalState;
+  /** Read-only: the driver and the IPAM make the changes. */
+  state: NetworkReader & IpamReader;
   driver: NetworkDriver;
   ipam: IpamService;
   logger: Logger;
@@ -249,14 +250,14 @@ export class DockerSync {
       if (!boundPools.has(pool.pool)) {
         if (old(pool.createdAt)) {
           logger.info("freeing a pool no network uses", { pool: pool.id });
-          ipam.reclaimPool(pool.id);
+          await ipam.reclaimPool(pool);
         }
         continue;
       }
       for (const a of state.listAddresses(pool.id)) {
         if (a.kind === "gateway" || inUse.has(a.address) || !old(a.createdAt)) continue;
         logger.info("freeing an address no endpoint uses", { pool: pool.id, address: a.address });
-        ipam.reclaimAddress(pool.id, a.address);
+        await ipam.reclaimAddress(a);
       }
     }
   }

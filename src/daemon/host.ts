@@ -6,7 +6,7 @@ import { isIP } from "node:net";
 import type { Exec } from "../core/index.js";
 import { WeaveError } from "../core/index.js";
 import { MIN_MTU } from "../driver/index.js";
-import type { LocalState } from "../store/index.js";
+import type { MetaStore } from "../store/index.js";
 
 /**
  * VXLAN over IPv4 costs 50 bytes. It is reserved on one host too, so that a network's MTU does not
@@ -46,7 +46,7 @@ export function resolveGroup(group: string): number {
 }
 
 /** This host's IPv6 ULA /48 (RFC 4193: random global ID), created once and kept in the state. */
-export function ulaRange(state: LocalState): string {
+export function ulaRange(state: MetaStore): string {
   const existing = state.getMeta("ula_range");
   if (existing) return existing;
   const id = randomBytes(5).toString("hex");

@@ -10,7 +10,7 @@ import type { DockerApi } from "../docker/index.js";
 import type { PeerState, WeaveMetrics } from "../metrics/index.js";
 import { createWeaveMetrics, poolUsage, SINGLE_HOST_PEERS } from "../metrics/index.js";
 import { parseListenAddress, StatusServer } from "../status/index.js";
-import type { LocalState } from "../store/index.js";
+import type { IpamReader, NetworkReader, PortBindingReader } from "../store/index.js";
 import { statusJson } from "./control-routes.js";
 import type { ClusterPort } from "../cluster/index.js";
 import type { DnsService } from "./dns-service.js";
@@ -22,7 +22,7 @@ import { buildPs, buildStatus } from "./views.js";
  * default to this host alone (multi-host passes the peers it knows).
  */
 export function daemonMetrics(o: {
-  state: LocalState;
+  state: NetworkReader & IpamReader;
   dockerReachable: () => boolean;
   peers?: () => readonly PeerState[];
 }): WeaveMetrics {
@@ -47,7 +47,7 @@ export function clusterPeers(cluster: Pick<ClusterPort, "status">): PeerState[] 
 /** The status server on `--status-addr`, or undefined when it is "" (turned off). Not started. */
 export function createStatusServer(o: {
   config: Config;
-  state: LocalState;
+  state: NetworkReader & PortBindingReader;
   docker: DockerApi;
   sync: DockerSync;
   dns: DnsService | undefined;

@@ -2,7 +2,7 @@
 import type { Config } from "../config/index.js";
 import { VERSION } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
-import type { LocalState } from "../store/index.js";
+import type { NetworkReader, PortBindingReader } from "../store/index.js";
 import type { DockerSync } from "./docker-sync.js";
 
 export interface NetworkView {
@@ -52,7 +52,7 @@ export async function networkNames(docker: DockerApi, driver: string): Promise<M
 
 export async function buildStatus(o: {
   config: Config;
-  state: LocalState;
+  state: NetworkReader;
   docker: DockerApi;
   sync: DockerSync;
   mtu: number;
@@ -80,7 +80,7 @@ export async function buildStatus(o: {
 }
 
 export async function buildPs(o: {
-  state: LocalState;
+  state: NetworkReader & PortBindingReader;
   docker: DockerApi;
   driverName: string;
 }): Promise<PsRow[]> {

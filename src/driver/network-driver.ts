@@ -9,7 +9,7 @@ import type { KeyedSerialQueue, Logger } from "../core/index.js";
 import { errorMessage, EventStream, WeaveError } from "../core/index.js";
 import type { Dataplane } from "../dataplane/index.js";
 import { VETH_HOST_PREFIX, VETH_PEER_PREFIX } from "../dataplane/index.js";
-import type { EndpointRecord, LocalState, NetworkRecord } from "../store/index.js";
+import type { EndpointRecord, NetworkRecord, NetworkStore } from "../store/index.js";
 import { CLUSTER_ID_OPTION } from "../store/index.js";
 import type { DriverEvent, NetworkBinder } from "./events.js";
 import {
@@ -47,7 +47,8 @@ export interface DriverConfig {
 }
 
 export interface DriverDeps {
-  state: LocalState;
+  /** Networks and endpoints (the driver is their one writer); pools, read-only. */
+  state: NetworkStore;
   dataplane: Dataplane;
   queue: KeyedSerialQueue;
   logger: Logger;

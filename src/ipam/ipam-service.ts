@@ -1,421 +1,108 @@
 /**
- * The IPAM driver's logic over the local state. Pools are carved from the configured range (or
- * given by the user), addresses are the lowest free ones. All state changes are synchronous SQLite
- * writes, so each call is atomic with respect to the event loop and durable when it returns.
- *
- * Replay (RequiresRequestReplay): when a new Docker engine starts talking to us (IpamDriver
- * GetCapabilities), every pool and address is marked "awaiting replay". During that window an exact
- * re-request of a marked pool or address succeeds (Docker re-reserving what it had); the window
- * closes at the first request that is not a replay, or after `replayWindowMs`. Outside the window
- * a request for a taken pool or address fails, so `--ip` never silently duplicates an address.
+ * The owner of IPAM pools and addresses: the only component that writes them (through its
+ * IpamLedger). Every change runs in its one serial queue, in arrival order, so no change starts
+ * while another is under way. That matters once a change spans awaits: a multi-host call
+ * (ClusterIpam) waits on the cluster store between its reads and its writes, and the cluster sweep
+ * changes this host's address blocks; both run inside this queue through `exclusive`. Other
+ * components read pools and addresses through the state's IpamReader view.
  */
-import { WeaveError } from "../core/index.js";
-import type { LocalState, PoolRecord } from "../store/index.js";
-import type { Family, Prefix } from "./cidr.js";
-import {
-  containsAddress,
-  containsPrefix,
-  formatAddress,
-  formatPrefix,
-  overlaps,
-  parseAddress,
-  parsePrefix,
-} from "./cidr.js";
-import { carveSubnet, isUsable, pickAddress } from "./allocate.js";
-import { checkPoolSize } from "./pool-limits.js";
+import { KeyedSerialQueue } from "../core/index.js";
+import type { AddressRecord, IpamStore, NetworkReader, PoolRecord } from "../store/index.js";
+import type { Prefix } from "./cidr.js";
+import type { AddressRequest, IpamConfig, PoolRequest } from "./ipam-ledger.js";
+import { IpamLedger } from "./ipam-ledger.js";
 
-export const GATEWAY_REQUEST = "com.docker.network.gateway";
-export const LOCAL_ADDRESS_SPACE = "LocalDefault";
-export const GLOBAL_ADDRESS_SPACE = "GlobalDefault";
-
-export interface IpamConfig {
-  /** Range for IPv4 pools carved without --subnet. */
-  range: Prefix;
-  /** Length of carved IPv4 pools. */
-  subnetBits: number;
-  /** Range for IPv6 pools carved without --subnet (a ULA /48). */
-  rangeV6: Prefix;
-  subnetBitsV6: number;
-  replayWindowMs: number;
-}
-
-export interface PoolRequest {
-  addressSpace: string;
-  pool: string;
-  subPool: string;
-  options: Record<string, string>;
-  v6: boolean;
-}
-
-export interface AddressRequest {
-  poolId: string;
-  address: string;
-  options: Record<string, string>;
-}
+/** Destinations a carved pool must not overlap (the host's routes), read when they are needed. */
+export type HostRoutes = () => Promise<readonly Prefix[]>;
 
 /**
  * What the plugin routes need of an IPAM: IpamService on one host, ClusterIpam (src/cluster) in a
- * cluster, which adds the cluster-wide reservations around the same local bookkeeping.
+ * cluster, which adds the cluster-wide reservations around the same ledger. Each serialises its
+ * calls itself.
  */
 export interface IpamPort {
-  beginReplay(): void;
-  requestPool(
-    req: PoolRequest,
-    hostRoutes: readonly Prefix[],
-  ): { poolId: string; pool: string } | Promise<{ poolId: string; pool: string }>;
-  releasePool(id: string): void | Promise<void>;
-  requestAddress(req: AddressRequest): { address: string } | Promise<{ address: string }>;
-  releaseAddress(poolId: string, address: string): void | Promise<void>;
+  beginReplay(): Promise<void>;
+  requestPool(req: PoolRequest, hostRoutes: HostRoutes): Promise<{ poolId: string; pool: string }>;
+  releasePool(id: string): Promise<void>;
+  requestAddress(req: AddressRequest): Promise<{ address: string }>;
+  releaseAddress(poolId: string, address: string): Promise<void>;
 }
+
+/** The routes a pool request must avoid: only a carved pool (no --subnet) reads them. */
+export async function routesToAvoid(req: PoolRequest, hostRoutes: HostRoutes): Promise<readonly Prefix[]> {
+  return req.pool === "" ? hostRoutes() : [];
+}
+
+const KEY = "ipam";
 
 export class IpamService implements IpamPort {
-  private replayUntil = 0;
-  /** Subnets (canonical) whose next release is the rollback of a creation the driver refused. */
-  private readonly rollbacks = new Set<string>();
-  /** Subnets granted again as a replay, and when: only those can have been granted twice. */
-  private readonly replayGrants = new Map<string, number>();
+  private readonly ledger: IpamLedger;
+  private readonly queue = new KeyedSerialQueue();
 
-  constructor(
-    private readonly state: LocalState,
-    private readonly config: IpamConfig,
-    private readonly now: () => number,
-  ) {
-    // Marks left by a replay that was cut short by our own restart must not outlive it.
-    this.state.clearReplayPending();
-  }
-
-  /** A new engine registered us: open the replay window. */
-  beginReplay(): void {
-    this.state.markAllReplayPending();
-    this.replayUntil = this.now() + this.config.replayWindowMs;
-  }
-
-  /** Closes a window whose time is up before any replay mark is consulted. */
-  private expireReplay(): void {
-    if (this.replayUntil !== 0 && this.now() >= this.replayUntil) this.endReplayIfOver(false);
-  }
-
-  private endReplayIfOver(isReplay: boolean): void {
-    if (this.replayUntil === 0) return;
-    if (isReplay && this.now() < this.replayUntil) return;
-    this.replayUntil = 0;
-    this.state.clearReplayPending();
+  /** Clears replay marks left by a replay our own restart cut short (see IpamLedger). */
+  constructor(state: IpamStore & NetworkReader, config: IpamConfig, now: () => number) {
+    this.ledger = new IpamLedger(state, config, now);
   }
 
   /**
-   * Reserves a pool. `hostRoutes` are destinations a carved pool must not overlap.
-   * Throws WEAVE_BAD_REQUEST, WEAVE_IPAM_POOL_OVERLAP or WEAVE_IPAM_EXHAUSTED.
+   * Runs `task` with the ledger, alone: after every call queued before it and before every call
+   * queued after it, awaits included. ClusterIpam makes its calls this way, and the cluster sweep
+   * its changes to this host's blocks. The task uses the ledger it is given; calling this service's
+   * other methods from inside it would wait for the task itself.
    */
-  requestPool(req: PoolRequest, hostRoutes: readonly Prefix[]): { poolId: string; pool: string } {
-    const family: Family = req.v6 ? 6 : 4;
-    this.expireReplay();
-    const pools = this.state.listPools();
-    if (req.pool === "") {
-      if (req.subPool !== "") {
-        throw new WeaveError("WEAVE_BAD_REQUEST", `An --ip-range ("${req.subPool}") needs a --subnet`);
-      }
-      this.endReplayIfOver(false);
-      const range = family === 4 ? this.config.range : this.config.rangeV6;
-      const bits = family === 4 ? this.config.subnetBits : this.config.subnetBitsV6;
-      const taken = [...pools.map((p) => parsePrefix(p.pool)), ...hostRoutes.filter((r) => r.bits > 0)];
-      const carved = carveSubnet(range, bits, taken);
-      if (!carved) {
-        throw new WeaveError(
-          "WEAVE_IPAM_EXHAUSTED",
-          `Cannot allocate a /${bits} subnet in "${formatPrefix(range)}": range exhausted (every subnet is in use or overlaps a host route); remove unused networks or set --ipalloc-range`,
-        );
-      }
-      return this.savePool(req, carved, undefined);
-    }
-
-    const pool = parsePrefix(req.pool, { strict: true });
-    if (pool.family !== family) {
-      throw new WeaveError("WEAVE_BAD_REQUEST", `Subnet "${req.pool}" is not an IPv${family} subnet`);
-    }
-    let sub: Prefix | undefined;
-    if (req.subPool !== "") {
-      sub = parsePrefix(req.subPool, { strict: true });
-      if (!containsPrefix(pool, sub)) {
-        throw new WeaveError(
-          "WEAVE_BAD_REQUEST",
-          `IP range "${req.subPool}" is not inside subnet "${req.pool}"`,
-        );
-      }
-    }
-    const id = poolId(req.addressSpace, pool, sub);
-    const same = pools.find((p) => p.id === id);
-    if (same?.replayPending) {
-      this.state.setPoolReplayed(id);
-      this.replayGrants.set(same.pool, this.now());
-      this.endReplayIfOver(true);
-      return { poolId: id, pool: same.pool };
-    }
-    this.endReplayIfOver(false);
-    checkPoolSize(pool);
-    const clash = pools.find((p) => overlaps(parsePrefix(p.pool), pool));
-    if (clash) {
-      throw new WeaveError(
-        "WEAVE_IPAM_POOL_OVERLAP",
-        `Subnet "${formatPrefix(pool)}" overlaps subnet "${clash.pool}" of another weave network`,
-      );
-    }
-    return this.savePool(req, pool, sub);
+  exclusive<T>(task: (ledger: IpamLedger) => Promise<T> | T): Promise<T> {
+    return this.queue.run(KEY, () => task(this.ledger));
   }
 
-  private savePool(
-    req: PoolRequest,
-    pool: Prefix,
-    sub: Prefix | undefined,
-  ): { poolId: string; pool: string } {
-    const id = poolId(req.addressSpace, pool, sub);
-    const record: PoolRecord = {
-      id,
-      family: pool.family,
-      pool: formatPrefix(pool),
-      subPool: sub ? formatPrefix(sub) : null,
-      addressSpace: req.addressSpace,
-      options: req.options,
-      replayPending: false,
-      createdAt: this.now(),
-    };
-    this.state.putPool(record);
-    return { poolId: id, pool: record.pool };
+  /** A new engine registered us: opens the replay window, after the calls already queued. */
+  beginReplay(): Promise<void> {
+    return this.exclusive((l) => l.beginReplay());
   }
 
   /**
-   * Re-creates a pool and its addresses from what Docker reports (state lost); idempotent.
-   * Returns the PoolID, which is the one Docker stored, since IDs are derived from the subnets.
+   * Reserves a pool (see IpamLedger.requestPool); `hostRoutes` is read in turn, only for a
+   * carved pool. Rejects with WEAVE_BAD_REQUEST, WEAVE_IPAM_POOL_OVERLAP or WEAVE_IPAM_EXHAUSTED.
    */
-  adoptPool(
-    space: string,
-    pool: string,
-    subPool: string,
-    gateway: string,
-    addresses: readonly string[],
-  ): string {
-    const prefix = parsePrefix(pool);
-    const sub = subPool ? parsePrefix(subPool) : undefined;
-    const id = poolId(space, prefix, sub);
-    this.state.transaction(() => {
-      if (!this.state.getPool(id)) {
-        this.state.putPool({
-          id,
-          family: prefix.family,
-          pool: formatPrefix(prefix),
-          subPool: sub ? formatPrefix(sub) : null,
-          addressSpace: space,
-          options: {},
-          replayPending: false,
-          createdAt: this.now(),
-        });
-      }
-      const put = (a: string, kind: "gateway" | "endpoint") => {
-        const text = formatAddress(parseAddress(a.split("/")[0] ?? ""));
-        if (!this.state.getAddress(id, text)) {
-          this.state.putAddress({
-            poolId: id,
-            address: text,
-            kind,
-            replayPending: false,
-            createdAt: this.now(),
-          });
-        }
-      };
-      if (gateway) put(gateway, "gateway");
-      for (const a of addresses) if (a) put(a, "endpoint");
-    });
-    return id;
+  requestPool(req: PoolRequest, hostRoutes: HostRoutes): Promise<{ poolId: string; pool: string }> {
+    return this.exclusive(async (l) => l.requestPool(req, await routesToAvoid(req, hostRoutes)));
   }
 
-  /** Frees a pool found unused by reconciliation (does not touch the replay window). */
-  reclaimPool(id: string): void {
-    this.state.deletePool(id);
+  releasePool(id: string): Promise<void> {
+    return this.exclusive((l) => l.releasePool(id));
   }
 
-  /** Frees an address found unused by reconciliation (does not touch the replay window). */
-  reclaimAddress(id: string, address: string): void {
-    this.state.deleteAddress(id, address);
+  /** Reserves an address (see IpamLedger.requestAddress). */
+  requestAddress(req: AddressRequest): Promise<{ address: string }> {
+    return this.exclusive((l) => l.requestAddress(req));
   }
 
-  /** Frees a pool and its addresses; succeeds for unknown pools. */
-  releasePool(id: string): void {
-    this.endReplayIfOver(false);
-    const pool = this.state.getPool(id);
-    if (pool && this.rollbacks.delete(pool.pool) && this.poolHeld(id)) return;
-    this.state.deletePool(id);
+  releaseAddress(poolId: string, address: string): Promise<void> {
+    return this.exclusive((l) => l.releaseAddress(poolId, address));
+  }
+
+  /** Re-creates a pool and its addresses from what Docker reports (see IpamLedger.adoptPool). */
+  adoptPool(...args: Parameters<IpamLedger["adoptPool"]>): Promise<string> {
+    return this.exclusive((l) => l.adoptPool(...args));
   }
 
   /**
-   * The driver refused a network because another network holds `pools` (the IPAM granted them
-   * again in a replay window, where a duplicate cannot be told from Docker re-reserving them).
-   * Docker's rollback that follows (ReleaseAddress of the gateway and aux addresses, ReleasePool)
-   * must not take them from that network: those releases are ignored once each. Only a subnet
-   * this IPAM granted as a replay within the window can be such a duplicate; any other clash
-   * (say, with a network of another IPAM) protects nothing, or the first network's own removal
-   * would later be ignored. (A plain ReleasePool cannot be refused on its own: Docker releases a
-   * network's IPAM before the driver's DeleteNetwork, so a live record does not mean the release
-   * is wrong.)
+   * Frees a pool reconciliation found unused, in turn: the decision was taken on a snapshot, so
+   * a pool released and requested again before its turn stays (see IpamLedger.reclaimPool).
+   */
+  reclaimPool(found: Pick<PoolRecord, "id" | "createdAt">): Promise<void> {
+    return this.exclusive((l) => l.reclaimPool(found));
+  }
+
+  /** Frees an address reconciliation found unused, in turn (see reclaimPool). */
+  reclaimAddress(found: Pick<AddressRecord, "poolId" | "address" | "createdAt">): Promise<void> {
+    return this.exclusive((l) => l.reclaimAddress(found));
+  }
+
+  /**
+   * See IpamLedger.expectRollback. Runs at once, outside the queue: it only notes subnets in
+   * memory, and the driver calls it before it answers Docker, so before the rollback's releases.
    */
   expectRollback(pools: readonly string[]): void {
-    for (const p of pools) {
-      let cidr: string;
-      try {
-        cidr = formatPrefix(parsePrefix(p));
-      } catch {
-        continue; // not a subnet: nothing of ours to protect
-      }
-      const grantedAt = this.replayGrants.get(cidr);
-      this.replayGrants.delete(cidr);
-      if (grantedAt !== undefined && this.now() - grantedAt <= this.config.replayWindowMs) {
-        this.rollbacks.add(cidr);
-      }
-    }
+    this.ledger.expectRollback(pools);
   }
-
-  /** True when pool `id`'s next release is a refused creation's rollback (see expectRollback). */
-  isRollback(id: string): boolean {
-    const pool = this.state.getPool(id);
-    return pool !== undefined && this.rollbacks.has(pool.pool) && this.poolHeld(id);
-  }
-
-  /** True when a weave network on this host has pool `id`'s subnet. */
-  private poolHeld(id: string): boolean {
-    const pool = this.state.getPool(id);
-    if (!pool) return false;
-    return this.state
-      .listNetworks()
-      .some((n) => [...n.ipv4, ...n.ipv6].some((d) => samePrefix(d.Pool, pool.pool)));
-  }
-
-  /**
-   * Reserves an address and returns it in CIDR form with the pool's length. An explicit address is
-   * given exactly or the call fails; otherwise the lowest free usable address of the sub-pool, or,
-   * when `within` is given (this host's address blocks in a cluster), of the first of those ranges
-   * that has one.
-   */
-  requestAddress(req: AddressRequest, within?: readonly Prefix[]): { address: string } {
-    const pool = this.state.getPool(req.poolId);
-    if (!pool) throw new WeaveError("WEAVE_NOT_FOUND", `Unknown address pool "${req.poolId}"`);
-    this.expireReplay();
-    const prefix = parsePrefix(pool.pool);
-    const isGateway = req.options["RequestAddressType"] === GATEWAY_REQUEST;
-    const kind = isGateway ? "gateway" : "endpoint";
-
-    let value: bigint;
-    if (req.address !== "") {
-      const addr = parseAddress(req.address);
-      const what = isGateway ? "Gateway" : "Address";
-      if (!containsAddress(prefix, addr)) {
-        throw new WeaveError("WEAVE_BAD_REQUEST", `${what} "${req.address}" is not in subnet "${pool.pool}"`);
-      }
-      if (!isUsable(prefix, addr.value)) {
-        throw new WeaveError(
-          "WEAVE_BAD_REQUEST",
-          `${what} "${req.address}" is the network or broadcast address of "${pool.pool}"`,
-        );
-      }
-      value = addr.value;
-      const text = formatAddress(addr);
-      const existing = this.state.getAddress(pool.id, text);
-      if (existing) {
-        if (existing.replayPending) {
-          this.state.setAddressReplayed(pool.id, text);
-          this.endReplayIfOver(true);
-          return { address: `${text}/${prefix.bits}` };
-        }
-        this.endReplayIfOver(false);
-        throw new WeaveError(
-          "WEAVE_IPAM_ADDRESS_IN_USE",
-          `Address "${text}" is already in use in subnet "${pool.pool}"`,
-        );
-      }
-      this.endReplayIfOver(true);
-    } else {
-      this.endReplayIfOver(false);
-      const taken = new Set(this.state.listAddresses(pool.id).map((a) => parseAddress(a.address).value));
-      const ranges = within ?? [isGateway || pool.subPool === null ? prefix : parsePrefix(pool.subPool)];
-      let picked: bigint | undefined;
-      for (const range of ranges) {
-        picked = pickAddress(prefix, range, taken);
-        if (picked !== undefined) break;
-      }
-      if (picked === undefined) {
-        throw new WeaveError(
-          "WEAVE_IPAM_EXHAUSTED",
-          within
-            ? `No free address in this host's blocks of "${pool.pool}"`
-            : `Cannot allocate an address in "${pool.subPool ?? pool.pool}": pool exhausted`,
-        );
-      }
-      value = picked;
-    }
-    const text = formatAddress({ family: prefix.family, value });
-    this.state.putAddress({
-      poolId: pool.id,
-      address: text,
-      kind,
-      replayPending: false,
-      createdAt: this.now(),
-    });
-    return { address: `${text}/${prefix.bits}` };
-  }
-
-  /**
-   * Frees an address; succeeds when it is not allocated or the pool is gone. An address that an
-   * endpoint of a network on this pool still holds is kept: Docker releases the address of every
-   * CreateEndpoint that failed, including one the driver refused because another endpoint holds
-   * the address (granted by a replay window), and freeing it would let the next container take it.
-   */
-  releaseAddress(poolIdValue: string, address: string): void {
-    this.endReplayIfOver(false);
-    if (address === "") return;
-    let text: string;
-    try {
-      text = formatAddress(parseAddress(address.split("/")[0] ?? ""));
-    } catch {
-      throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IP address "${address}"`);
-    }
-    const pool = this.state.getPool(poolIdValue);
-    if (pool && this.heldByNetwork(pool.pool, text, this.rollbacks.has(pool.pool))) return;
-    this.state.deleteAddress(poolIdValue, text);
-  }
-
-  /**
-   * True when a network whose subnet is `cidr` has the address `text` as an endpoint's address,
-   * or, with `own` (a refused creation's rollback), as the gateway or an aux address of its record.
-   */
-  private heldByNetwork(cidr: string, text: string, own: boolean): boolean {
-    const canonical = (value: string): string | undefined => {
-      try {
-        return formatAddress(parseAddress(value.split("/")[0] ?? ""));
-      } catch {
-        return undefined;
-      }
-    };
-    for (const n of this.state.listNetworks()) {
-      const data = [...n.ipv4, ...n.ipv6].filter((d) => samePrefix(d.Pool, cidr));
-      if (data.length === 0) continue;
-      for (const d of own ? data : []) {
-        const mine = [d.Gateway ?? "", ...Object.values(d.AuxAddresses ?? {})];
-        if (mine.some((a) => a !== "" && canonical(a) === text)) return true;
-      }
-      for (const ep of this.state.listEndpoints(n.id)) {
-        if ([ep.ipv4, ep.ipv6].some((a) => a !== null && canonical(a) === text)) return true;
-      }
-    }
-    return false;
-  }
-}
-
-function samePrefix(a: string, b: string): boolean {
-  try {
-    return formatPrefix(parsePrefix(a)) === formatPrefix(parsePrefix(b));
-  } catch {
-    return false;
-  }
-}
-
-/** The opaque PoolID Docker stores: address space, pool and sub-pool. */
-export function poolId(space: string, pool: Prefix, sub: Prefix | undefined): string {
-  return `${space}/${formatPrefix(pool)}${sub ? `/${formatPrefix(sub)}` : ""}`;
 }

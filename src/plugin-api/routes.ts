@@ -4,7 +4,6 @@
  * `{"Err": ...}` for NetworkDriver, `{"Error": ...}` for IpamDriver.
  */
 import type { ClusterPort } from "../cluster/index.js";
-import type { KeyedSerialQueue } from "../core/index.js";
 import type { NetworkDriver } from "../driver/index.js";
 import type { IpamData } from "../store/index.js";
 import type { Prefix } from "../ipam/index.js";
@@ -22,18 +21,15 @@ export interface Route {
 
 export interface RouteDeps {
   driver: NetworkDriver;
-  /** Docker's IPAM calls go to `cluster.ipam`; DeleteNetwork asks `beforeNetworkDelete` first. */
+  /** Docker's IPAM calls go to `cluster.ipam` (which serialises its own calls); DeleteNetwork asks `beforeNetworkDelete` first. */
   cluster: Pick<ClusterPort, "ipam" | "beforeNetworkDelete">;
-  queue: KeyedSerialQueue;
-  /** Host route destinations that carved pools must avoid. */
+  /** Host route destinations that carved pools must avoid (read by the IPAM in turn). */
   hostRoutes(): Promise<Prefix[]>;
   /** Published ports (`docker run -p`); without it Program/RevokeExternalConnectivity answer 404. */
   ports?: PortPublisher;
 }
 
 type Add = (path: string, iface: Interface, handle: (r: Reader) => Promise<unknown>) => void;
-
-const IPAM_KEY = "\u0000ipam";
 
 function ipamData(r: Reader, name: string): IpamData[] {
   return r.array(name).map((entry: Json, i) => {
@@ -139,11 +135,10 @@ function portRoutes(add: Add, ports: PortPublisher): void {
 }
 
 function ipamRoutes(add: Add, deps: RouteDeps): void {
-  const { queue } = deps;
   const ipam = deps.cluster.ipam;
   add("/IpamDriver.GetCapabilities", "IpamDriver", async () => {
     // Called whenever an engine (re)registers us: the only moment Docker replays its reservations.
-    ipam.beginReplay();
+    await ipam.beginReplay();
     return { RequiresMACAddress: false, RequiresRequestReplay: true };
   });
   add("/IpamDriver.GetDefaultAddressSpaces", "IpamDriver", async () => ({
@@ -158,15 +153,12 @@ function ipamRoutes(add: Add, deps: RouteDeps): void {
       options: r.stringMap("Options"),
       v6: r.boolean("V6"),
     };
-    return queue.run(IPAM_KEY, async () => {
-      const routes = req.pool === "" ? await deps.hostRoutes() : [];
-      const res = await ipam.requestPool(req, routes);
-      return { PoolID: res.poolId, Pool: res.pool, Data: {} };
-    });
+    const res = await ipam.requestPool(req, () => deps.hostRoutes());
+    return { PoolID: res.poolId, Pool: res.pool, Data: {} };
   });
   add("/IpamDriver.ReleasePool", "IpamDriver", async (r) => {
     const id = r.string("PoolID", true);
-    await queue.run(IPAM_KEY, () => ipam.releasePool(id));
+    await ipam.releasePool(id);
     return {};
   });
   add("/IpamDriver.RequestAddress", "IpamDriver", async (r) => {
@@ -175,13 +167,13 @@ function ipamRoutes(add: Add, deps: RouteDeps): void {
       address: r.string("Address"),
       options: r.stringMap("Options"),
     };
-    const res = await queue.run(IPAM_KEY, () => ipam.requestAddress(req));
+    const res = await ipam.requestAddress(req);
     return { Address: res.address, Data: {} };
   });
   add("/IpamDriver.ReleaseAddress", "IpamDriver", async (r) => {
     const poolId = r.string("PoolID", true);
     const address = r.string("Address");
-    await queue.run(IPAM_KEY, () => ipam.releaseAddress(poolId, address));
+    await ipam.releaseAddress(poolId, address);
     return {};
   });
 }

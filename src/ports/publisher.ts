@@ -12,7 +12,7 @@
  */
 import type { Json, JsonObject, KeyedSerialQueue, Logger } from "../core/index.js";
 import { errorMessage, isWeaveError, WeaveError } from "../core/index.js";
-import type { EndpointRecord, LocalState, PortBindingRecord } from "../store/index.js";
+import type { EndpointRecord, NetworkReader, PortBindingRecord, PortBindingStore } from "../store/index.js";
 import { parsePortOptions } from "./parse.js";
 import type { PortRange } from "./pick.js";
 import {
@@ -30,7 +30,8 @@ import type { EndpointPortBinding, PortBinding, PortRequest, PortRule } from "./
 import { describeBinding, PROTO_NUMBER } from "./types.js";
 
 export interface PortPublisherDeps {
-  state: LocalState;
+  /** Networks and endpoints, read-only; the port bindings (the publisher is their one writer). */
+  state: NetworkReader & PortBindingStore;
   dataplane: PortDataplane;
   reserver: PortReserver;
   queue: KeyedSerialQueue;

@@ -83,57 +83,130 @@ export interface AddressRecord {
   createdAt: number;
 }
 
-/**
- * The local state port. Every write is durable (synchronous, fsynced) when the call returns, so
- * whatever Docker told weave survives a kill -9 the moment weave answers. Writes are synchronous
- * JavaScript calls, so each one is atomic with respect to the event loop.
+/*
+ * The local state, split by aggregate. Each aggregate has one owner, the only component given its
+ * writer; every other component gets the read-only view it needs, so the types say who writes what:
+ *
+ *   aggregate                   writer              owner
+ *   networks and endpoints      NetworkWriter       NetworkDriver (serialised per network)
+ *   pools and addresses         IpamWriter          IpamService (its own serial queue)
+ *   address blocks              BlockWriter         ClusterIpam's BlockLedger (in IpamService's queue)
+ *   DNS records added by hand   DnsRecordWriter     DnsRecords (daemon/dns-records.ts)
+ *   published host ports        PortBindingWriter   PortPublisher (serialised per endpoint)
+ *   meta                        MetaStore           one key per user: the session lease, the ULA range
+ *
+ * Every write is durable (synchronous, fsynced) when the call returns, so whatever Docker told
+ * weave survives a kill -9 the moment weave answers. Writes are synchronous JavaScript calls, so
+ * each one is atomic with respect to the event loop.
  */
-export interface LocalState {
+
+/** Networks and endpoints, read-only. */
+export interface NetworkReader {
   listNetworks(): NetworkRecord[];
   getNetwork(id: string): NetworkRecord | undefined;
-  putNetwork(n: NetworkRecord): void;
-  deleteNetwork(id: string): void;
-
   listEndpoints(networkId?: string): EndpointRecord[];
   getEndpoint(id: string): EndpointRecord | undefined;
+}
+
+/** Writes to networks and endpoints: the network driver's alone. */
+export interface NetworkWriter {
+  putNetwork(n: NetworkRecord): void;
+  deleteNetwork(id: string): void;
   putEndpoint(e: EndpointRecord): void;
   setEndpointSandbox(id: string, sandboxKey: string | null): void;
   deleteEndpoint(id: string): void;
+}
 
+/** IPAM pools and addresses, read-only. */
+export interface IpamReader {
   listPools(): PoolRecord[];
   getPool(id: string): PoolRecord | undefined;
-  putPool(p: PoolRecord): void;
-  deletePool(id: string): void;
-
   listAddresses(poolId?: string): AddressRecord[];
   getAddress(poolId: string, address: string): AddressRecord | undefined;
+}
+
+/** Writes to pools and addresses, replay marks included: IpamService's alone. */
+export interface IpamWriter {
+  putPool(p: PoolRecord): void;
+  deletePool(id: string): void;
   putAddress(a: AddressRecord): void;
   deleteAddress(poolId: string, address: string): void;
-
   /** Marks every pool and address as "awaiting replay" (a new Docker engine is talking to us). */
   markAllReplayPending(): void;
   /** Clears every replay mark. */
   clearReplayPending(): void;
   setPoolReplayed(id: string): void;
   setAddressReplayed(poolId: string, address: string): void;
+}
 
+/** This host's address blocks of cluster networks, read-only. */
+export interface BlockReader {
+  listBlocks(clusterId?: string): BlockRecord[];
+}
+
+/** Writes to address blocks: the block ledger's alone. */
+export interface BlockWriter {
+  putBlock(b: BlockRecord): void;
+  deleteBlock(clusterId: string, block: string): void;
+}
+
+/** DNS records added by hand, read-only. */
+export interface DnsRecordReader {
   listDnsRecords(): DnsRecord[];
+}
+
+/** Writes to DNS records added by hand: DnsRecords' alone. */
+export interface DnsRecordWriter {
   putDnsRecord(r: DnsRecord): void;
   deleteDnsRecord(r: Pick<DnsRecord, "fqdn" | "address" | "containerId" | "network">): boolean;
   deleteDnsRecordsOf(containerId: string): number;
+}
 
-  listBlocks(clusterId?: string): BlockRecord[];
-  putBlock(b: BlockRecord): void;
-  deleteBlock(clusterId: string, block: string): void;
-
+/** Published host ports, read-only. */
+export interface PortBindingReader {
   listPortBindings(endpointId?: string): PortBindingRecord[];
+}
+
+/** Writes to published host ports: the port publisher's alone. */
+export interface PortBindingWriter {
   /** Replaces the endpoint's bindings with `bindings` (all or nothing). */
   setPortBindings(endpointId: string, bindings: PortBindingRecord[]): void;
+}
 
+/** Small values under a key, each key with one user. */
+export interface MetaStore {
   getMeta(key: string): string | undefined;
   putMeta(key: string, value: string): void;
+}
 
+export interface Transactional {
   /** Runs `fn` in one transaction; all or nothing. */
   transaction<T>(fn: () => T): T;
+}
+
+export type NetworkStore = NetworkReader & NetworkWriter;
+export type IpamStore = IpamReader & IpamWriter & Transactional;
+export type BlockStore = BlockReader & BlockWriter;
+export type DnsRecordStore = DnsRecordReader & DnsRecordWriter;
+export type PortBindingStore = PortBindingReader & PortBindingWriter;
+
+/**
+ * The whole local state, as the SQLite adapter implements it. Only the composition roots hold it;
+ * they hand each component the ports above that it needs.
+ */
+export interface LocalState
+  extends
+    NetworkReader,
+    NetworkWriter,
+    IpamReader,
+    IpamWriter,
+    BlockReader,
+    BlockWriter,
+    DnsRecordReader,
+    DnsRecordWriter,
+    PortBindingReader,
+    PortBindingWriter,
+    MetaStore,
+    Transactional {
   close(): void;
 }

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers/promises";
 import { ClusterIpam, StoreHealth } from "../../../src/cluster/index.js";
 import { CLUSTER_ID_OPTION } from "../../../src/store/index.js";
 import { silentLogger, WeaveError, isWeaveError } from "../../../src/core/index.js";
@@ -30,6 +31,8 @@ function switchable(inner: ClusterStore): { store: ClusterStore; down: { value: 
   });
   return { store, down };
 }
+
+const NO_ROUTES = async () => [];
 
 let ids = 0;
 function host(name: string, store: ClusterStore, shared: Map<string, Set<string>> = new Map()) {
@@ -72,11 +75,11 @@ void describe("ClusterIpam", () => {
   void it("reserves subnets cluster-wide: carved subnets differ across hosts, an overlapping --subnet is refused", async () => {
     const store = new MemoryClusterStore();
     const [a, b] = [host("a", store), host("b", store)];
-    const pa = await a.cluster.requestPool(pool(""), []);
-    const pb = await b.cluster.requestPool(pool(""), []);
+    const pa = await a.cluster.requestPool(pool(""), NO_ROUTES);
+    const pb = await b.cluster.requestPool(pool(""), NO_ROUTES);
     assert.notEqual(pa.pool, pb.pool);
     await assert.rejects(
-      b.cluster.requestPool(pool("10.32.0.0/16"), []),
+      b.cluster.requestPool(pool("10.32.0.0/16"), NO_ROUTES),
       (err: unknown) => isWeaveError(err, "WEAVE_IPAM_POOL_OVERLAP") && /created on host a/.test(err.message),
     );
     assert.equal(b.state.listPools().length, 1, "the refused pool left nothing behind");
@@ -85,18 +88,18 @@ void describe("ClusterIpam", () => {
   void it("binds a replicated network's pool to its cluster ID and refuses another ID", async () => {
     const store = new MemoryClusterStore();
     const [a, b] = [host("a", store), host("b", store)];
-    const res = await a.cluster.requestPool(pool("10.40.0.0/24"), []);
+    const res = await a.cluster.requestPool(pool("10.40.0.0/24"), NO_ROUTES);
     const cid = a.state.getPool(res.poolId)?.options[CLUSTER_ID_OPTION] ?? "";
     assert.match(cid, /^[0-9a-f]{16}$/);
-    const bound = await b.cluster.requestPool(pool("10.40.0.0/24", { [CLUSTER_ID_OPTION]: cid }), []);
+    const bound = await b.cluster.requestPool(pool("10.40.0.0/24", { [CLUSTER_ID_OPTION]: cid }), NO_ROUTES);
     assert.equal(bound.pool, "10.40.0.0/24");
     const c = host("c", store);
     await assert.rejects(
-      c.cluster.requestPool(pool("10.40.0.0/24", { [CLUSTER_ID_OPTION]: "ffffffffffffffff" }), []),
+      c.cluster.requestPool(pool("10.40.0.0/24", { [CLUSTER_ID_OPTION]: "ffffffffffffffff" }), NO_ROUTES),
       (err: unknown) => isWeaveError(err, "WEAVE_IPAM_POOL_OVERLAP"),
     );
     await assert.rejects(
-      c.cluster.requestPool(pool("10.41.0.0/24", { [CLUSTER_ID_OPTION]: cid }), []),
+      c.cluster.requestPool(pool("10.41.0.0/24", { [CLUSTER_ID_OPTION]: cid }), NO_ROUTES),
       (err: unknown) => isWeaveError(err, "WEAVE_NOT_FOUND"),
     );
   });
@@ -104,8 +107,8 @@ void describe("ClusterIpam", () => {
   void it("binds a network's IPv6 pool to its IPv4 pool's cluster ID, so a replica finds both", async () => {
     const store = new MemoryClusterStore();
     const [a, b] = [host("a", store), host("b", store)];
-    const v4 = await a.cluster.requestPool(pool("10.45.0.0/24"), []);
-    const v6 = await a.cluster.requestPool({ ...pool("fd00:45::/64"), v6: true }, []);
+    const v4 = await a.cluster.requestPool(pool("10.45.0.0/24"), NO_ROUTES);
+    const v6 = await a.cluster.requestPool({ ...pool("fd00:45::/64"), v6: true }, NO_ROUTES);
     const cid4 = a.state.getPool(v4.poolId)?.options[CLUSTER_ID_OPTION];
     assert.notEqual(a.state.getPool(v6.poolId)?.options[CLUSTER_ID_OPTION], cid4, "reserved one by one");
     assert.equal(await a.cluster.bindNetwork(["10.45.0.0/24", "fd00:45::/64"]), cid4);
@@ -113,9 +116,32 @@ void describe("ClusterIpam", () => {
     const claim = await store.get("/weave/v1/pools/fd00:45::_64");
     assert.equal((JSON.parse(claim?.value ?? "{}") as { clusterId?: string }).clusterId, cid4);
     const bound = { [CLUSTER_ID_OPTION]: cid4 ?? "" };
-    await b.cluster.requestPool(pool("10.45.0.0/24", bound), []);
-    await b.cluster.requestPool({ ...pool("fd00:45::/64", bound), v6: true }, []);
+    await b.cluster.requestPool(pool("10.45.0.0/24", bound), NO_ROUTES);
+    await b.cluster.requestPool({ ...pool("fd00:45::/64", bound), v6: true }, NO_ROUTES);
     assert.equal(await a.cluster.bindNetwork(["192.0.2.0/24"]), undefined, "a pool of this host alone");
+  });
+
+  void it("rebinds a network's pools in the IPAM's serialisation: not while another IPAM call runs", async () => {
+    const store = new MemoryClusterStore();
+    const a = host("a", store);
+    const v4 = await a.cluster.requestPool(pool("10.46.0.0/24"), NO_ROUTES);
+    const v6 = await a.cluster.requestPool({ ...pool("fd00:46::/64"), v6: true }, NO_ROUTES);
+    const cid = (id: string) => a.state.getPool(id)?.options[CLUSTER_ID_OPTION];
+    const [cid4, cid6] = [cid(v4.poolId), cid(v6.poolId)];
+    let finish = (): void => undefined;
+    const busy = a.ipam.exclusive(() => new Promise<void>((resolve) => (finish = resolve)));
+    const binding = a.cluster.bindNetwork(["10.46.0.0/24", "fd00:46::/64"]);
+    await setImmediate();
+    assert.equal(cid(v6.poolId), cid6, "the pool waits for its turn");
+    const claim = async () =>
+      (JSON.parse((await store.get("/weave/v1/pools/fd00:46::_64"))?.value ?? "{}") as { clusterId?: string })
+        .clusterId;
+    assert.equal(await claim(), cid6, "so does its reservation");
+    finish();
+    await busy;
+    assert.equal(await binding, cid4);
+    assert.equal(cid(v6.poolId), cid4);
+    assert.equal(await claim(), cid4);
   });
 
   void it("never gives an address twice when three hosts allocate at once, each inside its own blocks", async () => {
@@ -124,7 +150,7 @@ void describe("ClusterIpam", () => {
     const hosts = ["a", "b", "c"].map((n) => host(n, store, shared));
     const [first] = hosts;
     assert.ok(first);
-    const res = await first.cluster.requestPool(pool("10.50.0.0/24"), []);
+    const res = await first.cluster.requestPool(pool("10.50.0.0/24"), NO_ROUTES);
     const cid = first.state.getPool(res.poolId)?.options[CLUSTER_ID_OPTION] ?? "";
     const gw = await first.cluster.requestAddress({
       poolId: res.poolId,
@@ -137,7 +163,7 @@ void describe("ClusterIpam", () => {
       const r =
         h === first
           ? res
-          : await h.cluster.requestPool(pool("10.50.0.0/24", { [CLUSTER_ID_OPTION]: cid }), []);
+          : await h.cluster.requestPool(pool("10.50.0.0/24", { [CLUSTER_ID_OPTION]: cid }), NO_ROUTES);
       poolIds.set(h.name, r.poolId);
       if (h !== first)
         await h.cluster.requestAddress({
@@ -182,10 +208,10 @@ void describe("ClusterIpam", () => {
   void it("gives --ip in its own or a free block, refuses one in another host's block naming that host", async () => {
     const store = new MemoryClusterStore();
     const [a, b] = [host("a", store), host("b", store)];
-    const res = await a.cluster.requestPool(pool("10.60.0.0/24"), []);
+    const res = await a.cluster.requestPool(pool("10.60.0.0/24"), NO_ROUTES);
     const cid = a.state.getPool(res.poolId)?.options[CLUSTER_ID_OPTION] ?? "";
     const got = await a.cluster.requestAddress({ poolId: res.poolId, address: "", options: {} });
-    const rb = await b.cluster.requestPool(pool("10.60.0.0/24", { [CLUSTER_ID_OPTION]: cid }), []);
+    const rb = await b.cluster.requestPool(pool("10.60.0.0/24", { [CLUSTER_ID_OPTION]: cid }), NO_ROUTES);
     await assert.rejects(
       b.cluster.requestAddress({ poolId: rb.poolId, address: "10.60.0.5", options: {} }),
       (err: unknown) =>
@@ -204,7 +230,7 @@ void describe("ClusterIpam", () => {
   void it("allocates inside its blocks while the store is unreachable, and says why when it needs a new block", async () => {
     const { store, down } = switchable(new MemoryClusterStore());
     const a = host("a", store);
-    const res = await a.cluster.requestPool(pool("10.70.0.0/28"), []);
+    const res = await a.cluster.requestPool(pool("10.70.0.0/28"), NO_ROUTES);
     // A /28 has blocks of 4 addresses: the first block holds .0 (network), then .1, .2, .3.
     const first = await a.cluster.requestAddress({ poolId: res.poolId, address: "", options: {} });
     assert.equal(first.address, "10.70.0.1/28");
@@ -218,7 +244,7 @@ void describe("ClusterIpam", () => {
         isWeaveError(err, "WEAVE_TIMEOUT") &&
         /claim a new address block .* cluster store \(etcd:\/\/test\) is unreachable/.test(err.message),
     );
-    await assert.rejects(a.cluster.requestPool(pool(""), []), (err: unknown) =>
+    await assert.rejects(a.cluster.requestPool(pool(""), NO_ROUTES), (err: unknown) =>
       isWeaveError(err, "WEAVE_TIMEOUT"),
     );
     down.value = false;

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger, KeyedSerialQueue, silentLogger } from "../../../src/core/index.js";
+import { DnsRecords } from "../../../src/daemon/dns-records.js";
 import { DnsRegistrar, manualEntries } from "../../../src/daemon/dns-registrar.js";
 import type { DockerContainer } from "../../../src/docker/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
@@ -97,11 +98,20 @@ void describe("DnsRegistrar", () => {
     const docker = new FakeDocker();
     const zone = new Zone({ domain, ttl: 1 });
     const state = openSqliteState(":memory:");
+    const owner = new DnsRecords(state);
+    /** Containers whose records the registrar had their owner forget. */
+    const forgotten: string[] = [];
     const registrar = new DnsRegistrar({
       docker,
       dockerSocket: "/nonexistent/docker.sock",
       zone,
       state,
+      records: {
+        forgetContainer: (id) => {
+          forgotten.push(id);
+          return owner.forgetContainer(id);
+        },
+      },
       queue: new KeyedSerialQueue(),
       logger: log ? createLogger({ level: "warning", sink: log }) : silentLogger,
       isWeaveNetwork: isWeave,
@@ -110,7 +120,7 @@ void describe("DnsRegistrar", () => {
       const r = zone.lookup(name, 1);
       return r.kind === "answer" ? r.answers.map((a) => (a.type === "A" ? a.address : "")).sort() : [];
     };
-    return { docker, zone, state, registrar, addresses };
+    return { docker, zone, state, registrar, addresses, forgotten };
   }
 
   void it("refresh follows what Docker says now, whatever the event order", async () => {
@@ -162,6 +172,33 @@ void describe("DnsRegistrar", () => {
     assert.deepEqual(h.addresses("tied.weave.local."), ["10.9.9.7"]);
     await h.registrar.refresh(id, true); // destroyed
     assert.equal(h.state.listDnsRecords().filter((r) => r.containerId === id).length, 0);
+  });
+
+  void it("a container gone takes its records added by hand with it, through their owner", async () => {
+    const h = setup();
+    const [destroyed, vanished, running] = ["a".repeat(64), "b".repeat(64), "c".repeat(64)];
+    for (const [containerId, address] of [
+      [destroyed, "10.9.9.1"],
+      [vanished, "10.9.9.2"],
+      [running, "10.9.9.3"],
+      ["", "10.9.9.4"],
+    ] as const) {
+      h.state.putDnsRecord({ fqdn: "x.weave.local.", address, containerId, network: "", createdAt: 1 });
+    }
+    h.docker.putContainer(container(destroyed, "d"));
+    h.docker.putContainer(container(running, "r"));
+    await h.registrar.refresh(destroyed, true); // its "destroy" event, before Docker forgot it
+    assert.deepEqual(h.forgotten, [destroyed]);
+    h.docker.containers.delete(destroyed);
+    await h.registrar.reconcileAll(); // `vanished` went while weave was down
+    assert.deepEqual(h.forgotten, [destroyed, vanished]);
+    assert.deepEqual(
+      h.state
+        .listDnsRecords()
+        .map((r) => r.address)
+        .sort(),
+      ["10.9.9.3", "10.9.9.4"],
+    );
   });
 
   void it("a record that no longer fits the domain is skipped (said once), every other name registered", async () => {

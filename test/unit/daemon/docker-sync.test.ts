@@ -60,11 +60,11 @@ function setup() {
 
 /** A weave network as Docker and weave both know it, with weave IPAM. */
 async function weaveNetwork(h: ReturnType<typeof setup>, subnet: string) {
-  const pool = h.ipam.requestPool(
+  const pool = await h.ipam.requestPool(
     { addressSpace: "LocalDefault", pool: subnet, subPool: "", options: {}, v6: false },
-    [],
+    async () => [],
   );
-  const gw = h.ipam.requestAddress({
+  const gw = await h.ipam.requestAddress({
     poolId: pool.poolId,
     address: "",
     options: { RequestAddressType: "com.docker.network.gateway" },
@@ -89,7 +89,7 @@ async function endpoint(
   epId: string,
   inDocker: boolean,
 ) {
-  const addr = h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
+  const addr = await h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
   const res = await h.driver.createEndpoint({
     networkId: net.id,
     endpointId: epId,
@@ -240,16 +240,16 @@ void describe("DockerSync", () => {
 
   void it("keeps pools and addresses of networks of other drivers that use weave IPAM", async () => {
     const h = setup();
-    const pool = h.ipam.requestPool(
+    const pool = await h.ipam.requestPool(
       { addressSpace: "LocalDefault", pool: "", subPool: "", options: {}, v6: false },
-      [],
+      async () => [],
     );
-    const gw = h.ipam.requestAddress({
+    const gw = await h.ipam.requestAddress({
       poolId: pool.poolId,
       address: "",
       options: { RequestAddressType: "com.docker.network.gateway" },
     });
-    const addr = h.ipam.requestAddress({ poolId: pool.poolId, address: "", options: {} });
+    const addr = await h.ipam.requestAddress({ poolId: pool.poolId, address: "", options: {} });
     const id = h.docker.addNetwork({
       Name: "br",
       Driver: "bridge",
@@ -270,12 +270,12 @@ void describe("DockerSync", () => {
 
   void it("frees pools no network uses and addresses nobody uses, after the grace period", async () => {
     const h = setup();
-    const orphanPool = h.ipam.requestPool(
+    const orphanPool = await h.ipam.requestPool(
       { addressSpace: "LocalDefault", pool: "", subPool: "", options: {}, v6: false },
-      [],
+      async () => [],
     );
     const net = await weaveNetwork(h, "10.42.0.0/24");
-    const stray = h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
+    const stray = await h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
     await h.sync.syncNow();
     assert.ok(h.state.getPool(orphanPool.poolId), "young pool kept");
     h.clock.t += GRACE + 1;
@@ -330,8 +330,8 @@ void describe("DockerSync", () => {
     const ep = h.state.getEndpoint("e".repeat(64));
     assert.equal(ep?.mac, "02:00:00:00:00:07");
     assert.equal(ep?.ipv4, "10.50.0.130/24");
-    assert.throws(
-      () => h.ipam.requestAddress({ poolId: pool.id, address: "10.50.0.130", options: {} }),
+    await assert.rejects(
+      h.ipam.requestAddress({ poolId: pool.id, address: "10.50.0.130", options: {} }),
       /already in use/,
     );
   });
@@ -365,7 +365,7 @@ void describe("DockerSync with records stored before input validation", () => {
     const rec = h.state.getEndpoint(id);
     assert.ok(rec);
     h.state.putEndpoint({ ...rec, ipv6: "fd00::zz/64" });
-    const stray = h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
+    const stray = await h.ipam.requestAddress({ poolId: net.poolId, address: "", options: {} });
     h.clock.t += GRACE + 1;
     await h.sync.syncNow();
     assert.equal(h.sync.lastError, "");

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
+import { IpamLedger, parsePrefix } from "../../../src/ipam/index.js";
 import { openSqliteState } from "../../../src/store/index.js";
 import { daemonMetrics } from "../../../src/daemon/observability.js";
 
@@ -8,7 +8,7 @@ void describe("daemonMetrics", () => {
   void it("reads IPAM use, networks and endpoints from the state at each scrape", () => {
     const state = openSqliteState(":memory:");
     try {
-      const ipam = new IpamService(
+      const ipam = new IpamLedger(
         state,
         {
           range: parsePrefix("10.32.0.0/12"),

@@ -5,7 +5,7 @@ import { isWeaveError } from "../../../src/core/index.js";
 import type { IpamConfig, PoolRequest } from "../../../src/ipam/index.js";
 import {
   GATEWAY_REQUEST,
-  IpamService,
+  IpamLedger,
   LOCAL_ADDRESS_SPACE,
   parsePrefix,
   POOL_PREFIX_LIMITS,
@@ -21,9 +21,9 @@ const CONFIG: IpamConfig = {
   replayWindowMs: 60_000,
 };
 
-function setup(): { ipam: IpamService; state: LocalState } {
+function setup(): { ipam: IpamLedger; state: LocalState } {
   const state = openSqliteState(":memory:");
-  return { state, ipam: new IpamService(state, CONFIG, () => 1_000) };
+  return { state, ipam: new IpamLedger(state, CONFIG, () => 1_000) };
 }
 
 const req = (pool: string, v6 = false): PoolRequest => ({

@@ -272,12 +272,7 @@ void describe("PluginServer + routes", () => {
   });
 
   void it("unknown paths are 404 with a JSON body", async () => {
-    for (const path of [
-      "/NetworkDriver.DiscoverNew",
-      "/NetworkDriver.AllocateNetwork",
-      "/Nope",
-      "/",
-    ]) {
+    for (const path of ["/NetworkDriver.DiscoverNew", "/NetworkDriver.AllocateNetwork", "/Nope", "/"]) {
       const r = await post(path, { NetworkID: NET, EndpointID: EP });
       assert.equal(r.status, 404, path);
       assert.ok(typeof r.json["Err"] === "string", path);
