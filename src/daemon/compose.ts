@@ -15,7 +15,7 @@
  * once both ends exist.
  */
 import type { Config } from "../config/index.js";
-import type { Logger } from "../core/index.js";
+import type { Clock, Logger } from "../core/index.js";
 import { EventStream, KeyedSerialQueue } from "../core/index.js";
 import type { ClusterPort } from "../cluster/index.js";
 import { Cluster, LocalCluster } from "../cluster/index.js";
@@ -46,7 +46,8 @@ export interface Adapters {
   ports: { dataplane: PortDataplane; reserver: PortReserver };
   /** Multi-host (`--store`): the cluster store and the VXLAN data plane. Absent on a host alone. */
   cluster?: { store: ClusterStore; overlay: OverlayDataplane };
-  now: () => number;
+  /** Time and timers of every loop (realClock; a FakeClock in tests). */
+  clock: Clock;
 }
 
 /** What the daemon found out about this host before composing (host.ts). */
@@ -134,7 +135,8 @@ type DnsQuery = { qtype: string; outcome: string; count: number };
 /** The components behind the servers, and the event wiring between them. */
 function composeCore(o: ComposeOptions) {
   const { config, adapters, facts, logger: log } = o;
-  const { state, dataplane, docker, now } = adapters;
+  const { state, dataplane, docker, clock } = adapters;
+  const now = () => clock.now();
   const queue = new KeyedSerialQueue();
   const ipam = new IpamService(
     state,
@@ -190,6 +192,7 @@ function composeCore(o: ComposeOptions) {
     defaultNetwork: config.defaultNetwork,
     defaultBridge: DEFAULT_BRIDGE,
     now,
+    clock,
     graceMs: 30_000,
     intervalMs: 10_000,
     onAdopted: () => void dns?.reconcile().catch(() => undefined),
@@ -218,7 +221,8 @@ function composeCluster(o: ComposeOptions, ipam: IpamService, dns: DnsService | 
     ipam,
     overlay: adapters.cluster.overlay,
     logger: logger.child("cluster"),
-    now: adapters.now,
+    now: () => adapters.clock.now(),
+    clock: adapters.clock,
     name: config.name,
     advertiseAddr: facts.advertiseAddr,
     vxlanPort: config.vxlanPort,

@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../core/index.js";
-import { createLogger, errorMessage, execFile, VERSION, WeaveError } from "../core/index.js";
+import { createLogger, errorMessage, execFile, realClock, VERSION, WeaveError } from "../core/index.js";
 import type { Config } from "../config/index.js";
 import { IprouteDataplane, IprouteOverlay } from "../dataplane/index.js";
 import { DockerClient } from "../docker/index.js";
@@ -126,7 +126,7 @@ async function hostAdapters(
         reserver: new SocketPortReserver(),
       },
       ...(cluster ? { cluster } : {}),
-      now: () => Date.now(),
+      clock: realClock,
     },
   };
 }

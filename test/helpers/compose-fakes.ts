@@ -7,8 +7,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/index.js";
-import { silentLogger } from "../../src/core/index.js";
-import type { Logger } from "../../src/core/index.js";
+import { realClock, silentLogger } from "../../src/core/index.js";
+import type { Clock, Logger } from "../../src/core/index.js";
 import type { Adapters, Daemon } from "../../src/daemon/index.js";
 import { composeDaemon } from "../../src/daemon/index.js";
 import { FakeDataplane, FakeOverlay } from "../../src/dataplane/index.js";
@@ -40,7 +40,8 @@ export function composeWithFakes(
     socket?: string;
     /** Run and state directory (nothing is written there until a server starts); default: a new temporary one. */
     dir?: string;
-    now?: () => number;
+    /** Default: the real clock. */
+    clock?: Clock;
     logger?: Logger;
   } = {},
 ): ComposedWithFakes {
@@ -65,7 +66,7 @@ export function composeWithFakes(
     docker: new FakeDocker(),
     ports: { dataplane: new FakePortDataplane(), reserver: new FakePortReserver() },
     ...(o.clusterStore ? { cluster: { store: o.clusterStore, overlay: new FakeOverlay() } } : {}),
-    now: o.now ?? (() => Date.now()),
+    clock: o.clock ?? realClock,
   };
   let stops = 0;
   const daemon = composeDaemon({

@@ -104,7 +104,7 @@ void describe("Cluster (two hosts, in-memory store)", () => {
     );
     assert.ok(await store.get(peerKey("b")));
 
-    a.state.putEndpoint({
+    const endpoint = {
       id: "e".repeat(64),
       networkId: "net-a",
       hostIf: "vweeeeeeeeeee",
@@ -114,8 +114,9 @@ void describe("Cluster (two hosts, in-memory store)", () => {
       ipv6: null,
       sandboxKey: null,
       createdAt: Date.now(),
-    });
-    a.cluster.endpointsChanged();
+    };
+    a.state.putEndpoint(endpoint);
+    a.cluster.driverEvent({ kind: "endpoint-added", endpoint });
     await eventually("b has a's endpoint", () =>
       b.overlay.fdb.some((e) => e.mac === "02:42:0a:20:00:02" && e.dst === "192.168.1.1"),
     );
@@ -146,8 +147,10 @@ void describe("Cluster (two hosts, in-memory store)", () => {
   });
 
   void it("removing an endpoint removes its entries on the other host", async () => {
-    a.state.deleteEndpoint("e".repeat(64));
-    a.cluster.endpointsChanged();
+    const endpoint = a.state.getEndpoint("e".repeat(64));
+    assert.ok(endpoint);
+    a.state.deleteEndpoint(endpoint.id);
+    a.cluster.driverEvent({ kind: "endpoint-removed", endpoint });
     await eventually(
       "b dropped the entries",
       () => !b.overlay.fdb.some((e) => e.mac === "02:42:0a:20:00:02"),

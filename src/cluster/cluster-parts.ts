@@ -1,0 +1,176 @@
+/**
+ * The parts of multi-host weave over one store, built in one place (Cluster coordinates them):
+ *
+ *   StoreHealth     whether the store answers, for every part
+ *   Session         this host's lease and peers/<name>
+ *   PrefixMirror x5 peers, pools, networks, endpoints, dns: local copies kept by watches
+ *   ClusterView     typed reads of the mirrors
+ *   ClusterIpam     cluster-wide subnets and per-host address blocks around the local IPAM
+ *   NetworkSync     networks published, created in this Docker, removed (outside plugin calls)
+ *   OverlaySync     VXLAN devices, FDB and neighbour entries from the view
+ *   publishers      this host's endpoints and DNS records under its lease
+ *   DnsReplica      weaveDNS records in and out (without --no-dns)
+ * A mirror's change is announced on `changes`; the parts never call Cluster back.
+ */
+import type { Clock, EventStream, Logger } from "../core/index.js";
+import { VERSION } from "../core/index.js";
+import type { OverlayDataplane } from "../dataplane/index.js";
+import { DEFAULT_BRIDGE } from "../dataplane/index.js";
+import type { DockerApi } from "../docker/index.js";
+import type { IpamService } from "../ipam/index.js";
+import type { ClusterStore, LocalState } from "../store/index.js";
+import { ClusterIpam } from "./cluster-ipam.js";
+import type { ReplicaZone } from "./dns-replica.js";
+import { DnsReplica } from "./dns-replica.js";
+import { StoreHealth } from "./health.js";
+import { PrefixMirror } from "./mirror.js";
+import { NetworkSync } from "./network-sync.js";
+import { OverlaySync } from "./overlay-sync.js";
+import { PeerTracker } from "./peers.js";
+import { LeasedPublisher } from "./publisher.js";
+import { DNS, dnsPrefix, endpointPrefix, ENDPOINTS, NETWORKS, PEERS, POOLS } from "./records.js";
+import { Session } from "./session.js";
+import { ClusterView } from "./view.js";
+
+export interface ClusterOptions {
+  store: ClusterStore;
+  /** The --store URL, for messages. */
+  storeUrl: string;
+  state: LocalState;
+  docker: DockerApi;
+  ipam: IpamService;
+  overlay: OverlayDataplane;
+  logger: Logger;
+  now: () => number;
+  name: string;
+  advertiseAddr: string;
+  vxlanPort: number;
+  driverName: string;
+  defaultNetwork: string;
+  /** weaveDNS's zone: this host's records are published, the others' applied (none with --no-dns). */
+  dnsZone?: ReplicaZone;
+  intervalMs?: number;
+  sweepMs?: number;
+  /** The timers of every loop (default: the real clock). */
+  clock?: Clock | undefined;
+}
+
+export type MirrorName = "peers" | "pools" | "networks" | "endpoints" | "dns";
+
+export interface ClusterParts {
+  health: StoreHealth;
+  session: Session;
+  mirrors: Record<MirrorName, PrefixMirror>;
+  view: ClusterView;
+  ipam: ClusterIpam;
+  networkSync: NetworkSync;
+  overlaySync: OverlaySync;
+  endpointsPublisher: LeasedPublisher;
+  dnsPublisher: LeasedPublisher;
+  dnsReplica: DnsReplica | undefined;
+  peers: PeerTracker;
+}
+
+export function buildClusterParts(o: ClusterOptions, changes: EventStream<MirrorName>): ClusterParts {
+  const { store, logger, now, state, clock } = o;
+  const health = new StoreHealth(logger, now, o.storeUrl);
+  const peer = {
+    name: o.name,
+    address: o.advertiseAddr,
+    vxlanPort: o.vxlanPort,
+    version: VERSION,
+    startedAt: now(),
+  };
+  const session = new Session({ store, health, state, logger, now, clock, peer });
+  const mirror = (name: MirrorName, prefix: string) =>
+    new PrefixMirror({
+      store,
+      prefix,
+      logger,
+      clock,
+      onChange: () => changes.emit(name),
+      onHealth: (ok, error) => (ok ? health.ok() : health.failed(error ?? "")),
+    });
+  const mirrors = {
+    peers: mirror("peers", PEERS),
+    pools: mirror("pools", POOLS),
+    networks: mirror("networks", NETWORKS),
+    endpoints: mirror("endpoints", ENDPOINTS),
+    dns: mirror("dns", DNS),
+  };
+  const view = new ClusterView(mirrors, logger);
+  const ipam = new ClusterIpam({
+    ipam: o.ipam,
+    state,
+    store,
+    health,
+    host: o.name,
+    now,
+    logger,
+    sharedAddresses: (clusterId) => sharedAddresses(view, clusterId),
+    isPublished: (clusterId) => view.networkById(clusterId) !== undefined,
+  });
+  const networkSync = new NetworkSync({
+    store,
+    health,
+    view,
+    state,
+    docker: o.docker,
+    driverName: o.driverName,
+    host: o.name,
+    logger,
+    now,
+    defaultNetwork: o.defaultNetwork,
+    defaultBridge: DEFAULT_BRIDGE,
+  });
+  const publisher = (prefix: string) =>
+    new LeasedPublisher({ store, health, session, prefix, logger, clock });
+  const dnsPublisher = publisher(dnsPrefix(o.name));
+  const dnsReplica =
+    o.dnsZone &&
+    new DnsReplica({ zone: o.dnsZone, host: o.name, mirror: mirrors.dns, publisher: dnsPublisher, logger });
+  return {
+    health,
+    session,
+    mirrors,
+    view,
+    ipam,
+    networkSync,
+    overlaySync: overlaySync(o, view),
+    endpointsPublisher: publisher(endpointPrefix(o.name)),
+    dnsPublisher,
+    dnsReplica,
+    peers: new PeerTracker(o.name, logger),
+  };
+}
+
+function overlaySync(o: ClusterOptions, view: ClusterView): OverlaySync {
+  return new OverlaySync({
+    overlay: o.overlay,
+    logger: o.logger,
+    clock: o.clock,
+    inputs: () =>
+      view.synced
+        ? {
+            host: o.name,
+            local: o.advertiseAddr,
+            port: o.vxlanPort,
+            networks: o.state.listNetworks(),
+            cluster: view.networks(),
+            peers: view.peers(),
+            endpoints: view.endpoints(),
+          }
+        : undefined,
+  });
+}
+
+/** Addresses every host of a cluster network keeps free: its gateways and aux addresses. */
+function sharedAddresses(view: ClusterView, clusterId: string): ReadonlySet<string> {
+  const n = view.networkById(clusterId);
+  const out = new Set<string>();
+  for (const s of [...(n?.ipv4 ?? []), ...(n?.ipv6 ?? [])]) {
+    if (s.gateway) out.add(s.gateway);
+    for (const a of Object.values(s.aux ?? {})) out.add(a);
+  }
+  return out;
+}
