@@ -103,8 +103,11 @@ afterEach(() => {
   for (const close of closers.splice(0)) close();
 });
 
-/** The view a Cluster gives NetworkSync: mirrors of the store's prefixes kept by watches. */
-async function mirroredView(store: MemoryClusterStore): Promise<ClusterView> {
+/**
+ * The view a Cluster gives NetworkSync: mirrors of the store's prefixes kept by watches (listed
+ * before it returns, unless `listed` is false: then they never start).
+ */
+async function mirroredView(store: MemoryClusterStore, listed: boolean): Promise<ClusterView> {
   const mirror = (prefix: string) =>
     new PrefixMirror({ store, prefix, logger: silentLogger, onChange: () => undefined });
   const mirrors = {
@@ -114,18 +117,18 @@ async function mirroredView(store: MemoryClusterStore): Promise<ClusterView> {
     endpoints: mirror(ENDPOINTS),
   };
   for (const m of Object.values(mirrors)) {
-    m.start();
+    if (listed) m.start();
     closers.push(() => m.close());
   }
   const view = new ClusterView(mirrors, silentLogger);
-  while (!view.synced) await new Promise((r) => setImmediate(r));
+  while (listed && !view.synced) await new Promise((r) => setImmediate(r));
   return view;
 }
 
-async function host(store: MemoryClusterStore, name: string, defaultNetwork = "") {
+async function host(store: MemoryClusterStore, name: string, defaultNetwork = "", listed = true) {
   const state = openSqliteState(":memory:");
   const docker = new DriverDocker(state);
-  const view = await mirroredView(store);
+  const view = await mirroredView(store, listed);
   const sync = new NetworkSync({
     store,
     health: new StoreHealth(silentLogger, now, "etcd://test"),
@@ -193,6 +196,20 @@ async function localNetwork(
   return id;
 }
 
+/** Host a, with network app (internal, with IPv6) reserved there and published by a pass. */
+async function publishedApp(store: MemoryClusterStore) {
+  const a = await host(store, "a");
+  const id = await localNetwork(store, a, {
+    name: "app",
+    subnet: "10.40.0.0/24",
+    clusterId: APP,
+    internal: true,
+    v6: true,
+  });
+  const soon = await a.sync.pass();
+  return { a, id, soon };
+}
+
 async function stored(store: MemoryClusterStore, key: string): Promise<unknown> {
   const kv = await store.get(key);
   return kv && (JSON.parse(kv.value) as unknown);
@@ -220,47 +237,17 @@ const APP_RECORD = {
 void describe("NetworkSync: publishing", () => {
   void it("does nothing until the view has listed the store", async () => {
     const store = new MemoryClusterStore();
-    const state = openSqliteState(":memory:");
-    const docker = new DriverDocker(state);
-    const mirror = (prefix: string) =>
-      new PrefixMirror({ store, prefix, logger: silentLogger, onChange: () => undefined });
-    const view = new ClusterView(
-      {
-        peers: mirror(PEERS),
-        pools: mirror(POOLS),
-        networks: mirror(NETWORKS),
-        endpoints: mirror(ENDPOINTS),
-      },
-      silentLogger,
-    );
-    const sync = new NetworkSync({
-      store,
-      health: new StoreHealth(silentLogger, now, "etcd://test"),
-      view,
-      state,
-      docker,
-      driverName: "weave",
-      host: "a",
-      logger: silentLogger,
-      now,
-      defaultNetwork: "weave",
-      defaultBridge: "weave",
-    });
-    assert.equal(await sync.pass(), false);
-    assert.deepEqual(docker.calls, []);
+    const a = await host(store, "a", "weave", false);
+    await localNetwork(store, a, { name: "app", subnet: "10.40.0.0/24", clusterId: APP });
+    assert.equal(await a.sync.pass(), false);
+    assert.deepEqual(a.docker.calls, []);
+    assert.deepEqual(await keys(store, NETWORKS), [], "nothing published");
   });
 
   void it("publishes a network reserved here with a VXLAN ID, its subnets, gateways and driver options", async () => {
     const store = new MemoryClusterStore();
-    const a = await host(store, "a");
-    await localNetwork(store, a, {
-      name: "app",
-      subnet: "10.40.0.0/24",
-      clusterId: APP,
-      internal: true,
-      v6: true,
-    });
-    assert.equal(await a.sync.pass(), false);
+    const { a, soon } = await publishedApp(store);
+    assert.equal(soon, false);
     assert.deepEqual(await stored(store, networkKey("app")), APP_RECORD);
     assert.equal((await store.get(vniKey(FIRST_VNI)))?.value, APP);
 
@@ -296,15 +283,7 @@ void describe("NetworkSync: publishing", () => {
 void describe("NetworkSync: creating the cluster's networks", () => {
   void it("creates every network of the cluster in this Docker, bound by weave.cluster.id", async () => {
     const store = new MemoryClusterStore();
-    const a = await host(store, "a");
-    await localNetwork(store, a, {
-      name: "app",
-      subnet: "10.40.0.0/24",
-      clusterId: APP,
-      internal: true,
-      v6: true,
-    });
-    await a.sync.pass();
+    await publishedApp(store);
     const b = await host(store, "b");
     assert.equal(await b.sync.pass(), false);
     const expected: CreateNetworkBody = {
@@ -348,9 +327,7 @@ void describe("NetworkSync: creating the cluster's networks", () => {
 
   void it("reports a network of the same name that is not the cluster's, and creates the cluster's once it is gone", async () => {
     const store = new MemoryClusterStore();
-    const a = await host(store, "a");
-    await localNetwork(store, a, { name: "app", subnet: "10.40.0.0/24", clusterId: APP });
-    await a.sync.pass();
+    await publishedApp(store);
     const b = await host(store, "b");
     const mine = b.docker.addNetwork({ Name: "app", Driver: "bridge" });
     await b.sync.pass();
@@ -368,9 +345,7 @@ void describe("NetworkSync: creating the cluster's networks", () => {
 
   void it("keeps a network whose name the cluster already has local, gives its VXLAN ID back and stops trying", async () => {
     const store = new MemoryClusterStore();
-    const a = await host(store, "a");
-    await localNetwork(store, a, { name: "app", subnet: "10.40.0.0/24", clusterId: APP });
-    await a.sync.pass();
+    await publishedApp(store);
     const b = await host(store, "b");
     const mine = await localNetwork(store, b, { name: "app", subnet: "10.41.0.0/24", clusterId: OTHER });
     await b.sync.pass();
@@ -388,9 +363,7 @@ void describe("NetworkSync: removal from the cluster", () => {
   /** `app` published by a, copied to b, with a container on b. */
   async function cluster() {
     const store = new FlakyStore();
-    const a = await host(store, "a");
-    const aId = await localNetwork(store, a, { name: "app", subnet: "10.40.0.0/24", clusterId: APP });
-    await a.sync.pass();
+    const { a, id: aId } = await publishedApp(store);
     const b = await host(store, "b");
     await b.sync.pass();
     const bId = byName(b, "app")?.Id ?? "";

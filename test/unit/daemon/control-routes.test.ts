@@ -102,17 +102,10 @@ async function daemon(o: { dns?: boolean; cluster?: boolean; sync?: DockerSync }
   const store = new MemoryClusterStore();
   let cluster: Cluster | undefined;
   if (o.cluster) {
-    const ipam = new IpamService(
-      state,
-      {
-        range: parsePrefix("10.32.0.0/12"),
-        subnetBits: 24,
-        rangeV6: parsePrefix("fd00::/48"),
-        subnetBitsV6: 64,
-        replayWindowMs: 1_000,
-      },
-      () => Date.now(),
-    );
+    // As the daemon builds it from the same config (a fixed ULA range stands for the host's).
+    const range = parsePrefix(config.ipallocRange, { strict: true });
+    const ipamConfig = { range, subnetBits: 24, subnetBitsV6: 64, replayWindowMs: 60_000 };
+    const ipam = new IpamService(state, { ...ipamConfig, rangeV6: parsePrefix("fd00:1::/48") }, Date.now);
     const c = new Cluster({
       store,
       storeUrl: "etcd://test",
@@ -366,22 +359,15 @@ void describe("controlRoutes", () => {
         req.end();
       });
     assert.deepEqual(await get("POST", "/stop"), { status: 200, body: { stopping: true } });
-    assert.deepEqual(await get("GET", "/dns/lookup"), {
-      status: 400,
-      body: { error: "Give a name to look up", code: "WEAVE_BAD_REQUEST" },
-    });
-    assert.deepEqual(await get("GET", "/dns/lookup?name=db"), {
-      status: 500,
-      body: { error: NO_DNS, code: "WEAVE_UNSUPPORTED" },
-    });
-    assert.deepEqual(await get("POST", "/rmpeer"), {
-      status: 400,
-      body: { error: "Give the name of the peer to remove", code: "WEAVE_BAD_REQUEST" },
-    });
-    assert.deepEqual(await get("GET", "/peers"), {
-      status: 500,
-      body: { error: NO_CLUSTER, code: "WEAVE_UNSUPPORTED" },
-    });
+    const failures: [string, string, number, string, ErrorCode][] = [
+      ["GET", "/dns/lookup", 400, "Give a name to look up", "WEAVE_BAD_REQUEST"],
+      ["GET", "/dns/lookup?name=db", 500, NO_DNS, "WEAVE_UNSUPPORTED"],
+      ["POST", "/rmpeer", 400, "Give the name of the peer to remove", "WEAVE_BAD_REQUEST"],
+      ["GET", "/peers", 500, NO_CLUSTER, "WEAVE_UNSUPPORTED"],
+    ];
+    for (const [method, url, status, error, code] of failures) {
+      assert.deepEqual(await get(method, url), { status, body: { error, code } }, `${method} ${url}`);
+    }
     assert.equal((await get("GET", "/nosuch")).status, 404);
   });
 });

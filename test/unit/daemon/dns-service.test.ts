@@ -19,6 +19,7 @@ import type { DockerContainer } from "../../../src/docker/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
 import type { DnsRecord, LocalState } from "../../../src/store/index.js";
 import { openSqliteState } from "../../../src/store/index.js";
+import { sleep, until } from "../../helpers/wait.js";
 
 const APP_ID = "a".repeat(64);
 const DB_ID = "b".repeat(64);
@@ -36,15 +37,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => boolean, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(5);
-  }
-}
 
 /** Docker's event stream (GET /events), kept open; `emit` sends one event to every listener. */
 class DockerEvents {

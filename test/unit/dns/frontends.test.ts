@@ -28,6 +28,7 @@ import {
   type TcpFrontendOptions,
   UdpFrontend,
 } from "../../../src/dns/frontends.js";
+import { sleep, until } from "../../helpers/wait.js";
 
 /** Listening addresses, standing for network b's gateway and for another listener. */
 const L1 = "127.0.58.10";
@@ -88,16 +89,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => boolean, ms = 1_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(5);
-  }
-}
 
 function withTimeout<T>(p: Promise<T>, what: string, ms = 1_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
