@@ -219,7 +219,7 @@ const keys = async (store: MemoryClusterStore, prefix: string): Promise<string[]
 const revision = async (store: MemoryClusterStore): Promise<number> => (await store.list(ROOT)).revision;
 const byName = (h: Host, name: string) => [...h.docker.networks.values()].find((n) => n.Name === name);
 
-/** The record `publish` writes for the network localNetwork makes on `10.40.0.0/24` with IPv6. */
+/** The record a pass publishes for the network app of publishedApp. */
 const APP_RECORD = {
   clusterId: APP,
   name: "app",
