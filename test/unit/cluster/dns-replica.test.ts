@@ -1,0 +1,179 @@
+/**
+ * DnsReplica over an in-memory store with this host's real session, publisher and DNS mirror:
+ * the host's own records go out under dns/<host>/ with its lease, every other host's come into the
+ * zone as r:<host>:<owner>, and leave it when they disappear from the store.
+ */
+import { afterEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { DNS, dnsKey, dnsPrefix, StoreHealth } from "../../../src/cluster/index.js";
+import { DnsReplica } from "../../../src/cluster/dns-replica.js";
+import { PrefixMirror } from "../../../src/cluster/mirror.js";
+import { LeasedPublisher } from "../../../src/cluster/publisher.js";
+import { Session } from "../../../src/cluster/session.js";
+import { silentLogger } from "../../../src/core/index.js";
+import { RRType, Zone } from "../../../src/dns/index.js";
+import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
+
+const NOW = 1_700_000_000_000;
+const now = (): number => NOW;
+
+const closers: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** Host `name`'s side of weaveDNS replication, composed as Cluster composes it. */
+async function member(store: MemoryClusterStore, name: string, zone = new Zone()) {
+  const health = new StoreHealth(silentLogger, now, "etcd://test");
+  const session = new Session({
+    store,
+    health,
+    state: openSqliteState(":memory:"),
+    logger: silentLogger,
+    now,
+    peer: { name, address: "192.0.2.1", vxlanPort: 4789, version: "test", startedAt: NOW },
+  });
+  await session.renewNow();
+  assert.ok(session.lease, "registered");
+  const publisher = new LeasedPublisher({
+    store,
+    health,
+    session,
+    prefix: dnsPrefix(name),
+    logger: silentLogger,
+  });
+  const ref: { replica?: DnsReplica } = {};
+  const mirror = new PrefixMirror({
+    store,
+    prefix: DNS,
+    logger: silentLogger,
+    onChange: () => ref.replica?.apply(),
+  });
+  const replica = new DnsReplica({ zone, host: name, mirror, publisher, logger: silentLogger });
+  ref.replica = replica;
+  mirror.start();
+  replica.start();
+  closers.push(
+    () => replica.close(),
+    () => publisher.close(),
+    () => mirror.close(),
+    () => session.close(),
+  );
+  while (!mirror.synced) await new Promise((r) => setImmediate(r));
+  await publisher.flush();
+  return { zone, session, publisher, replica, lease: session.lease };
+}
+
+/** What dns/<host>/ holds: owner (decoded) → parsed value, and the leases the keys hang on. */
+async function published(store: MemoryClusterStore, host: string) {
+  const items = (await store.list(dnsPrefix(host))).items;
+  return {
+    owners: Object.fromEntries(
+      items.map((kv) => [
+        decodeURIComponent(kv.key.slice(dnsPrefix(host).length)),
+        JSON.parse(kv.value) as unknown,
+      ]),
+    ),
+    leases: [...new Set(items.map((kv) => kv.lease))],
+  };
+}
+
+function addresses(zone: Zone, name: string): string[] {
+  const r = zone.lookup(name, RRType.A);
+  return r.kind === "answer" ? r.answers.map((a) => (a.type === "A" ? a.address : a.type)).sort() : [];
+}
+
+const DB = { name: "db.weave.local.", ipv4: ["10.32.0.2"], ipv6: [], scope: "app", member: true as const };
+const EXT = { name: "ext.weave.local.", ipv4: ["10.9.9.9"], ipv6: [] };
+
+void describe("DnsReplica", () => {
+  void it("publishes this host's container and hand-made records under its prefix and lease, and follows the zone", async () => {
+    const store = new MemoryClusterStore();
+    const zone = new Zone();
+    zone.set("c:abc", [DB]); // before the replica starts
+    zone.set("r:b:c:xyz", [{ name: "web", ipv4: ["10.32.0.9"] }]); // another host's, copied here
+    const a = await member(store, "a", zone);
+    a.zone.set("m:ext.weave.local.", [EXT]);
+    a.zone.setGateways([["10.32.0.1", "app"]]); // each host's own: not published
+    await a.publisher.flush();
+    assert.deepEqual(await published(store, "a"), {
+      owners: { "c:abc": { entries: [DB] }, "m:ext.weave.local.": { entries: [EXT] } },
+      leases: [a.lease],
+    });
+    assert.deepEqual((await store.list(DNS)).items.length, 2, "nothing else is published");
+
+    a.zone.set("c:abc", [{ ...DB, ipv4: ["10.32.0.3"] }]);
+    a.zone.remove("m:ext.weave.local.");
+    await a.publisher.flush();
+    assert.deepEqual((await published(store, "a")).owners, {
+      "c:abc": { entries: [{ ...DB, ipv4: ["10.32.0.3"] }] },
+    });
+    a.zone.remove("c:abc");
+    await a.publisher.flush();
+    assert.deepEqual((await published(store, "a")).owners, {});
+  });
+
+  void it("copies other hosts' records into the zone, follows their changes and drops them when they go", async () => {
+    const store = new MemoryClusterStore();
+    const a = await member(store, "a");
+    await store.put(dnsKey("b", "c:xyz"), JSON.stringify({ entries: [DB] }));
+    await store.put(dnsKey("c", "m:ext.weave.local."), JSON.stringify({ entries: [EXT] }));
+    assert.deepEqual(a.zone.get("r:b:c:xyz"), [DB]);
+    assert.deepEqual(a.zone.get("r:c:m:ext.weave.local."), [EXT]);
+    assert.deepEqual(addresses(a.zone, "db.weave.local."), ["10.32.0.2"], "answered from memory");
+
+    await store.put(dnsKey("b", "c:xyz"), JSON.stringify({ entries: [{ ...DB, ipv4: ["10.32.0.7"] }] }));
+    assert.deepEqual(addresses(a.zone, "db.weave.local."), ["10.32.0.7"]);
+    await store.delete(dnsKey("b", "c:xyz"));
+    assert.equal(a.zone.get("r:b:c:xyz"), undefined);
+    assert.deepEqual(addresses(a.zone, "db.weave.local."), []);
+    assert.deepEqual(a.zone.get("r:c:m:ext.weave.local."), [EXT], "other hosts' records stay");
+  });
+
+  void it("skips records it cannot read and keys of another shape, and keeps the rest", async () => {
+    const store = new MemoryClusterStore();
+    const a = await member(store, "a");
+    await store.put(dnsKey("b", "c:bad"), "{not json");
+    await store.put(`${dnsPrefix("b")}c%3Adeep/extra`, JSON.stringify({ entries: [DB] }));
+    await store.put(dnsKey("b", "c:good"), JSON.stringify({ entries: [EXT] }));
+    assert.deepEqual(
+      a.zone.ownerKeys().filter((o) => o.startsWith("r:")),
+      ["r:b:c:good"],
+    );
+  });
+
+  void it("does not copy its own records back into the zone", async () => {
+    const store = new MemoryClusterStore();
+    const a = await member(store, "a");
+    a.zone.set("c:abc", [DB]);
+    await a.publisher.flush();
+    assert.ok(await store.get(dnsKey("a", "c:abc")), "published");
+    await store.put(dnsKey("a", "c:old"), JSON.stringify({ entries: [EXT] })); // left by an earlier run
+    assert.deepEqual(a.zone.ownerKeys(), ["c:abc"]);
+    assert.deepEqual(addresses(a.zone, "db.weave.local."), ["10.32.0.2"]);
+  });
+
+  void it("two hosts see each other's names, and lose them when the other host's lease goes", async () => {
+    const store = new MemoryClusterStore();
+    const a = await member(store, "a");
+    const b = await member(store, "b");
+    a.zone.set("c:abc", [DB]);
+    b.zone.set("m:ext.weave.local.", [EXT]);
+    await a.publisher.flush();
+    await b.publisher.flush();
+    assert.deepEqual(b.zone.get("r:a:c:abc"), [DB]);
+    assert.deepEqual(a.zone.get("r:b:m:ext.weave.local."), [EXT]);
+    await store.revokeLease(b.lease ?? "");
+    assert.equal(a.zone.get("r:b:m:ext.weave.local."), undefined, "b's names are gone with its lease");
+    assert.deepEqual(b.zone.get("r:a:c:abc"), [DB]);
+  });
+
+  void it("stops publishing the zone's changes once closed", async () => {
+    const store = new MemoryClusterStore();
+    const a = await member(store, "a");
+    a.replica.close();
+    a.zone.set("c:abc", [DB]);
+    await a.publisher.flush();
+    assert.equal(await store.get(dnsKey("a", "c:abc")), undefined);
+  });
+});
