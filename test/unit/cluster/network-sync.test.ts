@@ -27,7 +27,8 @@ import { ClusterView } from "../../../src/cluster/view.js";
 import { isWeaveError, silentLogger, WeaveError } from "../../../src/core/index.js";
 import type { CreateNetworkBody } from "../../../src/docker/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
-import { OPT_BRIDGE_NAME, OPT_CLUSTER_ID, OPT_GENERIC, OPT_MTU } from "../../../src/driver/index.js";
+import { OPT_BRIDGE_NAME, OPT_GENERIC, OPT_MTU } from "../../../src/driver/index.js";
+import { CLUSTER_ID_OPTION as OPT_CLUSTER_ID } from "../../../src/store/index.js";
 import type { KeyValue, LocalState } from "../../../src/store/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
 

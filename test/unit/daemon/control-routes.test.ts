@@ -9,7 +9,8 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, describe, it } from "node:test";
-import { blockKey, Cluster, dnsKey, peerKey } from "../../../src/cluster/index.js";
+import type { ClusterPort } from "../../../src/cluster/index.js";
+import { blockKey, Cluster, dnsKey, LocalCluster, peerKey } from "../../../src/cluster/index.js";
 import { parseConfig } from "../../../src/config/index.js";
 import { isWeaveError, KeyedSerialQueue, silentLogger, VERSION } from "../../../src/core/index.js";
 import type { ErrorCode } from "../../../src/core/index.js";
@@ -21,6 +22,7 @@ import { FakeOverlay } from "../../../src/dataplane/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
 import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
+import { until } from "../../helpers/wait.js";
 
 const NET_ID = "a".repeat(64);
 const EP_ID = "e".repeat(64);
@@ -100,12 +102,12 @@ async function daemon(o: { dns?: boolean; cluster?: boolean; sync?: DockerSync }
     ? new DnsService({ config, state, docker, queue: new KeyedSerialQueue(), logger: silentLogger })
     : undefined;
   const store = new MemoryClusterStore();
-  let cluster: Cluster | undefined;
+  // As the daemon builds it from the same config (a fixed ULA range stands for the host's).
+  const range = parsePrefix(config.ipallocRange, { strict: true });
+  const ipamConfig = { range, subnetBits: 24, subnetBitsV6: 64, replayWindowMs: 60_000 };
+  const ipam = new IpamService(state, { ...ipamConfig, rangeV6: parsePrefix("fd00:1::/48") }, Date.now);
+  let cluster: ClusterPort = new LocalCluster({ ipam, pools: state });
   if (o.cluster) {
-    // As the daemon builds it from the same config (a fixed ULA range stands for the host's).
-    const range = parsePrefix(config.ipallocRange, { strict: true });
-    const ipamConfig = { range, subnetBits: 24, subnetBitsV6: 64, replayWindowMs: 60_000 };
-    const ipam = new IpamService(state, { ...ipamConfig, rangeV6: parsePrefix("fd00:1::/48") }, Date.now);
     const c = new Cluster({
       store,
       storeUrl: "etcd://test",
@@ -123,7 +125,7 @@ async function daemon(o: { dns?: boolean; cluster?: boolean; sync?: DockerSync }
     });
     c.start();
     cleanups.push(() => c.close());
-    await c.session.renewNow();
+    await until("registered in the store", () => c.status().registered);
     cluster = c;
   }
   cleanups.push(() => dns?.close());
