@@ -42,13 +42,6 @@ export function isWeaveError(err: unknown, code?: ErrorCode): err is WeaveError 
   return err instanceof WeaveError && (code === undefined || err.code === code);
 }
 
-/** Wraps any thrown value into a WeaveError, keeping WeaveErrors as they are. */
-export function toWeaveError(err: unknown, code: ErrorCode = "WEAVE_INTERNAL", context?: string): WeaveError {
-  if (err instanceof WeaveError) return err;
-  const text = err instanceof Error ? err.message : String(err);
-  return new WeaveError(code, context ? `${context}: ${text}` : text, { cause: err });
-}
-
 /** The message of any thrown value. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

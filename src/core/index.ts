@@ -5,3 +5,4 @@ export * from "./exec.js";
 export * from "./json.js";
 export * from "./version.js";
 export * from "./lines.js";
+export * from "./netdev.js";

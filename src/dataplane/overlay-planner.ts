@@ -10,7 +10,14 @@
  * ones with a `dst`), are managed: bridge-side and local entries, and every other link, are left alone.
  */
 import { isIP } from "node:net";
-import { WeaveError } from "../core/index.js";
+import {
+  INTERFACE_NAME_RULE,
+  isInterfaceName,
+  isMacAddress,
+  LINK_MIN_MTU,
+  MAX_MTU,
+  WeaveError,
+} from "../core/index.js";
 import { vxlanName, VXLAN_PREFIX } from "./overlay-types.js";
 import type { OverlayNetwork, VxlanSpec } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
@@ -65,8 +72,6 @@ export type OverlayOp =
 
 export const FLOOD_MAC = "00:00:00:00:00:00";
 const OWNED = new RegExp(`^${VXLAN_PREFIX}[1-9][0-9]{0,7}$`);
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** True for the names of VXLAN devices weave owns: `vxw` + decimal VNI. */
 export function isWeaveVxlanName(name: string): boolean {
@@ -89,7 +94,7 @@ function checkIp(what: string, ip: string, family: 4 | 6): void {
 
 function checkUnicastMac(mac: string): void {
   // Group bit set or all zero would collide with the flood entries (or make no sense as a container).
-  if (!MAC.test(mac.toLowerCase()) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === FLOOD_MAC) {
+  if (!isMacAddress(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === FLOOD_MAC) {
     throw bad(`Invalid MAC "${mac}": expected a unicast address such as 02:42:0a:20:00:02`);
   }
 }
@@ -111,10 +116,10 @@ export function validateOverlay(desired: readonly OverlayNetwork[]): void {
     if (vnis.has(spec.vni)) throw bad(`VNI ${spec.vni} is desired twice`);
     vnis.add(spec.vni);
     checkInt("UDP port", spec.port, 1, 65535);
-    checkInt("MTU", spec.mtu, 68, 65535);
+    checkInt("MTU", spec.mtu, LINK_MIN_MTU, MAX_MTU);
     checkIp("local underlay address", spec.local, 4);
-    if (!IFNAME.test(spec.bridge))
-      throw bad(`Invalid bridge name "${spec.bridge}": use 1-15 of [A-Za-z0-9_.-]`);
+    if (!isInterfaceName(spec.bridge))
+      throw bad(`Invalid bridge name "${spec.bridge}": ${INTERFACE_NAME_RULE}`);
     for (const peer of floodPeers) checkIp("flood peer", peer, 4);
     const seen = new Set<string>();
     for (const ep of endpoints) {

@@ -7,7 +7,14 @@
  * Only weave-owned names (see types.ts) are ever deleted as orphans.
  */
 import { isIP } from "node:net";
-import { WeaveError } from "../core/index.js";
+import {
+  INTERFACE_NAME_RULE,
+  isInterfaceName,
+  isMacAddress,
+  LINK_MIN_MTU,
+  MAX_MTU,
+  WeaveError,
+} from "../core/index.js";
 import { BRIDGE_PREFIX, DEFAULT_BRIDGE, VETH_HOST_PREFIX } from "./types.js";
 import type { BridgeSpec, DataplaneState, ReconcileMode, VethSpec } from "./types.js";
 
@@ -82,19 +89,18 @@ export function normalizeCidr(cidr: string): string {
   }
 }
 
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
 function bad(message: string): WeaveError {
   return new WeaveError("WEAVE_BAD_REQUEST", message);
 }
 
 function checkName(name: string): void {
-  if (!IFNAME.test(name)) throw bad(`Invalid interface name "${name}": use 1-15 of [A-Za-z0-9_.-]`);
+  if (!isInterfaceName(name)) throw bad(`Invalid interface name "${name}": ${INTERFACE_NAME_RULE}`);
 }
 
 function checkMtu(mtu: number): void {
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw bad(`Invalid MTU ${mtu}: use 68-65535`);
+  if (!Number.isInteger(mtu) || mtu < LINK_MIN_MTU || mtu > MAX_MTU) {
+    throw bad(`Invalid MTU ${mtu}: use ${LINK_MIN_MTU}-${MAX_MTU}`);
+  }
 }
 
 function checkCidr(cidr: string): void {
@@ -114,7 +120,7 @@ function checkCidr(cidr: string): void {
 export function validateBridgeSpec(spec: BridgeSpec): void {
   checkName(spec.name);
   checkMtu(spec.mtu);
-  if (spec.mac !== undefined && !MAC.test(spec.mac)) throw bad(`Invalid MAC "${spec.mac}"`);
+  if (spec.mac !== undefined && !isMacAddress(spec.mac)) throw bad(`Invalid MAC "${spec.mac}"`);
   spec.addresses.forEach(checkCidr);
 }
 
@@ -125,7 +131,7 @@ export function validateVethSpec(spec: VethSpec): void {
   checkName(spec.bridge);
   checkMtu(spec.mtu);
   if (spec.hostName === spec.peerName) throw bad(`Veth ends have the same name "${spec.hostName}"`);
-  if (spec.peerMac !== undefined && !MAC.test(spec.peerMac)) throw bad(`Invalid MAC "${spec.peerMac}"`);
+  if (spec.peerMac !== undefined && !isMacAddress(spec.peerMac)) throw bad(`Invalid MAC "${spec.peerMac}"`);
 }
 
 function isLinkLocal6(cidr: string): boolean {

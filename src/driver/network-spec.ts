@@ -2,7 +2,7 @@
  * Pure translation of Docker's CreateNetwork options and weave's records into data-plane specs.
  */
 import { createHash } from "node:crypto";
-import { WeaveError } from "../core/index.js";
+import { MAX_MTU, MIN_MTU, WeaveError } from "../core/index.js";
 import type { BridgeSpec, DataplaneState, NetworkPolicy, VethSpec } from "../dataplane/index.js";
 import { BRIDGE_PREFIX } from "../dataplane/index.js";
 import type { Json, JsonObject } from "../core/index.js";
@@ -11,7 +11,6 @@ import { parsePrefix, formatPrefix } from "../ipam/index.js";
 
 export const OPT_GENERIC = "com.docker.network.generic";
 export const OPT_INTERNAL = "com.docker.network.internal";
-export const OPT_ENABLE_IPV4 = "com.docker.network.enable_ipv4";
 export const OPT_MTU = "com.docker.network.driver.mtu";
 export const OPT_BRIDGE_NAME = "com.docker.network.bridge.name";
 /**
@@ -20,13 +19,6 @@ export const OPT_BRIDGE_NAME = "com.docker.network.bridge.name";
  * it, as a top-level key of the network's options, for networks whose pool was reserved here.
  */
 export const OPT_CLUSTER_ID = "weave.cluster.id";
-
-/** MTUs weave accepts, for --mtu and for the per-network option alike. */
-export const MIN_MTU = 576;
-export const MAX_MTU = 65535;
-
-/** Driver options (`docker network create -o k=v`) weave understands. */
-export const KNOWN_DRIVER_OPTIONS: readonly string[] = [OPT_MTU, OPT_BRIDGE_NAME, OPT_CLUSTER_ID];
 
 export interface ParsedNetworkOptions {
   internal: boolean;
@@ -94,7 +86,7 @@ export function clusterIdOf(n: NetworkRecord): string | undefined {
 }
 
 /** The MAC every host gives the bridge of a cluster network (locally administered, from its ID). */
-export function clusterBridgeMac(clusterId: string): string {
+function clusterBridgeMac(clusterId: string): string {
   const h = createHash("sha256").update(`bridge:${clusterId}`).digest();
   return [0x02, ...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { isWeaveError, silentLogger } from "../../../src/core/index.js";
+import { isWeaveError, LINK_MIN_MTU, MAX_MTU, silentLogger } from "../../../src/core/index.js";
 import type { Exec } from "../../../src/core/index.js";
 import {
   FakeOverlay,
@@ -168,15 +168,35 @@ void describe("planOverlay", () => {
 
 void describe("validateOverlay", () => {
   const ep = net.endpoints[0]!;
-  void it("accepts a valid network", () => validateOverlay([net]));
+  void it("accepts valid networks, at the edges of every range too, and they render", () => {
+    const edges: OverlayNetwork[] = [
+      {
+        ...net,
+        spec: { ...spec, name: "vxw1", vni: 1, port: 1, mtu: LINK_MIN_MTU, bridge: "b23456789012345" },
+      },
+      { ...net, spec: { ...spec, name: "vxw16777215", vni: 16777215, port: 65535, mtu: MAX_MTU } },
+    ];
+    assert.equal(validateOverlay([net, ...edges]), undefined);
+    // Upper-case MACs and uncompressed IPv6 are accepted and rendered canonically.
+    assert.deepEqual(lines(planOverlay([net], empty)), [
+      "ip link add vxw4096 mtu 1350 type vxlan id 4096 local 192.168.1.1 dstport 4789 nolearning proxy",
+      "ip link set vxw4096 master weave-a up",
+      "bridge fdb append 00:00:00:00:00:00 dev vxw4096 dst 192.168.1.2 self permanent",
+      "bridge fdb replace 02:42:0a:20:00:03 dev vxw4096 dst 192.168.1.2 self permanent",
+      "ip neigh replace 10.32.0.3 lladdr 02:42:0a:20:00:03 dev vxw4096 nud permanent",
+      "ip neigh replace fd00::3 lladdr 02:42:0a:20:00:03 dev vxw4096 nud permanent",
+    ]);
+  });
   void it("rejects bad names, VNIs, ports, MTUs, addresses and MACs with WEAVE_BAD_REQUEST", () => {
     rejectsBad([{ ...net, spec: { ...spec, name: "vxw1" } }], /Invalid VXLAN device name "vxw1"/);
     rejectsBad([{ ...net, spec: { ...spec, vni: 0, name: "vxw0" } }], /Invalid VNI 0/);
     rejectsBad([{ ...net, spec: { ...spec, vni: 16777216, name: "vxw16777216" } }], /Invalid VNI/);
     rejectsBad([{ ...net, spec: { ...spec, port: 0 } }], /Invalid UDP port 0/);
-    rejectsBad([{ ...net, spec: { ...spec, mtu: 67 } }], /Invalid MTU 67/);
+    rejectsBad([{ ...net, spec: { ...spec, mtu: LINK_MIN_MTU - 1 } }], /Invalid MTU 67: use 68-65535/);
+    rejectsBad([{ ...net, spec: { ...spec, mtu: MAX_MTU + 1 } }], /Invalid MTU 65536/);
     rejectsBad([{ ...net, spec: { ...spec, local: "fd00::1" } }], /local underlay address "fd00::1"/);
     rejectsBad([{ ...net, spec: { ...spec, bridge: "br; reboot" } }], /Invalid bridge name/);
+    rejectsBad([{ ...net, spec: { ...spec, bridge: "b234567890123456" } }], /Invalid bridge name/);
     rejectsBad([{ ...net, floodPeers: ["192.168.1"] }], /flood peer "192.168.1"/);
     rejectsBad([{ ...net, endpoints: [{ ...ep, mac: "01:00:5e:00:00:01" }] }], /Invalid MAC/);
     rejectsBad([{ ...net, endpoints: [{ ...ep, mac: "00:00:00:00:00:00" }] }], /Invalid MAC/);
