@@ -4,8 +4,7 @@
  */
 import { isIP } from "node:net";
 import type { LogLevel } from "../core/index.js";
-import { LOG_LEVELS, MAX_MTU, MIN_MTU } from "../core/index.js";
-import { parsePrefix } from "../ipam/index.js";
+import { LOG_LEVELS, MAX_MTU, MIN_MTU, parsePrefix } from "../core/index.js";
 import { parseListenAddress } from "../status/index.js";
 import { parseStoreUrl } from "../store/store-url.js";
 import type { Config } from "./config.js";

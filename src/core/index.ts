@@ -6,3 +6,5 @@ export * from "./json.js";
 export * from "./version.js";
 export * from "./lines.js";
 export * from "./netdev.js";
+export * from "./ip6.js";
+export * from "./cidr.js";

@@ -11,7 +11,7 @@
  */
 import { WeaveError } from "../core/index.js";
 import type { LocalState, PoolRecord } from "../store/index.js";
-import type { Family, Prefix } from "./cidr.js";
+import type { Family, Prefix } from "../core/index.js";
 import {
   containsAddress,
   containsPrefix,
@@ -20,7 +20,7 @@ import {
   overlaps,
   parseAddress,
   parsePrefix,
-} from "./cidr.js";
+} from "../core/index.js";
 import { carveSubnet, isUsable, pickAddress } from "./allocate.js";
 import { checkPoolSize } from "./pool-limits.js";
 

@@ -10,14 +10,28 @@ import {
   Flag,
   formatIp,
   newQueryScan,
+  parseIpv4,
   parseIpv6,
   Rcode,
   readName,
-  reverseName,
   type ResourceRecord,
   scanQuery,
   truncateResponse,
 } from "../../../src/dns/index.js";
+
+/** The reverse-lookup name of an address: `4.3.2.1.in-addr.arpa.` or the 32-nibble `ip6.arpa.` name. */
+function reverseName(ip: string): string | undefined {
+  const v4 = parseIpv4(ip);
+  if (v4) return `${v4[3]}.${v4[2]}.${v4[1]}.${v4[0]}.in-addr.arpa.`;
+  const v6 = parseIpv6(ip);
+  if (!v6) return undefined;
+  const nibbles: string[] = [];
+  for (let i = 15; i >= 0; i--) {
+    const b = v6[i] ?? 0;
+    nibbles.push((b & 0xf).toString(16), (b >> 4).toString(16));
+  }
+  return `${nibbles.join(".")}.ip6.arpa.`;
+}
 
 /** `q` with one more additional record (raw octets). */
 function withRecord(q: Buffer, record: number[]): Buffer {
