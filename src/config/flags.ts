@@ -4,10 +4,9 @@
  */
 import { isIP } from "node:net";
 import type { LogLevel } from "../core/index.js";
-import { LOG_LEVELS, MAX_MTU, MIN_MTU, parsePrefix } from "../core/index.js";
-import { parseListenAddress } from "../status/index.js";
-import { parseStoreUrl } from "../store/store-url.js";
-import type { Config } from "./config.js";
+import { LOG_LEVELS, MAX_MTU, MIN_MTU, parseListenAddress, parsePrefix } from "../core/index.js";
+import { parseStoreUrl } from "./store-url.js";
+import type { Config } from "./types.js";
 
 export interface FlagSpec {
   key: keyof Config;

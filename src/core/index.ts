@@ -8,3 +8,4 @@ export * from "./lines.js";
 export * from "./netdev.js";
 export * from "./ip6.js";
 export * from "./cidr.js";
+export * from "./listen-address.js";

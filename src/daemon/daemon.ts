@@ -18,7 +18,7 @@ import {
   WeaveError,
 } from "../core/index.js";
 import type { Config } from "../config/index.js";
-import { controlSocketPath } from "../config/index.js";
+import { controlSocketPath, parseStoreUrl } from "../config/index.js";
 import { Cluster } from "../cluster/index.js";
 import { DEFAULT_BRIDGE, IprouteDataplane, IprouteOverlay } from "../dataplane/index.js";
 import { DockerClient } from "../docker/index.js";
@@ -33,7 +33,7 @@ import {
   PortPublisher,
   SocketPortReserver,
 } from "../ports/index.js";
-import { EtcdStore, loadStoreTls, openSqliteState, parseStoreUrl } from "../store/index.js";
+import { EtcdStore, loadStoreTls, openSqliteState } from "../store/index.js";
 import { ControlServer } from "./control-server.js";
 import { DockerSync } from "./docker-sync.js";
 import { detectAdvertiseAddr, detectMtu, resolveGroup, ulaRange, underlayMtu } from "./host.js";

@@ -1,4 +1,3 @@
-export * from "./listen-address.js";
 export * from "./svg.js";
 export * from "./page.js";
 export * from "./server.js";
