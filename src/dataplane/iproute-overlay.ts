@@ -9,8 +9,7 @@
  * observing again; device deletes run one by one so that "Cannot find device" counts as success.
  */
 import { isIP } from "node:net";
-import { errorMessage, WeaveError } from "../core/index.js";
-import type { Exec, ExecResult, Logger } from "../core/index.js";
+import { WeaveError } from "../core/index.js";
 import {
   describeOverlayOp,
   isWeaveVxlanName,
@@ -28,13 +27,9 @@ import type {
 } from "./overlay-planner.js";
 import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
-import { GONE, list, num, obj, parseJsonArray, str } from "./ip-json.js";
+import { list, num, obj, parseJsonArray, str } from "./ip-json.js";
+import { IprouteAdapter } from "./iproute-adapter.js";
 import type { ReconcileReport } from "./types.js";
-
-export interface IprouteOverlayOptions {
-  exec: Exec;
-  logger: Logger;
-}
 
 /** Converts `ip -json -details link show type vxlan` output into observed VXLAN links. */
 export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
@@ -89,15 +84,7 @@ export function parseNeighJson(text: string): ObservedNeigh[] {
 }
 
 /** The iproute2 implementation of the OverlayDataplane port. */
-export class IprouteOverlay implements OverlayDataplane {
-  private readonly exec: Exec;
-  private readonly logger: Logger;
-
-  constructor(options: IprouteOverlayOptions) {
-    this.exec = options.exec;
-    this.logger = options.logger;
-  }
-
+export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
   /** Reads weave's VXLAN devices and their FDB remotes and neighbour entries. */
   async observe(): Promise<ObservedOverlay> {
     const links = await this.run(
@@ -116,16 +103,14 @@ export class IprouteOverlay implements OverlayDataplane {
 
   async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
     validateOverlay(desired);
-    const ops = planOverlay(desired, await this.observe());
-    if (ops.length === 0) return { applied: [] };
-    try {
-      return { applied: await this.apply(ops) };
-    } catch (err) {
-      const retry = planOverlay(desired, await this.observe());
-      if (retry.length === 0) return { applied: ops.map(describeOverlayOp) };
-      this.logger.debug("Retrying overlay operations", { error: errorMessage(err) });
-      return { applied: await this.apply(retry) };
-    }
+    const applied = await this.converge({
+      observe: () => this.observe(),
+      plan: (observed: ObservedOverlay) => planOverlay(desired, observed),
+      apply: (ops) => this.apply(ops),
+      describe: describeOverlayOp,
+      retrying: "Retrying overlay operations",
+    });
+    return { applied };
   }
 
   async routeMtu(address: string): Promise<number | undefined> {
@@ -152,7 +137,7 @@ export class IprouteOverlay implements OverlayDataplane {
     while (i < ops.length) {
       const op = ops[i] as OverlayOp;
       if (op.op === "delete-vxlan") {
-        await this.deleteLink(op.name);
+        await this.deleteLink(op.name, "VXLAN device");
         i++;
         continue;
       }
@@ -170,23 +155,5 @@ export class IprouteOverlay implements OverlayDataplane {
     const applied = ops.map(describeOverlayOp);
     for (const line of applied) this.logger.info("Overlay changed", { op: line });
     return applied;
-  }
-
-  private async deleteLink(name: string): Promise<void> {
-    const res = await this.exec("ip", ["link", "del", name], { check: false });
-    if (res.code === 0 || GONE.test(res.stderr)) return;
-    throw new WeaveError("WEAVE_DATAPLANE", `Cannot delete VXLAN device "${name}": ${res.stderr.trim()}`);
-  }
-
-  /** Runs a command; a failure becomes WEAVE_DATAPLANE naming `what` and quoting stderr. */
-  private async run(file: string, args: string[], what: string, input?: string): Promise<ExecResult> {
-    const res = await this.exec(file, args, { check: false, ...(input !== undefined ? { input } : {}) });
-    if (res.code !== 0) {
-      throw new WeaveError(
-        "WEAVE_DATAPLANE",
-        `Cannot ${what} with "${file} ${args.join(" ")}" (exit ${res.code}): ${res.stderr.trim()}`,
-      );
-    }
-    return res;
   }
 }

@@ -16,7 +16,7 @@ import {
   WeaveError,
 } from "../core/index.js";
 import { BRIDGE_PREFIX, DEFAULT_BRIDGE, VETH_HOST_PREFIX } from "./types.js";
-import type { BridgeSpec, DataplaneState, ReconcileMode, VethSpec } from "./types.js";
+import type { BridgeSpec, DataplaneState, DesiredState, ReconcileMode, VethSpec } from "./types.js";
 
 /** One kernel link as observed (only the attributes the planner looks at). */
 export interface ObservedLink {
@@ -262,6 +262,41 @@ export function planReconcile(
   const deletes = mode === "create" ? [] : [...vethDeletes, ...bridgeDeletes];
   const creates = mode === "orphans" ? [] : [...bridgeOps, ...vethOps];
   return [...deletes, ...creates];
+}
+
+/**
+ * A plan to run against the kernel's links as observed just before: the adapters (real and fake)
+ * observe, call it, and apply the operations it returns.
+ */
+export type LinkPlan = (observed: readonly ObservedLink[]) => DataplaneOp[];
+
+function linkNamed(observed: readonly ObservedLink[], name: string): ObservedLink | undefined {
+  return observed.find((l) => l.name === name);
+}
+
+/** Checks `spec` now (WEAVE_BAD_REQUEST) and returns the plan that makes its bridge match it. */
+export function bridgePlan(spec: BridgeSpec): LinkPlan {
+  validateBridgeSpec(spec);
+  return (observed) => planBridge(spec, linkNamed(observed, spec.name));
+}
+
+/** Checks `spec` now (WEAVE_BAD_REQUEST) and returns the plan that makes its veth pair match it. */
+export function vethPlan(spec: VethSpec): LinkPlan {
+  validateVethSpec(spec);
+  return (observed) => planVeth(spec, linkNamed(observed, spec.hostName), linkNamed(observed, spec.peerName));
+}
+
+/**
+ * The plan of a reconcile. `desired` is resolved when the plan runs (so a function is called after
+ * the kernel was read) and every spec is checked then (WEAVE_BAD_REQUEST); see planReconcile.
+ */
+export function reconcilePlan(desired: DesiredState, mode: ReconcileMode = "full"): LinkPlan {
+  return (observed) => {
+    const state = typeof desired === "function" ? desired() : desired;
+    state.bridges.forEach(validateBridgeSpec);
+    state.veths.forEach(validateVethSpec);
+    return planReconcile(state, observed, mode);
+  };
 }
 
 function ipAddrArgs(cidr: string, dev: string, verb: "add" | "del"): string {
