@@ -1,5 +1,6 @@
 export * from "./types.js";
 export * from "./planner.js";
+export { validateBridgeSpec, validateVethSpec } from "./spec-checks.js";
 export * from "./nft-rules.js";
 export * from "./iptables-compat.js";
 export { IprouteDataplane, parseIpAddrJson, parseRoutesJson, randomMac } from "./iproute-dataplane.js";

@@ -28,6 +28,7 @@ import type {
 import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
 import { list, num, obj, parseJsonArray, str } from "./ip-json.js";
+import type { Obj } from "./ip-json.js";
 import { IprouteAdapter } from "./iproute-adapter.js";
 import type { ReconcileReport } from "./types.js";
 
@@ -58,11 +59,10 @@ export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
  */
 export function parseFdbJson(text: string): ObservedFdb[] {
   const out: ObservedFdb[] = [];
-  for (const e of parseJsonArray(text, "bridge -json fdb show")) {
-    const dev = str(e["ifname"]);
+  for (const { dev, e } of onWeaveVxlans(text, "bridge -json fdb show", "ifname")) {
     const mac = str(e["mac"]);
     const dst = str(e["dst"]);
-    if (dev === undefined || mac === undefined || dst === undefined || !isWeaveVxlanName(dev)) continue;
+    if (mac === undefined || dst === undefined) continue;
     out.push({ dev, mac: mac.toLowerCase(), dst: normalizeCidr(dst), permanent: e["state"] === "permanent" });
   }
   return out;
@@ -71,16 +71,22 @@ export function parseFdbJson(text: string): ObservedFdb[] {
 /** Converts `ip -json neigh show` output into the entries of weave's VXLAN devices (not proxy/NOARP). */
 export function parseNeighJson(text: string): ObservedNeigh[] {
   const out: ObservedNeigh[] = [];
-  for (const e of parseJsonArray(text, "ip -json neigh show")) {
-    const dev = str(e["dev"]);
+  for (const { dev, e } of onWeaveVxlans(text, "ip -json neigh show", "dev")) {
     const ip = str(e["dst"]);
     const state = list(e["state"]);
-    if (dev === undefined || ip === undefined || !isWeaveVxlanName(dev)) continue;
-    if ("proxy" in e || state.includes("NOARP")) continue;
+    if (ip === undefined || "proxy" in e || state.includes("NOARP")) continue;
     const mac = str(e["lladdr"])?.toLowerCase();
     out.push({ dev, ip: normalizeCidr(ip), permanent: state.includes("PERMANENT"), ...(mac ? { mac } : {}) });
   }
   return out;
+}
+
+/** The entries of the JSON array `what` printed whose device (field `devField`) is a weave VXLAN device. */
+function onWeaveVxlans(text: string, what: string, devField: string): { dev: string; e: Obj }[] {
+  return parseJsonArray(text, what).flatMap((e) => {
+    const dev = str(e[devField]);
+    return dev !== undefined && isWeaveVxlanName(dev) ? [{ dev, e }] : [];
+  });
 }
 
 /** The iproute2 implementation of the OverlayDataplane port. */

@@ -6,15 +6,7 @@
  * in-memory model and records the same lines, so what unit tests assert on is what root would run.
  * Only weave-owned names (see types.ts) are ever deleted as orphans.
  */
-import { isIP } from "node:net";
-import {
-  INTERFACE_NAME_RULE,
-  isInterfaceName,
-  isMacAddress,
-  LINK_MIN_MTU,
-  MAX_MTU,
-  WeaveError,
-} from "../core/index.js";
+import { validateBridgeSpec, validateVethSpec } from "./spec-checks.js";
 import { BRIDGE_PREFIX, DEFAULT_BRIDGE, VETH_HOST_PREFIX } from "./types.js";
 import type { BridgeSpec, DataplaneState, DesiredState, ReconcileMode, VethSpec } from "./types.js";
 
@@ -87,51 +79,6 @@ export function normalizeCidr(cidr: string): string {
   } catch {
     return cidr.toLowerCase();
   }
-}
-
-function bad(message: string): WeaveError {
-  return new WeaveError("WEAVE_BAD_REQUEST", message);
-}
-
-function checkName(name: string): void {
-  if (!isInterfaceName(name)) throw bad(`Invalid interface name "${name}": ${INTERFACE_NAME_RULE}`);
-}
-
-function checkMtu(mtu: number): void {
-  if (!Number.isInteger(mtu) || mtu < LINK_MIN_MTU || mtu > MAX_MTU) {
-    throw bad(`Invalid MTU ${mtu}: use ${LINK_MIN_MTU}-${MAX_MTU}`);
-  }
-}
-
-function checkCidr(cidr: string): void {
-  const [addr = "", bits, extra] = cidr.split("/");
-  const family = isIP(addr);
-  const n = Number(bits);
-  if (family === 0 || extra !== undefined || bits === undefined || !/^\d+$/.test(bits)) {
-    throw bad(`Invalid address "${cidr}": expected CIDR such as 10.32.0.1/24`);
-  }
-  if (n > (family === 4 ? 32 : 128)) throw bad(`Invalid prefix length in "${cidr}"`);
-}
-
-/**
- * Checks that a bridge spec can be rendered into commands safely (name, MTU, CIDR addresses).
- * Throws WEAVE_BAD_REQUEST naming the bad value.
- */
-export function validateBridgeSpec(spec: BridgeSpec): void {
-  checkName(spec.name);
-  checkMtu(spec.mtu);
-  if (spec.mac !== undefined && !isMacAddress(spec.mac)) throw bad(`Invalid MAC "${spec.mac}"`);
-  spec.addresses.forEach(checkCidr);
-}
-
-/** Checks a veth spec (names, bridge, MTU, MAC); throws WEAVE_BAD_REQUEST naming the bad value. */
-export function validateVethSpec(spec: VethSpec): void {
-  checkName(spec.hostName);
-  checkName(spec.peerName);
-  checkName(spec.bridge);
-  checkMtu(spec.mtu);
-  if (spec.hostName === spec.peerName) throw bad(`Veth ends have the same name "${spec.hostName}"`);
-  if (spec.peerMac !== undefined && !isMacAddress(spec.peerMac)) throw bad(`Invalid MAC "${spec.peerMac}"`);
 }
 
 function isLinkLocal6(cidr: string): boolean {
@@ -350,20 +297,23 @@ export function renderOp(op: DataplaneOp): string[] {
   }
 }
 
-/** Short human-readable description of an operation, e.g. `create bridge weave-1a2b3c4d5`. */
-export function describeOp(op: DataplaneOp): string {
+/** The link an operation is about: the bridge, or the host end of the veth pair. */
+function opLink(op: DataplaneOp): string {
   switch (op.op) {
     case "create-bridge":
-      return `create bridge ${op.spec.name}`;
-    case "fix-bridge":
-      return `fix bridge ${op.name}`;
-    case "delete-bridge":
-      return `delete bridge ${op.name}`;
+      return op.spec.name;
     case "create-veth":
-      return `create veth ${op.spec.hostName}`;
+      return op.spec.hostName;
     case "fix-veth":
-      return `fix veth ${op.hostName}`;
+      return op.hostName;
+    case "fix-bridge":
+    case "delete-bridge":
     case "delete-veth":
-      return `delete veth ${op.name}`;
+      return op.name;
   }
+}
+
+/** Short human-readable description of an operation, e.g. `create bridge weave-1a2b3c4d5`. */
+export function describeOp(op: DataplaneOp): string {
+  return `${op.op.replace("-", " ")} ${opLink(op)}`; // "create-bridge" -> "create bridge"
 }

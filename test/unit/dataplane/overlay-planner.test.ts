@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { isWeaveError, LINK_MIN_MTU, MAX_MTU, silentLogger } from "../../../src/core/index.js";
 import type { Exec } from "../../../src/core/index.js";
 import {
+  describeOverlayOp,
   FakeOverlay,
   IprouteOverlay,
   isWeaveVxlanName,
@@ -163,6 +164,31 @@ void describe("planOverlay", () => {
       neigh: [{ dev: "vxlan0", ip: "10.1.0.1", mac: "02:00:00:00:00:01", permanent: true }],
     };
     assert.deepEqual(lines(planOverlay([], observed)), ["ip link del vxw4096", "ip link del vxw7"]);
+  });
+});
+
+void describe("describeOverlayOp", () => {
+  void it("describes every kind of operation by its device or entry", () => {
+    const dev = "vxw4096";
+    const mac = "02:42:0a:20:00:03";
+    const ops: OverlayOp[] = [
+      { op: "delete-vxlan", name: "vxw7" },
+      { op: "create-vxlan", spec },
+      { op: "fix-vxlan", name: dev, nolearning: true, setUp: false },
+      { op: "del-fdb", dev, mac, dst: "192.168.1.2" },
+      { op: "add-fdb", dev, mac, dst: "192.168.1.3" },
+      { op: "del-neigh", dev, ip: "10.32.0.3" },
+      { op: "set-neigh", dev, ip: "fd00::3", mac },
+    ];
+    assert.deepEqual(ops.map(describeOverlayOp), [
+      "delete vxlan vxw7",
+      "create vxlan vxw4096",
+      "fix vxlan vxw4096",
+      "delete fdb 02:42:0a:20:00:03 dst 192.168.1.2 on vxw4096",
+      "add fdb 02:42:0a:20:00:03 dst 192.168.1.3 on vxw4096",
+      "delete neighbour 10.32.0.3 on vxw4096",
+      "set neighbour fd00::3 lladdr 02:42:0a:20:00:03 on vxw4096",
+    ]);
   });
 });
 

@@ -13,7 +13,7 @@ import {
   validateBridgeSpec,
   validateVethSpec,
 } from "../../../src/dataplane/index.js";
-import type { BridgeSpec, ObservedLink, VethSpec } from "../../../src/dataplane/index.js";
+import type { BridgeSpec, DataplaneOp, ObservedLink, VethSpec } from "../../../src/dataplane/index.js";
 
 const bridge: BridgeSpec = { name: "weave-a", mtu: 1450, addresses: ["10.32.0.1/24"] };
 const veth: VethSpec = { hostName: "vwe0000000001", peerName: "vwp0000000001", bridge: "weave-a", mtu: 1450 };
@@ -145,6 +145,25 @@ void describe("planReconcile", () => {
       "delete bridge weave-old",
       "create bridge weave-a",
       "create veth vwe0000000001",
+    ]);
+  });
+
+  void it("describes every kind of operation by its link", () => {
+    const ops: DataplaneOp[] = [
+      { op: "create-bridge", spec: bridge },
+      { op: "fix-bridge", name: "weave-a", addAddresses: [], delAddresses: [], setUp: true },
+      { op: "delete-bridge", name: "weave-b" },
+      { op: "create-veth", spec: veth },
+      { op: "fix-veth", hostName: "vwe0000000002", setUp: true },
+      { op: "delete-veth", name: "vwe0000000003" },
+    ];
+    assert.deepEqual(ops.map(describeOp), [
+      "create bridge weave-a",
+      "fix bridge weave-a",
+      "delete bridge weave-b",
+      "create veth vwe0000000001",
+      "fix veth vwe0000000002",
+      "delete veth vwe0000000003",
     ]);
   });
 
