@@ -175,6 +175,28 @@ void describe("parseConfig", () => {
     assert.equal(parseConfig(["--mtu", "65535"], {}).mtu, 65535);
   });
 
+  void it("a parser's error is the problem quoted in full, after the flag and its variable", () => {
+    for (const [argv, message] of [
+      [
+        ["--ipalloc-range", "10.32.0.1/12"],
+        'Invalid value "10.32.0.1/12" for --ipalloc-range (WEAVE_IPALLOC_RANGE): Invalid CIDR "10.32.0.1/12": host bits are set (did you mean "10.32.0.0/12"?)',
+      ],
+      [
+        ["--ipalloc-range", "fd00::/48"],
+        'Invalid value "fd00::/48" for --ipalloc-range (WEAVE_IPALLOC_RANGE): expected an IPv4 CIDR of /24 or larger',
+      ],
+      [
+        ["--store", "etcd://"],
+        'Invalid value "etcd://" for --store (WEAVE_STORE): Invalid store URL "etcd://": no host given',
+      ],
+      [["--dns-port", "0"], 'Invalid value "0" for --dns-port (WEAVE_DNS_PORT): expected a port'],
+      [["--vxlan-port=65536"], 'Invalid value "65536" for --vxlan-port (WEAVE_VXLAN_PORT): expected a port'],
+    ] as const) {
+      assert.throws(() => parseConfig(argv, {}), { code: "WEAVE_CONFIG", message }, argv.join(" "));
+    }
+    assert.equal(parseConfig(["--dns-port", "65535", "--vxlan-port", "1"], {}).vxlanPort, 1);
+  });
+
   void it("an invalid range names the flag", () => {
     for (const v of ["10.32.0.0", "10.32.0.1/12", "10.32.0.0/25", "fd00::/48", "nonsense", "10.32.0.0/33"]) {
       configError(() => parseConfig(["--ipalloc-range", v], {}), "--ipalloc-range", v);
