@@ -186,6 +186,51 @@ void describe("encodeResponse", () => {
     assert.equal(d?.additional[0]?.class, 4096);
   });
 
+  void it("leaves out what would pass 65,535 octets: whole records, authority first to go, TC set", () => {
+    const soa: ResourceRecord = {
+      type: "SOA",
+      name: "weave.local.",
+      ttl: 1,
+      mname: "weave.local.",
+      rname: "hostmaster.weave.local.",
+      serial: 5,
+      refresh: 1,
+      retry: 2,
+      expire: 3,
+      minimum: 1,
+    };
+    const many: ResourceRecord[] = Array.from({ length: 5000 }, (_, i) => ({
+      type: "A",
+      name: "Big.weave.local.",
+      ttl: 1,
+      address: `10.40.${i >> 8}.${i & 255}`,
+    }));
+    const big = encodeResponse({ id: 1, flags: Flag.QR, question, answers: many, authority: [soa] });
+    assert.equal(big.overflowed, true);
+    const d = decodeMessage(big.bytes);
+    assert.ok(big.bytes.length <= 65_535 - 11, `${big.bytes.length} octets`);
+    assert.equal(d?.answers.length, big.answerEnds.length);
+    assert.ok(
+      big.answerEnds.length > 4000 && big.answerEnds.length < many.length,
+      `${big.answerEnds.length}`,
+    );
+    assert.equal(big.answerEnds.at(-1), big.bytes.length);
+    assert.equal(d?.authority.length, 0);
+    assert.ok(((d?.flags ?? 0) & Flag.TC) !== 0);
+
+    // Every answer fits, the authority record no longer does.
+    const fitting = many.slice(0, big.answerEnds.length);
+    const full = encodeResponse({ id: 1, flags: Flag.QR, question, answers: fitting, authority: [soa] });
+    assert.equal(full.overflowed, true);
+    assert.equal(full.answerEnds.length, fitting.length);
+    assert.equal(decodeMessage(full.bytes)?.authority.length, 0);
+
+    const fits = encodeResponse({ id: 1, flags: Flag.QR, question, answers: answers(60), authority: [soa] });
+    assert.equal(fits.overflowed, false);
+    assert.equal(decodeMessage(fits.bytes)?.authority.length, 1);
+    assert.equal(((decodeMessage(fits.bytes)?.flags ?? 0) & Flag.TC) !== 0, false);
+  });
+
   void it("truncates to whole records, sets TC, drops authority and keeps OPT", () => {
     const enc = encodeResponse({ id: 1, flags: Flag.QR, question, answers: answers(60), ednsUdpSize: 4096 });
     assert.equal(truncateResponse(enc, 4096), enc.bytes);
