@@ -1,5 +1,6 @@
 /** The status page: an HTML document around the status picture, refreshed by the browser. Pure. */
-import { escapeXml, renderStatusSvg, type StatusPicture } from "./svg.js";
+import type { StatusPicture } from "./picture.js";
+import { escapeXml, renderStatusSvg } from "./svg.js";
 
 /** Seconds between reloads of the status page. */
 export const REFRESH_SECONDS = 5;

@@ -14,7 +14,8 @@ import type { ListenAddress, Logger } from "../core/index.js";
 import { errorMessage, formatListenAddress, WeaveError } from "../core/index.js";
 import { EXPOSITION_CONTENT_TYPE } from "../metrics/index.js";
 import { renderStatusPage } from "./page.js";
-import { renderStatusSvg, type StatusPicture } from "./svg.js";
+import type { StatusPicture } from "./picture.js";
+import { renderStatusSvg } from "./svg.js";
 
 export interface StatusServerOptions {
   /** Where to listen; port 0 picks a free port (see `address()`). */
