@@ -7,7 +7,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { WeaveError } from "../core/index.js";
 
 /** etcd's client port, used when a host of the store URL has none. */
-export const DEFAULT_ETCD_PORT = 2379;
+const DEFAULT_ETCD_PORT = 2379;
 
 export interface StoreUrl {
   kind: "etcd";

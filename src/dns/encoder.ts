@@ -55,7 +55,7 @@ const OPT_SIZE = 11;
 const scratch = Buffer.allocUnsafe(MAX_MESSAGE);
 
 /** Splits an absolute or relative presentation name into labels, honouring `\.` and `\DDD` escapes. */
-export function splitLabels(name: string): string[] {
+function splitLabels(name: string): string[] {
   if (name === "." || name === "") return [];
   if (!name.includes("\\")) {
     const labels = name.split(".");
@@ -230,7 +230,7 @@ function writeOpt(w: Writer, udpSize: number, extendedRcode: number): void {
  * The number of whole answers of `enc` that fit in `limit` octets together with the header,
  * the question and (when present) the OPT record.
  */
-export function answersThatFit(enc: EncodedResponse, limit: number): number {
+function answersThatFit(enc: EncodedResponse, limit: number): number {
   const budget = limit - (enc.hasOpt ? OPT_SIZE : 0);
   let k = 0;
   while (k < enc.answerEnds.length && (enc.answerEnds[k] as number) <= budget) k++;

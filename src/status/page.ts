@@ -3,7 +3,7 @@ import type { StatusPicture } from "./picture.js";
 import { escapeXml, renderStatusSvg } from "./svg.js";
 
 /** Seconds between reloads of the status page. */
-export const REFRESH_SECONDS = 5;
+const REFRESH_SECONDS = 5;
 
 /**
  * The HTML of the status page: the picture inline (no script, no external resource), reloaded
