@@ -2,14 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isWeaveError } from "../../../src/core/index.js";
 import { controlSocketPath, FLAGS, flagsHelp, parseConfig } from "../../../src/config/index.js";
-
-function configError(fn: () => unknown, ...mustMention: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
-    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
-    return true;
-  });
-}
+import { configError } from "../../helpers/config-errors.js";
 
 void describe("parseConfig", () => {
   void it("has documented defaults", () => {

@@ -1,16 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseStoreUrl } from "../../../src/config/index.js";
-import { isWeaveError } from "../../../src/core/index.js";
 import { EtcdStore } from "../../../src/store/index.js";
-
-function configError(fn: () => unknown, ...mustMention: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
-    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
-    return true;
-  });
-}
+import { configError } from "../../helpers/config-errors.js";
 
 void describe("parseStoreUrl", () => {
   void it("turns etcd:// into http endpoints and etcds:// into https, port 2379 by default", () => {

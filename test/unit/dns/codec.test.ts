@@ -138,6 +138,18 @@ void describe("encodeResponse", () => {
       address: `10.40.0.${i + 1}`,
     }));
   const question = { name: "Big.weave.local.", type: 1, class: 1 };
+  const soa: ResourceRecord = {
+    type: "SOA",
+    name: "weave.local.",
+    ttl: 1,
+    mname: "weave.local.",
+    rname: "hostmaster.weave.local.",
+    serial: 5,
+    refresh: 1,
+    retry: 2,
+    expire: 3,
+    minimum: 1,
+  };
 
   void it("compresses owner names to a pointer at the question (60 A records in 993 octets)", () => {
     const enc = encodeResponse({ id: 1, flags: Flag.QR | Flag.AA, question, answers: answers(60) });
@@ -158,18 +170,6 @@ void describe("encodeResponse", () => {
   });
 
   void it("compresses SOA and PTR names and decodes back", () => {
-    const soa: ResourceRecord = {
-      type: "SOA",
-      name: "weave.local.",
-      ttl: 1,
-      mname: "weave.local.",
-      rname: "hostmaster.weave.local.",
-      serial: 5,
-      refresh: 1,
-      retry: 2,
-      expire: 3,
-      minimum: 1,
-    };
     const enc = encodeResponse({
       id: 1,
       flags: Flag.QR | Rcode.NXDOMAIN,
@@ -187,18 +187,6 @@ void describe("encodeResponse", () => {
   });
 
   void it("leaves out what would pass 65,535 octets: whole records, authority first to go, TC set", () => {
-    const soa: ResourceRecord = {
-      type: "SOA",
-      name: "weave.local.",
-      ttl: 1,
-      mname: "weave.local.",
-      rname: "hostmaster.weave.local.",
-      serial: 5,
-      refresh: 1,
-      retry: 2,
-      expire: 3,
-      minimum: 1,
-    };
     const many: ResourceRecord[] = Array.from({ length: 5000 }, (_, i) => ({
       type: "A",
       name: "Big.weave.local.",

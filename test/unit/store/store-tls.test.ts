@@ -1,24 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { isWeaveError } from "../../../src/core/index.js";
 import { EtcdStore, loadStoreTls } from "../../../src/store/index.js";
-
-function configError(fn: () => unknown, ...mustMention: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
-    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
-    return true;
-  });
-}
-
-async function configRejects(p: Promise<unknown>, ...mustMention: string[]): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
-    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
-    return true;
-  });
-}
+import { configError, configRejects } from "../../helpers/config-errors.js";
 
 // A throwaway self-signed certificate (its key was never kept): public material only.
 const CERT = `-----BEGIN CERTIFICATE-----
