@@ -10,9 +10,8 @@ import {
   describeOverlayOp,
   FLOOD_MAC,
   overlayOpTool,
-  planOverlay,
+  overlayPlan,
   renderOverlayOp,
-  validateOverlay,
 } from "./overlay-planner.js";
 import type {
   ObservedFdb,
@@ -52,8 +51,7 @@ export class FakeOverlay extends CommandRecorder implements OverlayDataplane {
   }
 
   async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
-    validateOverlay(desired);
-    const ops = planOverlay(desired, this.observe());
+    const ops = overlayPlan(desired)(this.observe());
     for (const op of ops) {
       for (const line of renderOverlayOp(op)) this.run(`${overlayOpTool(op)} ${line}`);
       this.applyToModel(op);

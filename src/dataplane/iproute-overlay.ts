@@ -14,9 +14,8 @@ import {
   describeOverlayOp,
   isWeaveVxlanName,
   overlayOpTool,
-  planOverlay,
+  overlayPlan,
   renderOverlayOp,
-  validateOverlay,
 } from "./overlay-planner.js";
 import type {
   ObservedFdb,
@@ -108,10 +107,10 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
   }
 
   async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
-    validateOverlay(desired);
+    const plan = overlayPlan(desired);
     const applied = await this.converge({
       observe: () => this.observe(),
-      plan: (observed: ObservedOverlay) => planOverlay(desired, observed),
+      plan,
       apply: (ops) => this.apply(ops),
       describe: describeOverlayOp,
       retrying: "Retrying overlay operations",

@@ -200,6 +200,15 @@ export function planOverlay(desired: readonly OverlayNetwork[], observed: Observ
   return [...deletes, ...links, ...fdbDel, ...fdbAdd, ...neighDel, ...neighSet];
 }
 
+/**
+ * Checks `desired` now (validateOverlay: WEAVE_BAD_REQUEST before anything is run) and returns the
+ * plan to run against the overlay as observed later (planOverlay).
+ */
+export function overlayPlan(desired: readonly OverlayNetwork[]): (observed: ObservedOverlay) => OverlayOp[] {
+  validateOverlay(desired);
+  return (observed) => planOverlay(desired, observed);
+}
+
 /** Which batch tool carries out an operation: `ip -batch -` or `bridge -batch -`. */
 export function overlayOpTool(op: OverlayOp): "ip" | "bridge" {
   return op.op === "add-fdb" || op.op === "del-fdb" ? "bridge" : "ip";

@@ -304,6 +304,16 @@ void describe("IprouteOverlay (scripted exec)", () => {
     ]);
   });
 
+  void it("refuses an invalid network before running anything", async () => {
+    const { exec, calls } = scriptedExec({}, () => undefined);
+    const overlay = new IprouteOverlay({ exec, logger: silentLogger });
+    await assert.rejects(overlay.reconcile([{ ...net, spec: { ...spec, mtu: 67 } }]), {
+      code: "WEAVE_BAD_REQUEST",
+      message: "Invalid MTU 67: use 68-65535",
+    });
+    assert.deepEqual(calls, []);
+  });
+
   void it("fails with WEAVE_DATAPLANE quoting stderr when the retry fails too", async () => {
     const { exec } = scriptedExec({}, (cmd) =>
       cmd.startsWith("ip -batch") ? "Error: no bridge" : undefined,
