@@ -2,7 +2,7 @@
 import type { ClusterStatus } from "../cluster/index.js";
 import { WeaveError } from "../core/index.js";
 import { callDaemon } from "./control-client.js";
-import { table } from "./commands.js";
+import { printJson, printLines, table } from "./output.js";
 
 function ago(ms: number, now: number): string {
   if (ms === 0) return "-";
@@ -12,10 +12,7 @@ function ago(ms: number, now: number): string {
 
 export async function statusPeers(socket: string, json: boolean): Promise<number> {
   const s = await callDaemon<ClusterStatus>(socket, "GET", "/peers");
-  if (json) {
-    process.stdout.write(JSON.stringify(s, null, 2) + "\n");
-    return 0;
-  }
+  if (json) return printJson(s);
   const now = Date.now();
   const store = s.store.reachable
     ? `${s.store.url} (reachable)`
@@ -30,8 +27,7 @@ export async function statusPeers(socket: string, json: boolean): Promise<number
     ),
   ];
   for (const c of s.conflicts) lines.push("", `WARNING: ${c}`);
-  process.stdout.write(lines.join("\n") + "\n");
-  return 0;
+  return printLines(lines);
 }
 
 export async function rmpeer(socket: string, args: readonly string[]): Promise<number> {
@@ -42,6 +38,5 @@ export async function rmpeer(socket: string, args: readonly string[]): Promise<n
   const res = await callDaemon<{ peer: string; blocksReleased: number }>(socket, "POST", "/rmpeer", 30_000, {
     name,
   });
-  process.stdout.write(`removed peer ${res.peer}: ${res.blocksReleased} address block(s) released\n`);
-  return 0;
+  return printLines([`removed peer ${res.peer}: ${res.blocksReleased} address block(s) released`]);
 }

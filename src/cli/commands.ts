@@ -2,11 +2,12 @@
 import { controlSocketPath, FLAGS } from "../config/index.js";
 import type { ClusterStatus } from "../cluster/index.js";
 import { VERSION, WeaveError } from "../core/index.js";
-import type { PsRow, StatusView } from "../daemon/index.js";
+import type { DnsStatusView, PsRow, StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
 import { callDaemon } from "./control-client.js";
 import { statusPeers } from "./cluster.js";
 import { statusDns } from "./dns.js";
+import { appendTable, printJson, printLines, table } from "./output.js";
 
 /**
  * The control socket: --run-dir, else WEAVE_RUN_DIR, else the default decide where the daemon is.
@@ -46,16 +47,12 @@ export async function status(args: readonly string[]): Promise<number> {
   const json = rest.includes("--json");
   if (rest[0] === "dns") return statusDns(socket, json);
   if (rest[0] === "peers") return statusPeers(socket, json);
-  const s = await callDaemon<
-    StatusView & {
-      dns: { domain: string; addresses: string[]; entries: number } | null;
-      cluster: ClusterStatus | null;
-    }
-  >(socket, "GET", "/status");
-  if (json) {
-    process.stdout.write(JSON.stringify(s, null, 2) + "\n");
-    return 0;
-  }
+  const s = await callDaemon<StatusView & { dns: DnsStatusView | null; cluster: ClusterStatus | null }>(
+    socket,
+    "GET",
+    "/status",
+  );
+  if (json) return printJson(s);
   const lines = [
     `        Version: ${s.version}`,
     `            PID: ${s.pid}`,
@@ -67,24 +64,19 @@ export async function status(args: readonly string[]): Promise<number> {
     `       weaveDNS: ${s.dns ? `${s.dns.domain} on ${s.dns.addresses.join(", ") || "-"}, ${s.dns.entries} entries` : "off"}`,
     `        Cluster: ${clusterLine(s.cluster)}`,
   ];
-  if (s.networks.length > 0) {
-    lines.push("");
-    lines.push(
-      table(
-        ["NETWORK", "ID", "BRIDGE", "SUBNETS", "INTERNAL", "ENDPOINTS"],
-        s.networks.map((n) => [
-          n.name || "-",
-          n.id.slice(0, 12),
-          n.bridge,
-          n.subnets.join(",") || "-",
-          n.internal ? "yes" : "no",
-          String(n.endpoints),
-        ]),
-      ),
-    );
-  }
-  process.stdout.write(lines.join("\n") + "\n");
-  return 0;
+  appendTable(
+    lines,
+    ["NETWORK", "ID", "BRIDGE", "SUBNETS", "INTERNAL", "ENDPOINTS"],
+    s.networks.map((n) => [
+      n.name || "-",
+      n.id.slice(0, 12),
+      n.bridge,
+      n.subnets.join(",") || "-",
+      n.internal ? "yes" : "no",
+      String(n.endpoints),
+    ]),
+  );
+  return printLines(lines);
 }
 
 function clusterLine(c: ClusterStatus | null): string {
@@ -97,7 +89,7 @@ function clusterLine(c: ClusterStatus | null): string {
 export async function ps(args: readonly string[]): Promise<number> {
   const { socket } = controlSocket(args);
   const rows = await callDaemon<PsRow[]>(socket, "GET", "/ps");
-  process.stdout.write(
+  return printLines([
     table(
       ["CONTAINER", "NETWORK", "MAC", "IP", "PORTS"],
       rows.map((r) => [
@@ -107,23 +99,10 @@ export async function ps(args: readonly string[]): Promise<number> {
         [r.ip, r.ipv6].filter((x) => x !== "").join(",") || "-",
         (r.ports ?? []).join(", "),
       ]),
-    ) + "\n",
-  );
-  return 0;
+    ),
+  ]);
 }
 
 export function version(): number {
-  process.stdout.write(`weave ${VERSION}\n`);
-  return 0;
-}
-
-/** Left-aligned columns separated by two spaces. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [fmt(header), ...rows.map(fmt)].join("\n");
+  return printLines([`weave ${VERSION}`]);
 }

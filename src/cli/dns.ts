@@ -1,29 +1,12 @@
 /** `weave dns-add | dns-remove | dns-lookup | dns-args` and `weave status dns`. */
 import { isIP } from "node:net";
 import { WeaveError } from "../core/index.js";
-import type { DnsEntryView, StatusView } from "../daemon/index.js";
-import { table } from "./commands.js";
+import type { DnsChange, DnsEntryView, DnsStatusView, StatusView } from "../daemon/index.js";
 import { callDaemon } from "./control-client.js";
-
-interface DnsStatus {
-  domain: string;
-  addresses: string[];
-  port: number;
-  error: string;
-  entries: number;
-  eventsConnected: boolean;
-  skipped?: { fqdn: string; address: string; container: string; reason: string }[];
-}
-
-interface DnsArgs {
-  ips: string[];
-  container?: string;
-  fqdn?: string;
-  network?: string;
-}
+import { appendTable, printJson, printLines } from "./output.js";
 
 /** Parses `IP... [CONTAINER] [-h FQDN] [--net NETWORK]`. */
-export function parseDnsArgs(args: readonly string[]): DnsArgs {
+export function parseDnsArgs(args: readonly string[]): DnsChange {
   const ips: string[] = [];
   let container: string | undefined;
   let fqdn: string | undefined;
@@ -49,21 +32,27 @@ export function parseDnsArgs(args: readonly string[]): DnsArgs {
         `"${a}" is not an IP address, and a container ("${container}") was given already`,
       );
   }
-  const out: DnsArgs = { ips };
+  const out: DnsChange = { ips };
   if (container !== undefined) out.container = container;
   if (fqdn !== undefined) out.fqdn = fqdn;
   if (network !== undefined) out.network = network;
   return out;
 }
 
-export async function dnsAdd(socket: string, args: readonly string[]): Promise<number> {
+/** The change `weave COMMAND args` asks for; a usage error when it names neither container nor FQDN. */
+function dnsChange(command: "dns-add" | "dns-remove", args: readonly string[]): DnsChange {
   const change = parseDnsArgs(args);
   if (change.container === undefined && change.fqdn === undefined) {
     throw new WeaveError(
       "WEAVE_CONFIG",
-      "Usage: weave dns-add [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]",
+      `Usage: weave ${command} [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]`,
     );
   }
+  return change;
+}
+
+export async function dnsAdd(socket: string, args: readonly string[]): Promise<number> {
+  const change = dnsChange("dns-add", args);
   const res = await callDaemon<{ added: { fqdn: string; address: string; network: string }[] }>(
     socket,
     "POST",
@@ -71,23 +60,15 @@ export async function dnsAdd(socket: string, args: readonly string[]): Promise<n
     15_000,
     change,
   );
-  for (const r of res.added) {
-    process.stdout.write(`${r.fqdn} ${r.address}${r.network ? ` (network ${r.network})` : ""}\n`);
-  }
-  return 0;
+  return printLines(
+    res.added.map((r) => `${r.fqdn} ${r.address}${r.network ? ` (network ${r.network})` : ""}`),
+  );
 }
 
 export async function dnsRemove(socket: string, args: readonly string[]): Promise<number> {
-  const change = parseDnsArgs(args);
-  if (change.container === undefined && change.fqdn === undefined) {
-    throw new WeaveError(
-      "WEAVE_CONFIG",
-      "Usage: weave dns-remove [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]",
-    );
-  }
+  const change = dnsChange("dns-remove", args);
   const res = await callDaemon<{ removed: number }>(socket, "POST", "/dns/remove", 15_000, change);
-  process.stdout.write(`removed ${res.removed} record${res.removed === 1 ? "" : "s"}\n`);
-  return 0;
+  return printLines([`removed ${res.removed} record${res.removed === 1 ? "" : "s"}`]);
 }
 
 export async function dnsLookup(socket: string, args: readonly string[]): Promise<number> {
@@ -99,32 +80,24 @@ export async function dnsLookup(socket: string, args: readonly string[]): Promis
     `/dns/lookup?name=${encodeURIComponent(name)}`,
   );
   if (res.addresses.length === 0) throw new WeaveError("WEAVE_NOT_FOUND", `${name} is not known to weaveDNS`);
-  for (const a of res.addresses) process.stdout.write(`${a}\n`);
-  return 0;
+  return printLines(res.addresses);
 }
 
 /** The `docker run` flags (or daemon.json keys) that make a container use weaveDNS. */
 export async function dnsArgs(socket: string, args: readonly string[]): Promise<number> {
-  const s = await callDaemon<StatusView & { dns: DnsStatus | null }>(socket, "GET", "/status");
+  const s = await callDaemon<StatusView & { dns: DnsStatusView | null }>(socket, "GET", "/status");
   if (!s.dns) throw new WeaveError("WEAVE_UNSUPPORTED", "weaveDNS is off (weave was launched with --no-dns)");
   const preferred = s.networks.find((n) => n.name === s.defaultNetwork.name) ?? s.networks[0];
   const server = preferred?.gateways.find((g) => isIP(g) === 4) ?? preferred?.gateways[0];
   if (!server) throw new WeaveError("WEAVE_NOT_FOUND", "No weave network yet, so weaveDNS has no address");
   const domain = s.dns.domain.replace(/\.$/, "");
-  if (args.includes("--json")) {
-    process.stdout.write(JSON.stringify({ dns: [server], "dns-search": [domain] }, null, 2) + "\n");
-  } else {
-    process.stdout.write(`--dns=${server} --dns-search=${domain}\n`);
-  }
-  return 0;
+  if (args.includes("--json")) return printJson({ dns: [server], "dns-search": [domain] });
+  return printLines([`--dns=${server} --dns-search=${domain}`]);
 }
 
 export async function statusDns(socket: string, json: boolean): Promise<number> {
-  const res = await callDaemon<{ status: DnsStatus; entries: DnsEntryView[] }>(socket, "GET", "/dns");
-  if (json) {
-    process.stdout.write(JSON.stringify(res, null, 2) + "\n");
-    return 0;
-  }
+  const res = await callDaemon<{ status: DnsStatusView; entries: DnsEntryView[] }>(socket, "GET", "/dns");
+  if (json) return printJson(res);
   const st = res.status;
   const lines = [
     `         Domain: ${st.domain}`,
@@ -136,22 +109,17 @@ export async function statusDns(socket: string, json: boolean): Promise<number> 
     const owner = r.container ? ` of container ${r.container.slice(0, 12)}` : "";
     lines.push(`        Skipped: ${r.fqdn} ${r.address}${owner}: ${r.reason}`);
   }
-  if (res.entries.length > 0) {
-    lines.push("");
-    lines.push(
-      table(
-        ["NAME", "ADDRESS", "NETWORK", "ORIGIN", "CONTAINER", "HOST"],
-        res.entries.map((e) => [
-          e.name,
-          e.address,
-          e.network || "(all)",
-          e.origin,
-          e.container || "-",
-          e.host || "-",
-        ]),
-      ),
-    );
-  }
-  process.stdout.write(lines.join("\n") + "\n");
-  return 0;
+  appendTable(
+    lines,
+    ["NAME", "ADDRESS", "NETWORK", "ORIGIN", "CONTAINER", "HOST"],
+    res.entries.map((e) => [
+      e.name,
+      e.address,
+      e.network || "(all)",
+      e.origin,
+      e.container || "-",
+      e.host || "-",
+    ]),
+  );
+  return printLines(lines);
 }

@@ -15,7 +15,7 @@ import type { StatusView } from "../daemon/index.js";
 import { socketAnswers } from "../plugin-api/index.js";
 import { callDaemon } from "./control-client.js";
 
-export const LAUNCH_TIMEOUT_MS = 60_000;
+const LAUNCH_TIMEOUT_MS = 60_000;
 
 export async function launch(args: readonly string[]): Promise<number> {
   const config = parseConfig(args, process.env);

@@ -6,47 +6,11 @@ import { hostname } from "node:os";
 import { WeaveError } from "../core/index.js";
 import type { LogLevel } from "../core/index.js";
 import { FLAGS } from "./flags.js";
+import type { Config } from "./types.js";
 
 export { FLAGS } from "./flags.js";
 export type { FlagSpec } from "./flags.js";
-
-export interface Config {
-  socket: string;
-  /** The name Docker knows the driver by (`-d NAME`): --driver-name, else derived from the socket. */
-  driverName: string;
-  socketGroup: string;
-  logLevel: LogLevel;
-  nameserver: string | undefined;
-  ipallocRange: string;
-  stateDir: string;
-  runDir: string;
-  dockerSocket: string;
-  mtu: number | undefined;
-  defaultNetwork: string;
-  logFile: string;
-  foreground: boolean;
-  noDns: boolean;
-  dnsDomain: string;
-  dnsTtl: number;
-  dnsUpstream: string[];
-  dnsPort: number;
-  dnsWorkers: number;
-  dnsResolvConf: string;
-  /** `IP:PORT` of the status server (metrics, status page); "" for none. */
-  statusAddr: string;
-  /** Cluster store URL (`etcd://h1:2379,h2:2379`); "" for single-host mode. */
-  store: string;
-  /** PEM files for TLS to the store ("" when not given). */
-  storeCa: string;
-  storeCert: string;
-  storeKey: string;
-  /** This host's underlay address other hosts send VXLAN traffic to ("" to detect). */
-  advertiseAddr: string;
-  /** This host's name in the cluster. */
-  name: string;
-  /** UDP port of the VXLAN overlay. */
-  vxlanPort: number;
-}
+export type { Config } from "./types.js";
 
 /** Parses daemon flags. Accepts `--flag value` and `--flag=value`. */
 export function parseConfig(

@@ -4,12 +4,16 @@
  */
 import { isIP } from "node:net";
 import type { LogLevel } from "../core/index.js";
-import { LOG_LEVELS } from "../core/index.js";
-import { MAX_MTU, MIN_MTU } from "../driver/index.js";
-import { parsePrefix } from "../ipam/index.js";
-import { parseListenAddress } from "../status/index.js";
-import { parseStoreUrl } from "../store/store-url.js";
-import type { Config } from "./config.js";
+import {
+  errorMessage,
+  LOG_LEVELS,
+  MAX_MTU,
+  MIN_MTU,
+  parseListenAddress,
+  parsePrefix,
+} from "../core/index.js";
+import { parseStoreUrl } from "./store-url.js";
+import type { Config } from "./types.js";
 
 export interface FlagSpec {
   key: keyof Config;
@@ -25,6 +29,18 @@ const mtuCheck = (v: string) =>
   /^\d+$/.test(v) && Number(v) >= MIN_MTU && Number(v) <= MAX_MTU
     ? undefined
     : `expected an MTU from ${MIN_MTU} to ${MAX_MTU}`;
+
+const portCheck = (v: string) =>
+  /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : "expected a port";
+
+/** What `check` returns, or the message of what it throws (a parser's error is the value's problem). */
+function problem(check: () => string | undefined): string | undefined {
+  try {
+    return check();
+  } catch (err) {
+    return errorMessage(err);
+  }
+}
 
 export const FLAGS: readonly FlagSpec[] = [
   {
@@ -75,14 +91,11 @@ export const FLAGS: readonly FlagSpec[] = [
     env: "WEAVE_IPALLOC_RANGE",
     default: "10.32.0.0/12",
     help: "IPv4 range from which subnets of networks created without --subnet are carved",
-    validate: (v) => {
-      try {
+    validate: (v) =>
+      problem(() => {
         const p = parsePrefix(v, { strict: true });
         return p.family === 4 && p.bits <= 24 ? undefined : "expected an IPv4 CIDR of /24 or larger";
-      } catch (err) {
-        return (err as Error).message;
-      }
-    },
+      }),
   },
   {
     key: "stateDir",
@@ -182,8 +195,7 @@ export const FLAGS: readonly FlagSpec[] = [
     env: "WEAVE_DNS_PORT",
     default: "53",
     help: "UDP and TCP port of weaveDNS on each weave network's gateway address",
-    validate: (v) =>
-      /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : "expected a port",
+    validate: portCheck,
   },
   {
     key: "dnsWorkers",
@@ -215,15 +227,7 @@ export const FLAGS: readonly FlagSpec[] = [
     env: "WEAVE_STORE",
     default: "",
     help: 'Cluster store shared by every host of a multi-host cluster: etcd://HOST[:PORT][,HOST[:PORT]...] (etcds:// for TLS); "" for one host alone',
-    validate: (v) => {
-      if (v === "") return undefined;
-      try {
-        parseStoreUrl(v);
-        return undefined;
-      } catch (err) {
-        return (err as Error).message;
-      }
-    },
+    validate: (v) => (v === "" ? undefined : problem(() => void parseStoreUrl(v))),
   },
   {
     key: "storeCa",
@@ -271,7 +275,6 @@ export const FLAGS: readonly FlagSpec[] = [
     env: "WEAVE_VXLAN_PORT",
     default: "4789",
     help: "UDP port of the VXLAN overlay between hosts (the same on every host)",
-    validate: (v) =>
-      /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : "expected a port",
+    validate: portCheck,
   },
 ];

@@ -42,7 +42,7 @@ export function isWeaveError(err: unknown, code?: ErrorCode): err is WeaveError 
   return err instanceof WeaveError && (code === undefined || err.code === code);
 }
 
-/** Wraps any thrown value into a WeaveError, keeping WeaveErrors as they are. */
+/** `err` as a WeaveError: itself when it is one, else wrapped with `code` (and `context`, if any). */
 export function toWeaveError(err: unknown, code: ErrorCode = "WEAVE_INTERNAL", context?: string): WeaveError {
   if (err instanceof WeaveError) return err;
   const text = err instanceof Error ? err.message : String(err);

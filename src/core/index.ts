@@ -12,3 +12,7 @@ export * from "./reconciler.js";
 export * from "./decode.js";
 export * from "./http-request.js";
 export * from "./scripted-http.js";
+export * from "./netdev.js";
+export * from "./ip6.js";
+export * from "./cidr.js";
+export * from "./listen-address.js";

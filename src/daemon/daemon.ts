@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "../core/index.js";
 import { createLogger, errorMessage, execFile, realClock, VERSION, WeaveError } from "../core/index.js";
 import type { Config } from "../config/index.js";
+import { parseStoreUrl } from "../config/index.js";
 import { IprouteDataplane, IprouteOverlay } from "../dataplane/index.js";
 import { DockerClient } from "../docker/index.js";
 import type { PortRange } from "../ports/index.js";
@@ -18,7 +19,7 @@ import {
   SocketPortReserver,
 } from "../ports/index.js";
 import type { LocalState } from "../store/index.js";
-import { EtcdStore, loadStoreTls, openSqliteState, parseStoreUrl } from "../store/index.js";
+import { EtcdStore, loadStoreTls, openSqliteState } from "../store/index.js";
 import type { Adapters, HostFacts } from "./compose.js";
 import { composeDaemon } from "./compose.js";
 import { daemonSteps } from "./daemon-steps.js";

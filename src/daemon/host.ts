@@ -4,8 +4,7 @@ import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { Exec } from "../core/index.js";
-import { WeaveError } from "../core/index.js";
-import { MIN_MTU } from "../driver/index.js";
+import { MIN_MTU, WeaveError } from "../core/index.js";
 import type { MetaStore } from "../store/index.js";
 
 /**

@@ -7,3 +7,6 @@ export type { Adapters, ComposeOptions, Daemon, HostFacts } from "./compose.js";
 export { daemonSteps } from "./daemon-steps.js";
 export { startSteps } from "./lifecycle.js";
 export type { Step } from "./lifecycle.js";
+import type { DnsService } from "./dns-service.js";
+/** What weaveDNS reports about itself (control API: `/dns`, and `dns` of `/status`). */
+export type DnsStatusView = ReturnType<DnsService["status"]>;

@@ -5,11 +5,11 @@
 import { hostname } from "node:os";
 import type { Config } from "../config/index.js";
 import type { Logger } from "../core/index.js";
-import { VERSION, WeaveError } from "../core/index.js";
+import { parseListenAddress, VERSION, WeaveError } from "../core/index.js";
 import type { DockerApi } from "../docker/index.js";
 import type { PeerState, WeaveMetrics } from "../metrics/index.js";
 import { createWeaveMetrics, poolUsage, SINGLE_HOST_PEERS } from "../metrics/index.js";
-import { parseListenAddress, StatusServer } from "../status/index.js";
+import { StatusServer } from "../status/index.js";
 import type { IpamReader, NetworkReader, PortBindingReader } from "../store/index.js";
 import { statusJson } from "./control-routes.js";
 import type { ClusterPort } from "../cluster/index.js";

@@ -4,21 +4,13 @@
  * (`ip link add weave-1 mtu 1450 type bridge`, `nft -f -`, ...), so tests can compare that text.
  */
 import { WeaveError } from "../core/index.js";
+import { CommandRecorder } from "./fake-commands.js";
 import { renderNftRuleset } from "./nft-rules.js";
-import {
-  describeOp,
-  planBridge,
-  planReconcile,
-  planVeth,
-  renderOp,
-  validateBridgeSpec,
-  validateVethSpec,
-} from "./planner.js";
+import { bridgePlan, describeOp, reconcilePlan, renderOp, vethPlan } from "./planner.js";
 import type { DataplaneOp, ObservedLink } from "./planner.js";
 import type {
   BridgeSpec,
   Dataplane,
-  DataplaneState,
   DesiredState,
   NetworkPolicy,
   ReconcileMode,
@@ -32,9 +24,7 @@ export interface FakeLink extends ObservedLink {
 }
 
 /** In-memory implementation of the Dataplane port that records its commands. */
-export class FakeDataplane implements Dataplane {
-  /** Every command the real adapter would have run, in order. */
-  readonly commands: string[] = [];
+export class FakeDataplane extends CommandRecorder implements Dataplane {
   /** The fake kernel's links by name. */
   readonly links = new Map<string, FakeLink>();
   /** The policies of the last applyPolicies call. */
@@ -43,7 +33,6 @@ export class FakeDataplane implements Dataplane {
   ruleset = "";
   ipForward = false;
   private routes: string[] = [];
-  private readonly failures: (string | RegExp)[] = [];
   private macCounter = 0;
 
   /** Sets what hostRoutes returns. */
@@ -65,14 +54,8 @@ export class FakeDataplane implements Dataplane {
     if (host) delete host.peer;
   }
 
-  /** Makes the next command matching `match` (substring or RegExp) fail with WEAVE_DATAPLANE. */
-  failNext(match: string | RegExp): void {
-    this.failures.push(match);
-  }
-
   async ensureBridge(spec: BridgeSpec): Promise<void> {
-    validateBridgeSpec(spec);
-    this.apply(planBridge(spec, this.links.get(spec.name)));
+    this.apply(bridgePlan(spec)(this.observe()));
   }
 
   async deleteBridge(name: string): Promise<void> {
@@ -81,8 +64,7 @@ export class FakeDataplane implements Dataplane {
   }
 
   async ensureVeth(spec: VethSpec): Promise<void> {
-    validateVethSpec(spec);
-    this.apply(planVeth(spec, this.links.get(spec.hostName), this.links.get(spec.peerName)));
+    this.apply(vethPlan(spec)(this.observe()));
   }
 
   async deleteVeth(hostName: string): Promise<void> {
@@ -102,32 +84,16 @@ export class FakeDataplane implements Dataplane {
   }
 
   async reconcile(desiredState: DesiredState, mode: ReconcileMode = "full"): Promise<ReconcileReport> {
-    const resolve = (): DataplaneState => {
-      const desired = typeof desiredState === "function" ? desiredState() : desiredState;
-      desired.bridges.forEach(validateBridgeSpec);
-      desired.veths.forEach(validateVethSpec);
-      return desired;
-    };
-    const applied = this.apply(
-      (() => {
-        const desired = resolve();
-        return planReconcile(desired, [...this.links.values()], mode);
-      })(),
-    );
-    return { applied };
+    return { applied: this.apply(reconcilePlan(desiredState, mode)(this.observe())) };
   }
 
   async hostRoutes(): Promise<string[]> {
     return [...this.routes];
   }
 
-  private run(command: string): void {
-    const i = this.failures.findIndex((m) => (typeof m === "string" ? command.includes(m) : m.test(command)));
-    if (i >= 0) {
-      this.failures.splice(i, 1);
-      throw new WeaveError("WEAVE_DATAPLANE", `Command "${command}" failed (injected)`);
-    }
-    this.commands.push(command);
+  /** The fake kernel's links, as the real adapter would observe them. */
+  private observe(): ObservedLink[] {
+    return [...this.links.values()];
   }
 
   private apply(ops: DataplaneOp[]): string[] {

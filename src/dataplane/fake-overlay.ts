@@ -5,13 +5,13 @@
  * as text (`ip link add vxw4096 mtu 1350 type vxlan ...`, `bridge fdb replace ...`).
  */
 import { WeaveError } from "../core/index.js";
+import { CommandRecorder } from "./fake-commands.js";
 import {
   describeOverlayOp,
   FLOOD_MAC,
   overlayOpTool,
-  planOverlay,
+  overlayPlan,
   renderOverlayOp,
-  validateOverlay,
 } from "./overlay-planner.js";
 import type {
   ObservedFdb,
@@ -24,9 +24,7 @@ import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
 import type { ReconcileReport } from "./types.js";
 
 /** In-memory implementation of the OverlayDataplane port that records its commands. */
-export class FakeOverlay implements OverlayDataplane {
-  /** Every command the real adapter would have run (batch lines prefixed with their tool), in order. */
-  readonly commands: string[] = [];
+export class FakeOverlay extends CommandRecorder implements OverlayDataplane {
   /** The fake kernel's VXLAN devices by name (foreign ones included). */
   readonly links = new Map<string, ObservedVxlan>();
   fdb: ObservedFdb[] = [];
@@ -35,18 +33,12 @@ export class FakeOverlay implements OverlayDataplane {
   bridges: Set<string> | undefined;
   private readonly routeMtus = new Map<string, number>();
   private defaultRouteMtu: number | undefined;
-  private readonly failures: (string | RegExp)[] = [];
 
   /** Sets what routeMtu returns for `address`, or for any address without its own value. */
   setRouteMtu(mtu: number | undefined, address?: string): void {
     if (address === undefined) this.defaultRouteMtu = mtu;
     else if (mtu === undefined) this.routeMtus.delete(address);
     else this.routeMtus.set(address, mtu);
-  }
-
-  /** Makes the next command matching `match` (substring or RegExp) fail with WEAVE_DATAPLANE. */
-  failNext(match: string | RegExp): void {
-    this.failures.push(match);
   }
 
   /** The model as the real adapter would observe it. */
@@ -59,8 +51,7 @@ export class FakeOverlay implements OverlayDataplane {
   }
 
   async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
-    validateOverlay(desired);
-    const ops = planOverlay(desired, this.observe());
+    const ops = overlayPlan(desired)(this.observe());
     for (const op of ops) {
       for (const line of renderOverlayOp(op)) this.run(`${overlayOpTool(op)} ${line}`);
       this.applyToModel(op);
@@ -70,15 +61,6 @@ export class FakeOverlay implements OverlayDataplane {
 
   async routeMtu(address: string): Promise<number | undefined> {
     return this.routeMtus.get(address) ?? this.defaultRouteMtu;
-  }
-
-  private run(command: string): void {
-    const i = this.failures.findIndex((m) => (typeof m === "string" ? command.includes(m) : m.test(command)));
-    if (i >= 0) {
-      this.failures.splice(i, 1);
-      throw new WeaveError("WEAVE_DATAPLANE", `Command "${command}" failed (injected)`);
-    }
-    this.commands.push(command);
   }
 
   private need(name: string): ObservedVxlan {

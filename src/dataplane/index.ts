@@ -1,13 +1,13 @@
 export * from "./types.js";
 export * from "./planner.js";
+export { validateBridgeSpec, validateVethSpec } from "./spec-checks.js";
 export * from "./nft-rules.js";
 export * from "./iptables-compat.js";
 export { IprouteDataplane, parseIpAddrJson, parseRoutesJson, randomMac } from "./iproute-dataplane.js";
-export type { IprouteDataplaneOptions } from "./iproute-dataplane.js";
+export type { IprouteOptions } from "./iproute-adapter.js";
 export { FakeDataplane } from "./fake-dataplane.js";
 export type { FakeLink } from "./fake-dataplane.js";
 export * from "./overlay-types.js";
 export * from "./overlay-planner.js";
 export { IprouteOverlay, parseFdbJson, parseNeighJson, parseVxlanLinksJson } from "./iproute-overlay.js";
-export type { IprouteOverlayOptions } from "./iproute-overlay.js";
 export { FakeOverlay } from "./fake-overlay.js";

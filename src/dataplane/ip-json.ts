@@ -6,9 +6,6 @@ import { WeaveError } from "../core/index.js";
 
 export type Obj = Record<string, unknown>;
 
-/** What iproute2 prints when the object to delete is already gone. */
-export const GONE = /Cannot find device|does not exist|No such/;
-
 export function obj(value: unknown): Obj {
   return typeof value === "object" && value !== null ? (value as Obj) : {};
 }

@@ -8,37 +8,22 @@
  * after observing again; deletes run one by one so that "Cannot find device" counts as success.
  */
 import { randomBytes } from "node:crypto";
-import { errorMessage, WeaveError } from "../core/index.js";
-import type { Exec, Logger } from "../core/index.js";
-import { GONE, obj, parseJsonArray, str } from "./ip-json.js";
+import { WeaveError } from "../core/index.js";
+import { obj, parseJsonArray, str } from "./ip-json.js";
+import { IprouteAdapter } from "./iproute-adapter.js";
 import { syncIptablesForward } from "./iptables-compat.js";
 import { renderNftRuleset } from "./nft-rules.js";
-import {
-  describeOp,
-  isWeaveBridgeName,
-  planBridge,
-  planReconcile,
-  planVeth,
-  renderOp,
-  validateBridgeSpec,
-  validateVethSpec,
-} from "./planner.js";
-import type { DataplaneOp, ObservedLink } from "./planner.js";
+import { bridgePlan, describeOp, isWeaveBridgeName, reconcilePlan, renderOp, vethPlan } from "./planner.js";
+import type { DataplaneOp, LinkPlan, ObservedLink } from "./planner.js";
 import type {
   BridgeSpec,
   Dataplane,
-  DataplaneState,
   DesiredState,
   NetworkPolicy,
   ReconcileMode,
   ReconcileReport,
   VethSpec,
 } from "./types.js";
-
-export interface IprouteDataplaneOptions {
-  exec: Exec;
-  logger: Logger;
-}
 
 /**
  * Converts the output of `ip -json -details address show` into observed links. Link-local IPv6
@@ -85,15 +70,7 @@ export function parseRoutesJson(text: string, family: 4 | 6): string[] {
 }
 
 /** The iproute2/nftables implementation of the Dataplane port. */
-export class IprouteDataplane implements Dataplane {
-  private readonly exec: Exec;
-  private readonly logger: Logger;
-
-  constructor(options: IprouteDataplaneOptions) {
-    this.exec = options.exec;
-    this.logger = options.logger;
-  }
-
+export class IprouteDataplane extends IprouteAdapter implements Dataplane {
   /** Reads every link of the namespace with its kind, master, MTU, up flag, addresses and MAC. */
   async observeLinks(): Promise<ObservedLink[]> {
     const res = await this.run("ip", ["-json", "-details", "address", "show"], "list links");
@@ -101,13 +78,7 @@ export class IprouteDataplane implements Dataplane {
   }
 
   async ensureBridge(spec: BridgeSpec): Promise<void> {
-    validateBridgeSpec(spec);
-    await this.converge((links) =>
-      planBridge(
-        spec,
-        links.find((l) => l.name === spec.name),
-      ),
-    );
+    await this.convergeLinks(bridgePlan(spec));
   }
 
   async deleteBridge(name: string): Promise<void> {
@@ -115,14 +86,7 @@ export class IprouteDataplane implements Dataplane {
   }
 
   async ensureVeth(spec: VethSpec): Promise<void> {
-    validateVethSpec(spec);
-    await this.converge((links) =>
-      planVeth(
-        spec,
-        links.find((l) => l.name === spec.hostName),
-        links.find((l) => l.name === spec.peerName),
-      ),
-    );
+    await this.convergeLinks(vethPlan(spec));
   }
 
   async deleteVeth(hostName: string): Promise<void> {
@@ -139,17 +103,7 @@ export class IprouteDataplane implements Dataplane {
   }
 
   async reconcile(desiredState: DesiredState, mode: ReconcileMode = "full"): Promise<ReconcileReport> {
-    const resolve = (): DataplaneState => {
-      const desired = typeof desiredState === "function" ? desiredState() : desiredState;
-      desired.bridges.forEach(validateBridgeSpec);
-      desired.veths.forEach(validateVethSpec);
-      return desired;
-    };
-    const applied = await this.converge((links) => {
-      const desired = resolve();
-      return planReconcile(desired, links, mode);
-    });
-    return { applied };
+    return { applied: await this.convergeLinks(reconcilePlan(desiredState, mode)) };
   }
 
   async hostRoutes(): Promise<string[]> {
@@ -161,18 +115,15 @@ export class IprouteDataplane implements Dataplane {
     return routes;
   }
 
-  /** Observes, plans and applies; on failure observes and plans once more, then gives up. */
-  private async converge(plan: (links: ObservedLink[]) => DataplaneOp[]): Promise<string[]> {
-    const ops = plan(await this.observeLinks());
-    if (ops.length === 0) return [];
-    try {
-      return await this.apply(ops);
-    } catch (err) {
-      const retry = plan(await this.observeLinks());
-      if (retry.length === 0) return ops.map(describeOp);
-      this.logger.debug("Retrying data-plane operations", { error: errorMessage(err) });
-      return await this.apply(retry);
-    }
+  /** Observes the links, plans and applies, retrying once (IprouteAdapter.converge). */
+  private convergeLinks(plan: LinkPlan): Promise<string[]> {
+    return this.converge({
+      observe: () => this.observeLinks(),
+      plan,
+      apply: (ops) => this.apply(ops),
+      describe: describeOp,
+      retrying: "Retrying data-plane operations",
+    });
   }
 
   private async apply(ops: DataplaneOp[]): Promise<string[]> {
@@ -203,12 +154,6 @@ export class IprouteDataplane implements Dataplane {
     return applied;
   }
 
-  private async deleteLink(name: string, kind: string): Promise<void> {
-    const res = await this.exec("ip", ["link", "del", name], { check: false });
-    if (res.code === 0 || GONE.test(res.stderr)) return;
-    throw new WeaveError("WEAVE_DATAPLANE", `Cannot delete ${kind} "${name}": ${res.stderr.trim()}`);
-  }
-
   private async ensureIpForward(): Promise<void> {
     let res;
     try {
@@ -230,18 +175,6 @@ export class IprouteDataplane implements Dataplane {
       "WEAVE_DATAPLANE",
       `Cannot enable IPv4 forwarding (net.ipv4.ip_forward=1) with "sh ${args.join(" ")}" (exit ${fallback.code}): ${fallback.stderr.trim()}`,
     );
-  }
-
-  /** Runs a command; a failure becomes WEAVE_DATAPLANE naming `what` and quoting stderr. */
-  private async run(file: string, args: string[], what: string, input?: string) {
-    const res = await this.exec(file, args, { check: false, ...(input !== undefined ? { input } : {}) });
-    if (res.code !== 0) {
-      throw new WeaveError(
-        "WEAVE_DATAPLANE",
-        `Cannot ${what} with "${file} ${args.join(" ")}" (exit ${res.code}): ${res.stderr.trim()}`,
-      );
-    }
-    return res;
   }
 }
 

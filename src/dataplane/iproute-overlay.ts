@@ -9,15 +9,13 @@
  * observing again; device deletes run one by one so that "Cannot find device" counts as success.
  */
 import { isIP } from "node:net";
-import { errorMessage, WeaveError } from "../core/index.js";
-import type { Exec, ExecResult, Logger } from "../core/index.js";
+import { WeaveError } from "../core/index.js";
 import {
   describeOverlayOp,
   isWeaveVxlanName,
   overlayOpTool,
-  planOverlay,
+  overlayPlan,
   renderOverlayOp,
-  validateOverlay,
 } from "./overlay-planner.js";
 import type {
   ObservedFdb,
@@ -28,13 +26,10 @@ import type {
 } from "./overlay-planner.js";
 import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
-import { GONE, list, num, obj, parseJsonArray, str } from "./ip-json.js";
+import { list, num, obj, parseJsonArray, str } from "./ip-json.js";
+import type { Obj } from "./ip-json.js";
+import { IprouteAdapter } from "./iproute-adapter.js";
 import type { ReconcileReport } from "./types.js";
-
-export interface IprouteOverlayOptions {
-  exec: Exec;
-  logger: Logger;
-}
 
 /** Converts `ip -json -details link show type vxlan` output into observed VXLAN links. */
 export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
@@ -63,11 +58,10 @@ export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
  */
 export function parseFdbJson(text: string): ObservedFdb[] {
   const out: ObservedFdb[] = [];
-  for (const e of parseJsonArray(text, "bridge -json fdb show")) {
-    const dev = str(e["ifname"]);
+  for (const { dev, e } of onWeaveVxlans(text, "bridge -json fdb show", "ifname")) {
     const mac = str(e["mac"]);
     const dst = str(e["dst"]);
-    if (dev === undefined || mac === undefined || dst === undefined || !isWeaveVxlanName(dev)) continue;
+    if (mac === undefined || dst === undefined) continue;
     out.push({ dev, mac: mac.toLowerCase(), dst: normalizeCidr(dst), permanent: e["state"] === "permanent" });
   }
   return out;
@@ -76,28 +70,26 @@ export function parseFdbJson(text: string): ObservedFdb[] {
 /** Converts `ip -json neigh show` output into the entries of weave's VXLAN devices (not proxy/NOARP). */
 export function parseNeighJson(text: string): ObservedNeigh[] {
   const out: ObservedNeigh[] = [];
-  for (const e of parseJsonArray(text, "ip -json neigh show")) {
-    const dev = str(e["dev"]);
+  for (const { dev, e } of onWeaveVxlans(text, "ip -json neigh show", "dev")) {
     const ip = str(e["dst"]);
     const state = list(e["state"]);
-    if (dev === undefined || ip === undefined || !isWeaveVxlanName(dev)) continue;
-    if ("proxy" in e || state.includes("NOARP")) continue;
+    if (ip === undefined || "proxy" in e || state.includes("NOARP")) continue;
     const mac = str(e["lladdr"])?.toLowerCase();
     out.push({ dev, ip: normalizeCidr(ip), permanent: state.includes("PERMANENT"), ...(mac ? { mac } : {}) });
   }
   return out;
 }
 
+/** The entries of the JSON array `what` printed whose device (field `devField`) is a weave VXLAN device. */
+function onWeaveVxlans(text: string, what: string, devField: string): { dev: string; e: Obj }[] {
+  return parseJsonArray(text, what).flatMap((e) => {
+    const dev = str(e[devField]);
+    return dev !== undefined && isWeaveVxlanName(dev) ? [{ dev, e }] : [];
+  });
+}
+
 /** The iproute2 implementation of the OverlayDataplane port. */
-export class IprouteOverlay implements OverlayDataplane {
-  private readonly exec: Exec;
-  private readonly logger: Logger;
-
-  constructor(options: IprouteOverlayOptions) {
-    this.exec = options.exec;
-    this.logger = options.logger;
-  }
-
+export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
   /** Reads weave's VXLAN devices and their FDB remotes and neighbour entries. */
   async observe(): Promise<ObservedOverlay> {
     const links = await this.run(
@@ -115,17 +107,15 @@ export class IprouteOverlay implements OverlayDataplane {
   }
 
   async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
-    validateOverlay(desired);
-    const ops = planOverlay(desired, await this.observe());
-    if (ops.length === 0) return { applied: [] };
-    try {
-      return { applied: await this.apply(ops) };
-    } catch (err) {
-      const retry = planOverlay(desired, await this.observe());
-      if (retry.length === 0) return { applied: ops.map(describeOverlayOp) };
-      this.logger.debug("Retrying overlay operations", { error: errorMessage(err) });
-      return { applied: await this.apply(retry) };
-    }
+    const plan = overlayPlan(desired);
+    const applied = await this.converge({
+      observe: () => this.observe(),
+      plan,
+      apply: (ops) => this.apply(ops),
+      describe: describeOverlayOp,
+      retrying: "Retrying overlay operations",
+    });
+    return { applied };
   }
 
   async routeMtu(address: string): Promise<number | undefined> {
@@ -152,7 +142,7 @@ export class IprouteOverlay implements OverlayDataplane {
     while (i < ops.length) {
       const op = ops[i] as OverlayOp;
       if (op.op === "delete-vxlan") {
-        await this.deleteLink(op.name);
+        await this.deleteLink(op.name, "VXLAN device");
         i++;
         continue;
       }
@@ -170,23 +160,5 @@ export class IprouteOverlay implements OverlayDataplane {
     const applied = ops.map(describeOverlayOp);
     for (const line of applied) this.logger.info("Overlay changed", { op: line });
     return applied;
-  }
-
-  private async deleteLink(name: string): Promise<void> {
-    const res = await this.exec("ip", ["link", "del", name], { check: false });
-    if (res.code === 0 || GONE.test(res.stderr)) return;
-    throw new WeaveError("WEAVE_DATAPLANE", `Cannot delete VXLAN device "${name}": ${res.stderr.trim()}`);
-  }
-
-  /** Runs a command; a failure becomes WEAVE_DATAPLANE naming `what` and quoting stderr. */
-  private async run(file: string, args: string[], what: string, input?: string): Promise<ExecResult> {
-    const res = await this.exec(file, args, { check: false, ...(input !== undefined ? { input } : {}) });
-    if (res.code !== 0) {
-      throw new WeaveError(
-        "WEAVE_DATAPLANE",
-        `Cannot ${what} with "${file} ${args.join(" ")}" (exit ${res.code}): ${res.stderr.trim()}`,
-      );
-    }
-    return res;
   }
 }

@@ -15,10 +15,10 @@ import type { Exec, Logger } from "../core/index.js";
 import type { NetworkPolicy } from "./types.js";
 
 /** Comment prefix that marks a FORWARD rule as weave's. */
-export const IPTABLES_COMMENT_PREFIX = "weave:";
+const IPTABLES_COMMENT_PREFIX = "weave:";
 
 /** The FORWARD rules (arguments after `-A FORWARD`, as `iptables -S` prints them) weave wants. */
-export function desiredForwardRules(policies: readonly NetworkPolicy[]): string[][] {
+function desiredForwardRules(policies: readonly NetworkPolicy[]): string[][] {
   const rules: string[][] = [];
   for (const p of policies) {
     const tag = ["-m", "comment", "--comment", `${IPTABLES_COMMENT_PREFIX}${p.bridge}`];

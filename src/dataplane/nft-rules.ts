@@ -16,16 +16,14 @@
  *    interface (not lo: the host talking to its own addresses keeps its source address).
  */
 import { isIP } from "node:net";
-import { WeaveError } from "../core/index.js";
+import { isInterfaceName, WeaveError } from "../core/index.js";
 import type { NetworkPolicy } from "./types.js";
 
 export const NFT_FILTER_TABLE = "inet weave";
 export const NFT_NAT_TABLE = "ip weave-nat";
 
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-
 function checkIfname(name: string): string {
-  if (!IFNAME.test(name)) {
+  if (!isInterfaceName(name)) {
     throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid bridge name "${name}" for nftables rules`);
   }
   return `"${name}"`;

@@ -9,11 +9,11 @@
  * remote. Only `vxw<digits>` devices of kind vxlan, and on them only the VXLAN's own FDB entries (the
  * ones with a `dst`), are managed: bridge-side and local entries, and every other link, are left alone.
  */
-import { isIP } from "node:net";
-import { WeaveError } from "../core/index.js";
+import { isMacAddress } from "../core/index.js";
 import { vxlanName, VXLAN_PREFIX } from "./overlay-types.js";
 import type { OverlayNetwork, VxlanSpec } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
+import { bad, checkInt, checkInterfaceName, checkIp, checkMtu } from "./spec-checks.js";
 
 /** A VXLAN link as read from `ip -json -details link show type vxlan`. */
 export interface ObservedVxlan {
@@ -65,31 +65,15 @@ export type OverlayOp =
 
 export const FLOOD_MAC = "00:00:00:00:00:00";
 const OWNED = new RegExp(`^${VXLAN_PREFIX}[1-9][0-9]{0,7}$`);
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** True for the names of VXLAN devices weave owns: `vxw` + decimal VNI. */
 export function isWeaveVxlanName(name: string): boolean {
   return OWNED.test(name);
 }
 
-function bad(message: string): WeaveError {
-  return new WeaveError("WEAVE_BAD_REQUEST", message);
-}
-
-function checkInt(what: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw bad(`Invalid ${what} ${value}: use ${min}-${max}`);
-  }
-}
-
-function checkIp(what: string, ip: string, family: 4 | 6): void {
-  if (isIP(ip) !== family) throw bad(`Invalid ${what} "${ip}": expected an IPv${family} address`);
-}
-
 function checkUnicastMac(mac: string): void {
   // Group bit set or all zero would collide with the flood entries (or make no sense as a container).
-  if (!MAC.test(mac.toLowerCase()) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === FLOOD_MAC) {
+  if (!isMacAddress(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === FLOOD_MAC) {
     throw bad(`Invalid MAC "${mac}": expected a unicast address such as 02:42:0a:20:00:02`);
   }
 }
@@ -111,10 +95,9 @@ export function validateOverlay(desired: readonly OverlayNetwork[]): void {
     if (vnis.has(spec.vni)) throw bad(`VNI ${spec.vni} is desired twice`);
     vnis.add(spec.vni);
     checkInt("UDP port", spec.port, 1, 65535);
-    checkInt("MTU", spec.mtu, 68, 65535);
+    checkMtu(spec.mtu);
     checkIp("local underlay address", spec.local, 4);
-    if (!IFNAME.test(spec.bridge))
-      throw bad(`Invalid bridge name "${spec.bridge}": use 1-15 of [A-Za-z0-9_.-]`);
+    checkInterfaceName(spec.bridge, "bridge name");
     for (const peer of floodPeers) checkIp("flood peer", peer, 4);
     const seen = new Set<string>();
     for (const ep of endpoints) {
@@ -217,6 +200,15 @@ export function planOverlay(desired: readonly OverlayNetwork[], observed: Observ
   return [...deletes, ...links, ...fdbDel, ...fdbAdd, ...neighDel, ...neighSet];
 }
 
+/**
+ * Checks `desired` now (validateOverlay: WEAVE_BAD_REQUEST before anything is run) and returns the
+ * plan to run against the overlay as observed later (planOverlay).
+ */
+export function overlayPlan(desired: readonly OverlayNetwork[]): (observed: ObservedOverlay) => OverlayOp[] {
+  validateOverlay(desired);
+  return (observed) => planOverlay(desired, observed);
+}
+
 /** Which batch tool carries out an operation: `ip -batch -` or `bridge -batch -`. */
 export function overlayOpTool(op: OverlayOp): "ip" | "bridge" {
   return op.op === "add-fdb" || op.op === "del-fdb" ? "bridge" : "ip";
@@ -257,22 +249,35 @@ export function renderOverlayOp(op: OverlayOp): string[] {
   }
 }
 
+const OP_WORDS: Readonly<Record<OverlayOp["op"], string>> = {
+  "delete-vxlan": "delete vxlan",
+  "create-vxlan": "create vxlan",
+  "fix-vxlan": "fix vxlan",
+  "del-fdb": "delete fdb",
+  "add-fdb": "add fdb",
+  "del-neigh": "delete neighbour",
+  "set-neigh": "set neighbour",
+};
+
+/** What an operation is about: the device, or the entry and its device. */
+function opObject(op: OverlayOp): string {
+  switch (op.op) {
+    case "create-vxlan":
+      return op.spec.name;
+    case "delete-vxlan":
+    case "fix-vxlan":
+      return op.name;
+    case "del-fdb":
+    case "add-fdb":
+      return `${op.mac} dst ${op.dst} on ${op.dev}`;
+    case "del-neigh":
+      return `${op.ip} on ${op.dev}`;
+    case "set-neigh":
+      return `${op.ip} lladdr ${op.mac} on ${op.dev}`;
+  }
+}
+
 /** Short human-readable description of an operation, e.g. `create vxlan vxw4096`. */
 export function describeOverlayOp(op: OverlayOp): string {
-  switch (op.op) {
-    case "delete-vxlan":
-      return `delete vxlan ${op.name}`;
-    case "create-vxlan":
-      return `create vxlan ${op.spec.name}`;
-    case "fix-vxlan":
-      return `fix vxlan ${op.name}`;
-    case "del-fdb":
-      return `delete fdb ${op.mac} dst ${op.dst} on ${op.dev}`;
-    case "add-fdb":
-      return `add fdb ${op.mac} dst ${op.dst} on ${op.dev}`;
-    case "del-neigh":
-      return `delete neighbour ${op.ip} on ${op.dev}`;
-    case "set-neigh":
-      return `set neighbour ${op.ip} lladdr ${op.mac} on ${op.dev}`;
-  }
+  return `${OP_WORDS[op.op]} ${opObject(op)}`;
 }

@@ -6,10 +6,9 @@
  * in-memory model and records the same lines, so what unit tests assert on is what root would run.
  * Only weave-owned names (see types.ts) are ever deleted as orphans.
  */
-import { isIP } from "node:net";
-import { WeaveError } from "../core/index.js";
+import { validateBridgeSpec, validateVethSpec } from "./spec-checks.js";
 import { BRIDGE_PREFIX, DEFAULT_BRIDGE, VETH_HOST_PREFIX } from "./types.js";
-import type { BridgeSpec, DataplaneState, ReconcileMode, VethSpec } from "./types.js";
+import type { BridgeSpec, DataplaneState, DesiredState, ReconcileMode, VethSpec } from "./types.js";
 
 /** One kernel link as observed (only the attributes the planner looks at). */
 export interface ObservedLink {
@@ -80,52 +79,6 @@ export function normalizeCidr(cidr: string): string {
   } catch {
     return cidr.toLowerCase();
   }
-}
-
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
-function bad(message: string): WeaveError {
-  return new WeaveError("WEAVE_BAD_REQUEST", message);
-}
-
-function checkName(name: string): void {
-  if (!IFNAME.test(name)) throw bad(`Invalid interface name "${name}": use 1-15 of [A-Za-z0-9_.-]`);
-}
-
-function checkMtu(mtu: number): void {
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw bad(`Invalid MTU ${mtu}: use 68-65535`);
-}
-
-function checkCidr(cidr: string): void {
-  const [addr = "", bits, extra] = cidr.split("/");
-  const family = isIP(addr);
-  const n = Number(bits);
-  if (family === 0 || extra !== undefined || bits === undefined || !/^\d+$/.test(bits)) {
-    throw bad(`Invalid address "${cidr}": expected CIDR such as 10.32.0.1/24`);
-  }
-  if (n > (family === 4 ? 32 : 128)) throw bad(`Invalid prefix length in "${cidr}"`);
-}
-
-/**
- * Checks that a bridge spec can be rendered into commands safely (name, MTU, CIDR addresses).
- * Throws WEAVE_BAD_REQUEST naming the bad value.
- */
-export function validateBridgeSpec(spec: BridgeSpec): void {
-  checkName(spec.name);
-  checkMtu(spec.mtu);
-  if (spec.mac !== undefined && !MAC.test(spec.mac)) throw bad(`Invalid MAC "${spec.mac}"`);
-  spec.addresses.forEach(checkCidr);
-}
-
-/** Checks a veth spec (names, bridge, MTU, MAC); throws WEAVE_BAD_REQUEST naming the bad value. */
-export function validateVethSpec(spec: VethSpec): void {
-  checkName(spec.hostName);
-  checkName(spec.peerName);
-  checkName(spec.bridge);
-  checkMtu(spec.mtu);
-  if (spec.hostName === spec.peerName) throw bad(`Veth ends have the same name "${spec.hostName}"`);
-  if (spec.peerMac !== undefined && !MAC.test(spec.peerMac)) throw bad(`Invalid MAC "${spec.peerMac}"`);
 }
 
 function isLinkLocal6(cidr: string): boolean {
@@ -258,6 +211,41 @@ export function planReconcile(
   return [...deletes, ...creates];
 }
 
+/**
+ * A plan to run against the kernel's links as observed just before: the adapters (real and fake)
+ * observe, call it, and apply the operations it returns.
+ */
+export type LinkPlan = (observed: readonly ObservedLink[]) => DataplaneOp[];
+
+function linkNamed(observed: readonly ObservedLink[], name: string): ObservedLink | undefined {
+  return observed.find((l) => l.name === name);
+}
+
+/** Checks `spec` now (WEAVE_BAD_REQUEST) and returns the plan that makes its bridge match it. */
+export function bridgePlan(spec: BridgeSpec): LinkPlan {
+  validateBridgeSpec(spec);
+  return (observed) => planBridge(spec, linkNamed(observed, spec.name));
+}
+
+/** Checks `spec` now (WEAVE_BAD_REQUEST) and returns the plan that makes its veth pair match it. */
+export function vethPlan(spec: VethSpec): LinkPlan {
+  validateVethSpec(spec);
+  return (observed) => planVeth(spec, linkNamed(observed, spec.hostName), linkNamed(observed, spec.peerName));
+}
+
+/**
+ * The plan of a reconcile. `desired` is resolved when the plan runs (so a function is called after
+ * the kernel was read) and every spec is checked then (WEAVE_BAD_REQUEST); see planReconcile.
+ */
+export function reconcilePlan(desired: DesiredState, mode: ReconcileMode = "full"): LinkPlan {
+  return (observed) => {
+    const state = typeof desired === "function" ? desired() : desired;
+    state.bridges.forEach(validateBridgeSpec);
+    state.veths.forEach(validateVethSpec);
+    return planReconcile(state, observed, mode);
+  };
+}
+
 function ipAddrArgs(cidr: string, dev: string, verb: "add" | "del"): string {
   // IPv6 gateway addresses skip duplicate address detection so they are usable at once.
   const nodad = verb === "add" && cidr.includes(":") ? " nodad" : "";
@@ -309,20 +297,23 @@ export function renderOp(op: DataplaneOp): string[] {
   }
 }
 
-/** Short human-readable description of an operation, e.g. `create bridge weave-1a2b3c4d5`. */
-export function describeOp(op: DataplaneOp): string {
+/** The link an operation is about: the bridge, or the host end of the veth pair. */
+function opLink(op: DataplaneOp): string {
   switch (op.op) {
     case "create-bridge":
-      return `create bridge ${op.spec.name}`;
-    case "fix-bridge":
-      return `fix bridge ${op.name}`;
-    case "delete-bridge":
-      return `delete bridge ${op.name}`;
+      return op.spec.name;
     case "create-veth":
-      return `create veth ${op.spec.hostName}`;
+      return op.spec.hostName;
     case "fix-veth":
-      return `fix veth ${op.hostName}`;
+      return op.hostName;
+    case "fix-bridge":
+    case "delete-bridge":
     case "delete-veth":
-      return `delete veth ${op.name}`;
+      return op.name;
   }
+}
+
+/** Short human-readable description of an operation, e.g. `create bridge weave-1a2b3c4d5`. */
+export function describeOp(op: DataplaneOp): string {
+  return `${op.op.replace("-", " ")} ${opLink(op)}`; // "create-bridge" -> "create bridge"
 }

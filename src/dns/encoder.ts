@@ -55,7 +55,7 @@ const OPT_SIZE = 11;
 const scratch = Buffer.allocUnsafe(MAX_MESSAGE);
 
 /** Splits an absolute or relative presentation name into labels, honouring `\.` and `\DDD` escapes. */
-export function splitLabels(name: string): string[] {
+function splitLabels(name: string): string[] {
   if (name === "." || name === "") return [];
   if (!name.includes("\\")) {
     const labels = name.split(".");
@@ -137,6 +137,21 @@ class Writer {
     scratch[this.off++] = 0;
   }
 
+  /**
+   * Writes `records` in order while the message surely stays under 64 KiB (with room left for an
+   * OPT record), pushing the offset after each one onto `ends`; returns how many were written.
+   */
+  records(records: readonly ResourceRecord[], ends: number[] = []): number {
+    let written = 0;
+    for (const rr of records) {
+      if (this.off + MAX_RECORD > MAX_MESSAGE - OPT_SIZE) break;
+      this.record(rr);
+      ends.push(this.off);
+      written++;
+    }
+    return written;
+  }
+
   record(rr: ResourceRecord): void {
     this.name(rr.name, true);
     this.u16(RRType[rr.type]);
@@ -182,29 +197,12 @@ export function encodeResponse(spec: ResponseSpec): EncodedResponse {
     w.u16(spec.question.class);
   }
   const questionEnd = w.off;
+  const answers = spec.answers ?? [];
+  const authority = spec.authority ?? [];
   const answerEnds: number[] = [];
-  let overflowed = false;
-  let ancount = 0;
-  let nscount = 0;
-  for (const rr of spec.answers ?? []) {
-    if (w.off + MAX_RECORD > MAX_MESSAGE - OPT_SIZE) {
-      overflowed = true;
-      break;
-    }
-    w.record(rr);
-    ancount++;
-    answerEnds.push(w.off);
-  }
-  if (!overflowed) {
-    for (const rr of spec.authority ?? []) {
-      if (w.off + MAX_RECORD > MAX_MESSAGE - OPT_SIZE) {
-        overflowed = true;
-        break;
-      }
-      w.record(rr);
-      nscount++;
-    }
-  }
+  const ancount = w.records(answers, answerEnds);
+  const nscount = ancount < answers.length ? 0 : w.records(authority);
+  const overflowed = ancount < answers.length || nscount < authority.length;
   const hasOpt = spec.ednsUdpSize !== undefined;
   if (hasOpt) writeOpt(w, spec.ednsUdpSize ?? 512, spec.extendedRcode ?? 0);
   if (overflowed) flags |= Flag.TC;
@@ -232,7 +230,7 @@ function writeOpt(w: Writer, udpSize: number, extendedRcode: number): void {
  * The number of whole answers of `enc` that fit in `limit` octets together with the header,
  * the question and (when present) the OPT record.
  */
-export function answersThatFit(enc: EncodedResponse, limit: number): number {
+function answersThatFit(enc: EncodedResponse, limit: number): number {
   const budget = limit - (enc.hasOpt ? OPT_SIZE : 0);
   let k = 0;
   while (k < enc.answerEnds.length && (enc.answerEnds[k] as number) <= budget) k++;

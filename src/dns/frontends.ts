@@ -203,81 +203,116 @@ export class TcpFrontend {
     if (!this.admit(socket)) return;
     socket.setNoDelay(true);
     socket.setTimeout(this.idleMs, () => socket.destroy());
-    let buf: Buffer | undefined;
-    let inFlight = 0;
-    let writeBlocked = false;
-    let deadline: NodeJS.Timeout | undefined;
-    socket.on("close", () => clearTimeout(deadline));
-    /** Starts the deadline of a query whose first byte just arrived (no-op if one runs). */
-    const queryStarted = (restart: boolean): void => {
-      if (restart) clearTimeout(deadline);
-      else if (deadline !== undefined) return;
-      deadline = setTimeout(() => {
-        // While reading is paused on our side (replies pending), the client is not the slow one.
-        if (writeBlocked || inFlight >= this.maxPipelined) queryStarted(true);
-        else socket.destroy();
-      }, this.queryMs);
-    };
-    const maybeResume = (): void => {
-      if (!writeBlocked && inFlight < this.maxPipelined && !socket.destroyed) socket.resume();
-    };
-    const send = (reply: Buffer): void => {
-      if (socket.destroyed) return;
-      const frame = Buffer.allocUnsafe(reply.length + 2);
-      frame.writeUInt16BE(reply.length, 0);
-      reply.copy(frame, 2);
-      if (!socket.write(frame) && !writeBlocked) {
-        writeBlocked = true;
-        socket.pause();
-        socket.once("drain", () => {
-          writeBlocked = false;
-          maybeResume();
-        });
+    new TcpConnection(socket, this.responder, this.upstream, this.errors, {
+      queryMs: this.queryMs,
+      maxPipelined: this.maxPipelined,
+    }).serve();
+  }
+}
+
+/**
+ * One admitted DNS-over-TCP connection: reads length-framed queries, answers in completion order,
+ * pauses reading while `maxPipelined` forwarded queries are in flight or the socket will not take
+ * more, and closes the connection when a query started `queryMs` ago has not arrived whole.
+ */
+class TcpConnection {
+  private buf: Buffer | undefined;
+  private inFlight = 0;
+  private writeBlocked = false;
+  private deadline: NodeJS.Timeout | undefined;
+  private readonly source: string;
+  private readonly local: string;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly responder: Responder,
+    private readonly upstream: Upstream,
+    private readonly errors: ErrorLog,
+    private readonly limits: { queryMs: number; maxPipelined: number },
+  ) {
+    this.source = socket.remoteAddress ?? "";
+    this.local = socket.localAddress ?? "";
+  }
+
+  serve(): void {
+    this.socket.on("close", () => clearTimeout(this.deadline));
+    this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
+      const buf = this.buf;
+      let off = 0;
+      while (buf.length - off >= 2) {
+        const len = buf.readUInt16BE(off);
+        if (buf.length - off - 2 < len) break;
+        const msg = buf.subarray(off + 2, off + 2 + len);
+        off += 2 + len;
+        this.handle(msg);
       }
-    };
-    const source = socket.remoteAddress ?? "";
-    const local = socket.localAddress ?? "";
-    const handle = (msg: Buffer): void => {
-      const res = this.responder.respond(msg, true, source, local);
-      if (res === null) return;
-      if (!(res instanceof ForwardRequest)) {
-        send(res);
-        return;
-      }
-      if (++inFlight >= this.maxPipelined) socket.pause();
-      this.upstream.forward(res.query, true, res.limit).then(
-        (reply) => {
-          inFlight--;
-          send(this.responder.forwarded(res, reply));
-          maybeResume();
-        },
-        (err: unknown) => {
-          inFlight--;
-          this.errors.report("DNS forwarding failed", err);
-          maybeResume();
-        },
-      );
-    };
-    socket.on("data", (chunk: Buffer) => {
-      try {
-        buf = buf === undefined ? chunk : Buffer.concat([buf, chunk]);
-        let off = 0;
-        while (buf.length - off >= 2) {
-          const len = buf.readUInt16BE(off);
-          if (buf.length - off - 2 < len) break;
-          const msg = buf.subarray(off + 2, off + 2 + len);
-          off += 2 + len;
-          handle(msg);
-        }
-        buf = off >= buf.length ? undefined : buf.subarray(off);
-        if (buf === undefined) {
-          clearTimeout(deadline);
-          deadline = undefined;
-        } else queryStarted(off > 0); // a new query began in this chunk when one ended in it
-      } catch (err) {
-        this.errors.report("DNS TCP query failed", err);
-        socket.destroy();
-      }
-    });
+      this.buf = off >= buf.length ? undefined : buf.subarray(off);
+      if (this.buf === undefined) {
+        clearTimeout(this.deadline);
+        this.deadline = undefined;
+      } else this.queryStarted(off > 0); // a new query began in this chunk when one ended in it
+    } catch (err) {
+      this.errors.report("DNS TCP query failed", err);
+      this.socket.destroy();
+    }
+  }
+
+  /** Starts the deadline of a query whose first byte just arrived (no-op if one runs). */
+  private queryStarted(restart: boolean): void {
+    if (restart) clearTimeout(this.deadline);
+    else if (this.deadline !== undefined) return;
+    this.deadline = setTimeout(() => {
+      // While reading is paused on our side (replies pending), the client is not the slow one.
+      if (this.writeBlocked || this.inFlight >= this.limits.maxPipelined) this.queryStarted(true);
+      else this.socket.destroy();
+    }, this.limits.queryMs);
+  }
+
+  private maybeResume(): void {
+    if (!this.writeBlocked && this.inFlight < this.limits.maxPipelined && !this.socket.destroyed) {
+      this.socket.resume();
+    }
+  }
+
+  private send(reply: Buffer): void {
+    if (this.socket.destroyed) return;
+    const frame = Buffer.allocUnsafe(reply.length + 2);
+    frame.writeUInt16BE(reply.length, 0);
+    reply.copy(frame, 2);
+    if (!this.socket.write(frame) && !this.writeBlocked) {
+      this.writeBlocked = true;
+      this.socket.pause();
+      this.socket.once("drain", () => {
+        this.writeBlocked = false;
+        this.maybeResume();
+      });
+    }
+  }
+
+  private handle(msg: Buffer): void {
+    const res = this.responder.respond(msg, true, this.source, this.local);
+    if (res === null) return;
+    if (!(res instanceof ForwardRequest)) {
+      this.send(res);
+      return;
+    }
+    if (++this.inFlight >= this.limits.maxPipelined) this.socket.pause();
+    this.upstream.forward(res.query, true, res.limit).then(
+      (reply) => {
+        this.inFlight--;
+        this.send(this.responder.forwarded(res, reply));
+        this.maybeResume();
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.errors.report("DNS forwarding failed", err);
+        this.maybeResume();
+      },
+    );
   }
 }

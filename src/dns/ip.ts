@@ -2,7 +2,8 @@
  * IP address helpers for weaveDNS: wire bytes of A/AAAA data, canonical text forms, and the
  * reverse-lookup names (in-addr.arpa / ip6.arpa). Pure functions; no DNS resolution.
  */
-import { isIPv4, isIPv6 } from "node:net";
+import { isIPv4 } from "node:net";
+import { formatIpv6Groups, parseIpv6Groups } from "../core/index.js";
 
 /** The 4 bytes of a dotted-quad IPv4 address, or undefined when `text` is not one. */
 export function parseIpv4(text: string): Uint8Array | undefined {
@@ -15,28 +16,13 @@ export function parseIpv4(text: string): Uint8Array | undefined {
 
 /** The 16 bytes of an IPv6 address (with `::` and an embedded IPv4 tail), or undefined. */
 export function parseIpv6(text: string): Uint8Array | undefined {
-  if (!isIPv6(text) || text.includes("%")) return undefined;
-  let head = text;
-  let v4: Uint8Array | undefined;
-  const lastColon = text.lastIndexOf(":");
-  if (text.indexOf(".", lastColon) !== -1) {
-    v4 = parseIpv4(text.slice(lastColon + 1));
-    if (!v4) return undefined;
-    head = text.slice(0, lastColon + 1) + "0:0";
-  }
-  const halves = head.split("::");
-  const left = halves[0] ? halves[0].split(":") : [];
-  const right = halves.length > 1 && halves[1] ? halves[1].split(":") : [];
-  const groups = new Array<string>(8).fill("0");
-  for (let i = 0; i < left.length; i++) groups[i] = left[i] ?? "0";
-  for (let i = 0; i < right.length; i++) groups[8 - right.length + i] = right[i] ?? "0";
+  const groups = parseIpv6Groups(text);
+  if (!groups) return undefined;
   const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    const g = parseInt(groups[i] ?? "0", 16);
+  groups.forEach((g, i) => {
     out[i * 2] = g >> 8;
     out[i * 2 + 1] = g & 0xff;
-  }
-  if (v4) out.set(v4, 12);
+  });
   return out;
 }
 
@@ -45,44 +31,13 @@ export function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i > 1) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  return formatIpv6Groups(groups);
 }
 
 /** Canonical text of an IPv4 or IPv6 address, or undefined when `text` is neither. */
 export function canonicalIp(text: string): string | undefined {
   const bytes = parseIpv4(text) ?? parseIpv6(text);
   return bytes ? formatIp(bytes) : undefined;
-}
-
-/** The reverse-lookup name of an address: `4.3.2.1.in-addr.arpa.` or the 32-nibble `ip6.arpa.` name. */
-export function reverseName(ip: string): string | undefined {
-  const v4 = parseIpv4(ip);
-  if (v4) return `${v4[3]}.${v4[2]}.${v4[1]}.${v4[0]}.in-addr.arpa.`;
-  const v6 = parseIpv6(ip);
-  if (!v6) return undefined;
-  const nibbles: string[] = [];
-  for (let i = 15; i >= 0; i--) {
-    const b = v6[i] ?? 0;
-    nibbles.push((b & 0xf).toString(16), (b >> 4).toString(16));
-  }
-  return `${nibbles.join(".")}.ip6.arpa.`;
 }
 
 const V4_SUFFIX = ".in-addr.arpa.";

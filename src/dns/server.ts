@@ -15,6 +15,7 @@
  *   zone replica kept current by ZoneChange broadcasts. TCP stays in this process.
  */
 import dgram from "node:dgram";
+import type { EventEmitter } from "node:events";
 import net from "node:net";
 import { type ErrorCode, errorMessage, type Logger, type LogLevel, WeaveError } from "../core/index.js";
 import { literalLookup, TcpFrontend, UdpFrontend } from "./frontends.js";
@@ -83,6 +84,17 @@ function listenError(err: unknown, ip: string, port: number): WeaveError {
   };
   const [c, text] = map[String(code)] ?? ["WEAVE_INTERNAL", errorMessage(err)];
   return new WeaveError(c, `Cannot listen for DNS on ${where}: ${text}`, { cause: err });
+}
+
+/** Resolves when `start` calls its callback (bound, listening); rejects with an error `socket` emits first. */
+function listening(socket: EventEmitter, start: (done: () => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once("error", reject);
+    start(() => {
+      socket.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 /** The weaveDNS server: `start()`, then `setAddresses()` whenever the set of bridge IPs changes. */
@@ -266,27 +278,10 @@ export class DnsServer {
       lookup: literalLookup,
       recvBufferSize: 1 << 20, // absorbs bursts; the kernel caps it at net.core.rmem_max
     });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        udp.once("error", reject);
-        udp.bind({ address: ip, port: this.port, exclusive: true }, () => {
-          udp.off("error", reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      udp.close();
-      throw listenError(err, ip, this.port);
-    }
     const tcp = net.createServer();
     try {
-      await new Promise<void>((resolve, reject) => {
-        tcp.once("error", reject);
-        tcp.listen({ host: ip, port: this.port, exclusive: true }, () => {
-          tcp.off("error", reject);
-          resolve();
-        });
-      });
+      await listening(udp, (done) => udp.bind({ address: ip, port: this.port, exclusive: true }, done));
+      await listening(tcp, (done) => tcp.listen({ host: ip, port: this.port, exclusive: true }, done));
     } catch (err) {
       udp.close();
       throw listenError(err, ip, this.port);

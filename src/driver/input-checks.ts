@@ -9,7 +9,7 @@
  * 10 s until the record aged out. And the IPAM's replay window can grant an address that a
  * running container holds, so the driver is the last place that can refuse a duplicate.
  */
-import { WeaveError } from "../core/index.js";
+import { isMacAddress, WeaveError } from "../core/index.js";
 import type { Address, Family, Prefix } from "../ipam/index.js";
 import {
   containsAddress,
@@ -27,11 +27,7 @@ function invalid(field: string, value: string, reason: string): WeaveError {
 }
 
 /** Parses an `address/length` string of one family, naming `field` in the error. */
-export function parseCidrField(
-  field: string,
-  value: string,
-  family: Family,
-): { address: Address; prefix: Prefix } {
+function parseCidrField(field: string, value: string, family: Family): { address: Address; prefix: Prefix } {
   const slash = value.indexOf("/");
   if (slash < 0) throw invalid(field, value, `expected an IPv${family} address in CIDR form`);
   const address = parseAddressField(field, value.slice(0, slash), family, value);
@@ -158,14 +154,14 @@ function endpointAddress(network: NetworkRecord, field: string, value: string, f
 
 /** Validates a MAC address (`aa:bb:cc:dd:ee:ff` or with dashes); returns it lower case with colons. */
 export function checkMac(field: string, mac: string): string {
-  if (!/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/.test(mac)) {
+  const normal = mac.toLowerCase().replaceAll("-", ":");
+  if (!isMacAddress(normal)) {
     throw invalid(
       field,
       mac,
       "not a MAC address (expected six hexadecimal octets such as 02:42:0a:20:00:02)",
     );
   }
-  const normal = mac.toLowerCase().replaceAll("-", ":");
   if ((parseInt(normal.slice(0, 2), 16) & 1) === 1) throw invalid(field, mac, "a multicast address");
   if (normal === "00:00:00:00:00:00") throw invalid(field, mac, "the all-zero address");
   return normal;

@@ -2,7 +2,7 @@
  * Pure translation of Docker's CreateNetwork options and weave's records into data-plane specs.
  */
 import { createHash } from "node:crypto";
-import { WeaveError } from "../core/index.js";
+import { MAX_MTU, MIN_MTU, WeaveError } from "../core/index.js";
 import type { BridgeSpec, DataplaneState, NetworkPolicy, VethSpec } from "../dataplane/index.js";
 import { BRIDGE_PREFIX } from "../dataplane/index.js";
 import type { Json, JsonObject } from "../core/index.js";
@@ -12,16 +12,8 @@ import { parsePrefix, formatPrefix } from "../ipam/index.js";
 
 export const OPT_GENERIC = "com.docker.network.generic";
 export const OPT_INTERNAL = "com.docker.network.internal";
-export const OPT_ENABLE_IPV4 = "com.docker.network.enable_ipv4";
 export const OPT_MTU = "com.docker.network.driver.mtu";
 export const OPT_BRIDGE_NAME = "com.docker.network.bridge.name";
-
-/** MTUs weave accepts, for --mtu and for the per-network option alike. */
-export const MIN_MTU = 576;
-export const MAX_MTU = 65535;
-
-/** Driver options (`docker network create -o k=v`) weave understands. */
-export const KNOWN_DRIVER_OPTIONS: readonly string[] = [OPT_MTU, OPT_BRIDGE_NAME, CLUSTER_ID_OPTION];
 
 export interface ParsedNetworkOptions {
   internal: boolean;
@@ -83,7 +75,7 @@ export function defaultBridgeName(networkId: string): string {
 }
 
 /** The MAC every host gives the bridge of a cluster network (locally administered, from its ID). */
-export function clusterBridgeMac(clusterId: string): string {
+function clusterBridgeMac(clusterId: string): string {
   const h = createHash("sha256").update(`bridge:${clusterId}`).digest();
   return [0x02, ...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }

@@ -2,8 +2,8 @@
  * Pure allocation choices: which subnet to carve from a range, which address to give from a pool.
  * No I/O; the IPAM service feeds them what is taken.
  */
-import type { Prefix } from "./cidr.js";
-import { familyWidth, lastAddress, overlaps, usableRange } from "./cidr.js";
+import type { Prefix } from "../core/index.js";
+import { familyWidth, lastAddress, overlaps, usableRange } from "../core/index.js";
 
 /**
  * The lowest subnet of length `bits` inside `range` that overlaps none of `taken`, or undefined

@@ -4,8 +4,8 @@
  * anyone. The grid is derived from the allocation range alone (the --ip-range if any, else the
  * subnet), so every host computes the same blocks. Pure.
  */
-import type { Prefix } from "./cidr.js";
-import { familyWidth, netmask } from "./cidr.js";
+import type { Prefix } from "../core/index.js";
+import { familyWidth, netmask } from "../core/index.js";
 import { carveSubnet } from "./allocate.js";
 
 /** Smallest block length (largest block) weave uses: /26 (64 addresses), /122 for IPv6. */

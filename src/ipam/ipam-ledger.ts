@@ -13,7 +13,7 @@
  */
 import { WeaveError } from "../core/index.js";
 import type { AddressRecord, IpamStore, NetworkReader, PoolRecord } from "../store/index.js";
-import type { Family, Prefix } from "./cidr.js";
+import type { Family, Prefix } from "../core/index.js";
 import {
   containsAddress,
   containsPrefix,
@@ -22,7 +22,7 @@ import {
   overlaps,
   parseAddress,
   parsePrefix,
-} from "./cidr.js";
+} from "../core/index.js";
 import { carveSubnet, isUsable, pickAddress } from "./allocate.js";
 import { checkPoolSize } from "./pool-limits.js";
 

@@ -8,7 +8,7 @@
  */
 import { KeyedSerialQueue } from "../core/index.js";
 import type { AddressRecord, IpamStore, NetworkReader, PoolRecord } from "../store/index.js";
-import type { Prefix } from "./cidr.js";
+import type { Prefix } from "../core/index.js";
 import type { AddressRequest, IpamConfig, PoolRequest } from "./ipam-ledger.js";
 import { IpamLedger } from "./ipam-ledger.js";
 

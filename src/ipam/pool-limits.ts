@@ -13,8 +13,8 @@
  * IPAM even hands out 0.0.0.0/0).
  */
 import { WeaveError } from "../core/index.js";
-import type { Family, Prefix } from "./cidr.js";
-import { formatPrefix } from "./cidr.js";
+import type { Family, Prefix } from "../core/index.js";
+import { formatPrefix } from "../core/index.js";
 
 /** Accepted prefix lengths of a network's subnet, per family: `largest` is the shortest length. */
 export const POOL_PREFIX_LIMITS: Readonly<Record<Family, { largest: number; smallest: number }>> = {

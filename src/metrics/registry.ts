@@ -92,17 +92,45 @@ class SeriesMap<T> {
   }
 }
 
-/** A monotonically increasing count. */
-export class Counter implements Collector {
-  private readonly series: SeriesMap<{ value: number }>;
+/** The family of a counter or gauge: one sample per series, sorted by label values. */
+function valueFamily(
+  spec: MetricSpec,
+  type: "counter" | "gauge",
+  series: SeriesMap<{ value: number }>,
+): MetricFamily {
+  return {
+    name: spec.name,
+    help: spec.help,
+    type,
+    samples: series.sorted().map((s) => ({ name: spec.name, labels: s.pairs, value: s.data.value })),
+  };
+}
 
-  constructor(private readonly spec: MetricSpec) {
+/** A metric with one number per series (Counter, Gauge); without labels its one series exists at once. */
+abstract class ValueMetric implements Collector {
+  protected readonly series: SeriesMap<{ value: number }>;
+
+  constructor(
+    protected readonly spec: MetricSpec,
+    private readonly type: "counter" | "gauge",
+  ) {
     this.series = new SeriesMap(spec.name, spec.labelNames ?? [], () => ({ value: 0 }));
     if (this.series.labelNames.length === 0) this.series.get({});
   }
 
   get name(): string {
     return this.spec.name;
+  }
+
+  collect(): MetricFamily {
+    return valueFamily(this.spec, this.type, this.series);
+  }
+}
+
+/** A monotonically increasing count. */
+export class Counter extends ValueMetric {
+  constructor(spec: MetricSpec) {
+    super(spec, "counter");
   }
 
   /** Adds `by` (default 1, must be >= 0) to the series of `labels`. */
@@ -110,30 +138,12 @@ export class Counter implements Collector {
     if (!(by >= 0)) throw internal(`Counter "${this.spec.name}" cannot be increased by ${by}`);
     this.series.get(labels).value += by;
   }
-
-  collect(): MetricFamily {
-    return {
-      name: this.spec.name,
-      help: this.spec.help,
-      type: "counter",
-      samples: this.series
-        .sorted()
-        .map((s) => ({ name: this.spec.name, labels: s.pairs, value: s.data.value })),
-    };
-  }
 }
 
 /** A value that goes up and down. */
-export class Gauge implements Collector {
-  private readonly series: SeriesMap<{ value: number }>;
-
-  constructor(private readonly spec: MetricSpec) {
-    this.series = new SeriesMap(spec.name, spec.labelNames ?? [], () => ({ value: 0 }));
-    if (this.series.labelNames.length === 0) this.series.get({});
-  }
-
-  get name(): string {
-    return this.spec.name;
+export class Gauge extends ValueMetric {
+  constructor(spec: MetricSpec) {
+    super(spec, "gauge");
   }
 
   set(labels: Labels, value: number): void {
@@ -146,17 +156,6 @@ export class Gauge implements Collector {
 
   dec(labels: Labels = {}, by = 1): void {
     this.series.get(labels).value -= by;
-  }
-
-  collect(): MetricFamily {
-    return {
-      name: this.spec.name,
-      help: this.spec.help,
-      type: "gauge",
-      samples: this.series
-        .sorted()
-        .map((s) => ({ name: this.spec.name, labels: s.pairs, value: s.data.value })),
-    };
   }
 }
 
@@ -171,12 +170,7 @@ class GaugeCallback implements Collector {
   collect(): MetricFamily {
     const series = new SeriesMap(this.spec.name, this.spec.labelNames ?? [], () => ({ value: 0 }));
     for (const v of this.spec.collect()) series.get(v.labels ?? {}).value += v.value;
-    return {
-      name: this.spec.name,
-      help: this.spec.help,
-      type: "gauge",
-      samples: series.sorted().map((s) => ({ name: this.spec.name, labels: s.pairs, value: s.data.value })),
-    };
+    return valueFamily(this.spec, "gauge", series);
   }
 }
 

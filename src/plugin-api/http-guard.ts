@@ -112,79 +112,99 @@ export function createGuardedServer(
   server.timeout = 0;
   server.headersTimeout = 0; // deadlines are ours, from a request's first byte (module note)
   server.requestTimeout = 0;
-  const conns = new Map<Socket, ConnState>();
-  const checker = setInterval(() => {
-    for (const [socket, state] of conns) {
-      if (overDeadline(socket, state, now(), limits.requestDeadlineMs)) {
-        conns.delete(socket);
+  const guard = new ConnectionGuard(limits, logger, now);
+  const checker = setInterval(() => guard.closeOverDeadline(), limits.checkIntervalMs);
+  checker.unref();
+  server.once("close", () => clearInterval(checker));
+  server.on("connection", (socket: Socket) => guard.connected(socket));
+  // Registered before `handler`, so the header is set before any response is written.
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => guard.request(req, res));
+  server.on("request", handler);
+  return { server, stats: () => guard.stats() };
+}
+
+/** The open connections of one server and what the limits do to them (module note). */
+class ConnectionGuard {
+  private readonly conns = new Map<Socket, ConnState>();
+  private readonly counts = { evicted: 0, closedByResponse: 0 };
+  private lastLog = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly limits: Readonly<HttpLimits>,
+    private readonly logger: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  stats(): GuardStats {
+    return { open: this.conns.size, ...this.counts };
+  }
+
+  /** Closes the connections whose request is over its deadline. */
+  closeOverDeadline(): void {
+    for (const [socket, state] of this.conns) {
+      if (overDeadline(socket, state, this.now(), this.limits.requestDeadlineMs)) {
+        this.conns.delete(socket);
         socket.destroy();
       }
     }
-  }, limits.checkIntervalMs);
-  checker.unref();
-  server.once("close", () => clearInterval(checker));
-  const counts = { evicted: 0, closedByResponse: 0 };
-  let lastLog = Number.NEGATIVE_INFINITY;
+  }
 
-  /** Evicts waiting connections until at most `maxConnections` are open, or none may go. */
-  const evict = (): void => {
-    const before = counts.evicted;
-    while (conns.size > limits.maxConnections) {
-      const victim = pickVictim(conns, now() - limits.evictAfterMs);
-      if (victim === undefined) break;
-      conns.delete(victim);
-      victim.destroy();
-      counts.evicted++;
-    }
-    if (counts.evicted > before && now() - lastLog >= EVICTION_LOG_EVERY_MS) {
-      lastLog = now();
-      logger.warning("Too many open connections: closed waiting ones", {
-        open: conns.size,
-        max: limits.maxConnections,
-        evicted: counts.evicted,
-      });
-    }
-  };
-
-  server.on("connection", (socket: Socket) => {
-    conns.set(socket, {
+  /** Tracks a new connection; past `maxConnections`, evicts waiting ones. */
+  connected(socket: Socket): void {
+    this.conns.set(socket, {
       fresh: true,
       busy: 0,
-      since: now(),
+      since: this.now(),
       idleBytes: 0,
       startedAt: undefined,
       received: false,
     });
-    socket.once("close", () => conns.delete(socket));
-    if (conns.size > limits.maxConnections) evict();
-  });
-  // Registered before `handler`, so the header is set before any response is written.
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const state = conns.get(req.socket);
+    socket.once("close", () => this.conns.delete(socket));
+    if (this.conns.size > this.limits.maxConnections) this.evict();
+  }
+
+  /** Tracks a request until its response closes; says `Connection: close` past `keepAliveConnections`. */
+  request(req: IncomingMessage, res: ServerResponse): void {
+    const state = this.conns.get(req.socket);
     if (state !== undefined) {
       state.fresh = false;
       state.busy++;
-      state.startedAt ??= now();
+      state.startedAt ??= this.now();
       state.received = false;
       req.once("end", () => (state.received = true));
       res.once("close", () => {
         state.busy--;
-        state.since = now();
+        state.since = this.now();
         state.idleBytes = req.socket.bytesRead;
         state.startedAt = undefined;
         state.received = true;
       });
     }
-    if (conns.size > limits.keepAliveConnections) {
+    if (this.conns.size > this.limits.keepAliveConnections) {
       res.setHeader("Connection", "close");
-      counts.closedByResponse++;
+      this.counts.closedByResponse++;
     }
-  });
-  server.on("request", handler);
-  return {
-    server,
-    stats: () => ({ open: conns.size, ...counts }),
-  };
+  }
+
+  /** Evicts waiting connections until at most `maxConnections` are open, or none may go. */
+  private evict(): void {
+    const before = this.counts.evicted;
+    while (this.conns.size > this.limits.maxConnections) {
+      const victim = pickVictim(this.conns, this.now() - this.limits.evictAfterMs);
+      if (victim === undefined) break;
+      this.conns.delete(victim);
+      victim.destroy();
+      this.counts.evicted++;
+    }
+    if (this.counts.evicted > before && this.now() - this.lastLog >= EVICTION_LOG_EVERY_MS) {
+      this.lastLog = this.now();
+      this.logger.warning("Too many open connections: closed waiting ones", {
+        open: this.conns.size,
+        max: this.limits.maxConnections,
+        evicted: this.counts.evicted,
+      });
+    }
+  }
 }
 
 /**

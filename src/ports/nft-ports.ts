@@ -15,15 +15,13 @@
  *    mode (port-dataplane.ts) for the br_netfilter case.
  * Traffic from other machines is never SNATed.
  */
-import { WeaveError } from "../core/index.js";
+import { isInterfaceName, WeaveError } from "../core/index.js";
 import type { PortRule } from "./types.js";
 
 export const NFT_PORTS_TABLE = "inet weave-ports";
 
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-
 function quoteIf(name: string): string {
-  if (!IFNAME.test(name))
+  if (!isInterfaceName(name))
     throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid bridge name "${name}" for nftables rules`);
   return `"${name}"`;
 }

@@ -246,14 +246,13 @@ export class PortPublisher {
   }
 }
 
-function strip(b: PortBindingRecord): PortBinding {
-  return {
-    proto: b.proto,
-    family: b.family,
-    hostIp: b.hostIp,
-    hostPort: b.hostPort,
-    containerPort: b.containerPort,
-  };
+/** A recorded binding without its owner and creation time. */
+function strip({
+  endpointId: _endpointId,
+  createdAt: _createdAt,
+  ...binding
+}: PortBindingRecord): PortBinding {
+  return binding;
 }
 
 function containerIp(ep: EndpointRecord, family: 4 | 6): string | undefined {

@@ -1,4 +1,4 @@
-export * from "./listen-address.js";
+export type * from "./picture.js";
 export * from "./svg.js";
 export * from "./page.js";
 export * from "./server.js";

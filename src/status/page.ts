@@ -1,8 +1,9 @@
 /** The status page: an HTML document around the status picture, refreshed by the browser. Pure. */
-import { escapeXml, renderStatusSvg, type StatusPicture } from "./svg.js";
+import type { StatusPicture } from "./picture.js";
+import { escapeXml, renderStatusSvg } from "./svg.js";
 
 /** Seconds between reloads of the status page. */
-export const REFRESH_SECONDS = 5;
+const REFRESH_SECONDS = 5;
 
 /**
  * The HTML of the status page: the picture inline (no script, no external resource), reloaded

@@ -10,12 +10,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Logger } from "../core/index.js";
-import { errorMessage, WeaveError } from "../core/index.js";
+import type { ListenAddress, Logger } from "../core/index.js";
+import { errorMessage, formatListenAddress, WeaveError } from "../core/index.js";
 import { EXPOSITION_CONTENT_TYPE } from "../metrics/index.js";
-import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { renderStatusPage } from "./page.js";
-import { renderStatusSvg, type StatusPicture } from "./svg.js";
+import type { StatusPicture } from "./picture.js";
+import { renderStatusSvg } from "./svg.js";
 
 export interface StatusServerOptions {
   /** Where to listen; port 0 picks a free port (see `address()`). */

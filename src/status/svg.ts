@@ -9,54 +9,7 @@
  * the first row hangs straight down, later rows branch off a trunk in the gap left of their card,
  * so no line crosses a card however many rows there are.
  */
-
-export interface PictureNetwork {
-  id: string;
-  /** Docker's name; "" when Docker could not be asked. */
-  name: string;
-  bridge: string;
-  subnets: readonly string[];
-  gateways: readonly string[];
-  internal: boolean;
-  endpoints: number;
-}
-
-export interface PictureContainer {
-  /** Docker's name; "" when Docker does not list the endpoint. */
-  container: string;
-  containerId: string;
-  /** The network's name (or the first 12 characters of its ID when it has none). */
-  network: string;
-  endpoint: string;
-  ip: string;
-  ipv6: string;
-}
-
-export interface PictureDns {
-  domain: string;
-  /** Addresses weaveDNS listens on (plain IPs). */
-  addresses: readonly string[];
-  entries: number;
-  error: string;
-}
-
-/** What the picture shows: `weave status --json` and `weave ps` of this host, plus its peers. */
-export interface StatusPicture {
-  hostname: string;
-  /** When the data was read (shown as is), e.g. an ISO 8601 time. */
-  generatedAt: string;
-  status: {
-    version: string;
-    pid: number;
-    mtu: number;
-    docker: { status: string; error: string };
-    networks: readonly PictureNetwork[];
-  };
-  /** null when weaveDNS is off. */
-  dns: PictureDns | null;
-  containers: readonly PictureContainer[];
-  peers: readonly { name: string; state: string }[];
-}
+import type { PictureContainer, PictureDns, PictureNetwork, StatusPicture } from "./picture.js";
 
 export const PICTURE_WIDTH = 1280;
 
@@ -211,19 +164,16 @@ function belongsTo(c: PictureContainer, n: PictureNetwork): boolean {
   return (n.name !== "" && c.network === n.name) || c.network === n.id.slice(0, 12);
 }
 
-/** One network: its bar and its containers, from `y`; returns the SVG and the height used. */
-function networkSection(
+/** A network's bar at `y`: its name, subnets, bridge and gateway, and pills (containers, internal, DNS). */
+function networkBar(
   n: PictureNetwork,
-  containers: readonly PictureContainer[],
+  name: string,
+  count: number,
   color: string,
   dns: PictureDns | null,
   y: number,
-): { svg: string; height: number } {
-  const parts: string[] = [];
-  const name = n.name !== "" ? n.name : n.id.slice(0, 12);
-  parts.push(`<g class="network" data-network="${escapeXml(name)}">`);
-  parts.push(`<title>${escapeXml(`network ${name} (${n.id})`)}</title>`);
-  parts.push(`<rect x="${BAR_X}" y="${y}" width="${BAR_W}" height="${BAR_H}" rx="10" fill="${color}"/>`);
+): string[] {
+  const parts = [`<rect x="${BAR_X}" y="${y}" width="${BAR_W}" height="${BAR_H}" rx="10" fill="${color}"/>`];
   const subnets = n.subnets.length > 0 ? n.subnets.join(", ") : "no subnet";
   const details = [subnets, `bridge ${n.bridge}`, ...(n.gateways[0] ? [`gateway ${n.gateways[0]}`] : [])];
   const nameText = fit(name, 300, 18, true);
@@ -235,7 +185,6 @@ function networkSection(
   );
   // Pills at the right end of the bar: endpoint count, internal, DNS.
   let right = BAR_X + BAR_W - 10;
-  const count = containers.length;
   const pills = [`${count} ${count === 1 ? "container" : "containers"}`];
   if (n.internal) pills.push("internal");
   if (dns && n.gateways.some((g) => dns.addresses.includes(g))) pills.push("DNS");
@@ -248,69 +197,102 @@ function networkSection(
     );
     right -= 8;
   }
+  return parts;
+}
 
+/**
+ * The line from the bar (bottom at `barBottom`) to a card at `x`, `top`: straight down for the
+ * first row, later rows from a trunk in the gap left of the card (see the module note).
+ */
+function cardLink(
+  x: number,
+  top: number,
+  row: number,
+  barBottom: number,
+  cardH: number,
+  color: string,
+): string[] {
+  if (row === 0) {
+    const cx = x + CARD_W / 2;
+    return [
+      `<line x1="${cx}" y1="${barBottom}" x2="${cx}" y2="${top}" stroke="${color}" stroke-width="3"/>`,
+      `<circle cx="${cx}" cy="${barBottom}" r="4.5" fill="#ffffff" stroke="${color}" stroke-width="2.5"/>`,
+    ];
+  }
+  const tx = x - CARD_GAP / 2;
+  return [
+    `<path d="M${tx} ${barBottom} V${top + cardH / 2} H${x}" fill="none" stroke="${color}" stroke-width="3"/>`,
+    `<circle cx="${tx}" cy="${barBottom}" r="4.5" fill="#ffffff" stroke="${color}" stroke-width="2.5"/>`,
+  ];
+}
+
+/** A container's card at `x`, `top`: its name and addresses, everything in a tooltip. */
+function containerCard(c: PictureContainer, x: number, top: number, cardH: number, color: string): string[] {
+  const label = containerLabel(c);
+  const tip = [label, c.containerId, c.ip, c.ipv6, `endpoint ${c.endpoint}`].filter((t) => t !== "");
+  const parts = [
+    `<g class="container" data-container="${escapeXml(label)}">`,
+    `<title>${escapeXml(tip.join("\n"))}</title>`,
+    `<rect x="${x}" y="${top}" width="${CARD_W}" height="${cardH}" rx="9" fill="#ffffff"/>`,
+    // The coloured edge: the card's rounded left end, so it stays inside the outline.
+    `<path d="M${x + 9} ${top} A9 9 0 0 0 ${x} ${top + 9} V${top + cardH - 9} A9 9 0 0 0 ${x + 9} ${top + cardH} Z" fill="${color}"/>`,
+    `<rect x="${x}" y="${top}" width="${CARD_W}" height="${cardH}" rx="9" fill="none" stroke="${color}" stroke-width="2"/>`,
+    text(x + 18, top + 23, fit(label, CARD_W - 28, 14, true), {
+      size: 14,
+      bold: true,
+      cls: "container-name",
+    }),
+    text(x + 18, top + 44, fit(c.ip !== "" ? plainIp(c.ip) : "no IPv4", CARD_W - 28, 13, false, true), {
+      size: 13,
+      mono: true,
+      fill: "#1e293b",
+      cls: "container-ip",
+    }),
+  ];
+  if (c.ipv6 !== "") {
+    parts.push(
+      text(x + 18, top + 61, fit(plainIp(c.ipv6), CARD_W - 28, 11, false, true), {
+        size: 11,
+        mono: true,
+        fill: MUTED,
+        cls: "container-ipv6",
+      }),
+    );
+  }
+  parts.push(`</g>`);
+  return parts;
+}
+
+/** One network: its bar and its containers, from `y`; returns the SVG and the height used. */
+function networkSection(
+  n: PictureNetwork,
+  containers: readonly PictureContainer[],
+  color: string,
+  dns: PictureDns | null,
+  y: number,
+): { svg: string; height: number } {
+  const name = n.name !== "" ? n.name : n.id.slice(0, 12);
+  const parts = [
+    `<g class="network" data-network="${escapeXml(name)}">`,
+    `<title>${escapeXml(`network ${name} (${n.id})`)}</title>`,
+    ...networkBar(n, name, containers.length, color, dns, y),
+  ];
   const barBottom = y + BAR_H;
-  if (count === 0) {
+  if (containers.length === 0) {
     parts.push(
       text(CARD_X0, barBottom + 24, "no containers", { size: 13, fill: MUTED, italic: true }),
       `</g>`,
     );
     return { svg: parts.join("\n"), height: BAR_H + 32 };
   }
-  const withV6 = containers.some((c) => c.ipv6 !== "");
-  const cardH = withV6 ? 70 : 56;
+  const cardH = containers.some((c) => c.ipv6 !== "") ? 70 : 56;
   const rowPitch = cardH + 20;
-  const rows = Math.ceil(count / COLUMNS);
+  const rows = Math.ceil(containers.length / COLUMNS);
   containers.forEach((c, i) => {
-    const col = i % COLUMNS;
     const row = Math.floor(i / COLUMNS);
-    const x = CARD_X0 + col * (CARD_W + CARD_GAP);
+    const x = CARD_X0 + (i % COLUMNS) * (CARD_W + CARD_GAP);
     const top = barBottom + 28 + row * rowPitch;
-    const label = containerLabel(c);
-    if (row === 0) {
-      const cx = x + CARD_W / 2;
-      parts.push(
-        `<line x1="${cx}" y1="${barBottom}" x2="${cx}" y2="${top}" stroke="${color}" stroke-width="3"/>`,
-        `<circle cx="${cx}" cy="${barBottom}" r="4.5" fill="#ffffff" stroke="${color}" stroke-width="2.5"/>`,
-      );
-    } else {
-      const tx = x - CARD_GAP / 2;
-      parts.push(
-        `<path d="M${tx} ${barBottom} V${top + cardH / 2} H${x}" fill="none" stroke="${color}" stroke-width="3"/>`,
-        `<circle cx="${tx}" cy="${barBottom}" r="4.5" fill="#ffffff" stroke="${color}" stroke-width="2.5"/>`,
-      );
-    }
-    const tip = [label, c.containerId, c.ip, c.ipv6, `endpoint ${c.endpoint}`].filter((t) => t !== "");
-    parts.push(
-      `<g class="container" data-container="${escapeXml(label)}">`,
-      `<title>${escapeXml(tip.join("\n"))}</title>`,
-      `<rect x="${x}" y="${top}" width="${CARD_W}" height="${cardH}" rx="9" fill="#ffffff"/>`,
-      // The coloured edge: the card's rounded left end, so it stays inside the outline.
-      `<path d="M${x + 9} ${top} A9 9 0 0 0 ${x} ${top + 9} V${top + cardH - 9} A9 9 0 0 0 ${x + 9} ${top + cardH} Z" fill="${color}"/>`,
-      `<rect x="${x}" y="${top}" width="${CARD_W}" height="${cardH}" rx="9" fill="none" stroke="${color}" stroke-width="2"/>`,
-      text(x + 18, top + 23, fit(label, CARD_W - 28, 14, true), {
-        size: 14,
-        bold: true,
-        cls: "container-name",
-      }),
-      text(x + 18, top + 44, fit(c.ip !== "" ? plainIp(c.ip) : "no IPv4", CARD_W - 28, 13, false, true), {
-        size: 13,
-        mono: true,
-        fill: "#1e293b",
-        cls: "container-ip",
-      }),
-    );
-    if (c.ipv6 !== "") {
-      parts.push(
-        text(x + 18, top + 61, fit(plainIp(c.ipv6), CARD_W - 28, 11, false, true), {
-          size: 11,
-          mono: true,
-          fill: MUTED,
-          cls: "container-ipv6",
-        }),
-      );
-    }
-    parts.push(`</g>`);
+    parts.push(...cardLink(x, top, row, barBottom, cardH, color), ...containerCard(c, x, top, cardH, color));
   });
   parts.push(`</g>`);
   return { svg: parts.join("\n"), height: BAR_H + 28 + rows * cardH + (rows - 1) * 20 + 8 };

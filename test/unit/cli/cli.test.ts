@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ErrorCode } from "../../../src/core/index.js";
 import { ERROR_CODES } from "../../../src/core/index.js";
 import { exitCodeFor } from "../../../src/cli/exit-codes.js";
-import { table } from "../../../src/cli/commands.js";
+import { appendTable, printJson, printLines, table } from "../../../src/cli/output.js";
 
 const ALL_CODES: readonly ErrorCode[] = ERROR_CODES;
 
@@ -49,5 +49,49 @@ void describe("table", () => {
 
   void it("tolerates short rows", () => {
     assert.equal(table(["A", "B"], [["x"]]), "A  B\nx");
+  });
+});
+
+/** What `fn` writes to stdout, and what it returns. */
+function captureStdout(fn: () => number): { out: string; code: number } {
+  let out = "";
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk: string) => {
+    out += chunk;
+    return true;
+  };
+  try {
+    return { code: fn(), out };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+void describe("output", () => {
+  void it("appends a table after an empty line, and nothing for no rows", () => {
+    const lines = ["Domain: weave.local"];
+    appendTable(lines, ["NAME", "ADDRESS"], []);
+    assert.deepEqual(lines, ["Domain: weave.local"]);
+    appendTable(lines, ["NAME", "ADDRESS"], [["web.weave.local.", "10.32.0.2"]]);
+    assert.deepEqual(lines, [
+      "Domain: weave.local",
+      "",
+      "NAME              ADDRESS\nweb.weave.local.  10.32.0.2",
+    ]);
+  });
+
+  void it("prints lines with a newline each, nothing for none, and indented JSON; exit code 0", () => {
+    assert.deepEqual(
+      captureStdout(() => printLines(["a", "b"])),
+      { out: "a\nb\n", code: 0 },
+    );
+    assert.deepEqual(
+      captureStdout(() => printLines([])),
+      { out: "", code: 0 },
+    );
+    assert.deepEqual(
+      captureStdout(() => printJson({ dns: ["10.32.0.1"] })),
+      { out: '{\n  "dns": [\n    "10.32.0.1"\n  ]\n}\n', code: 0 },
+    );
   });
 });

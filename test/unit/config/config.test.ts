@@ -2,14 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isWeaveError } from "../../../src/core/index.js";
 import { controlSocketPath, FLAGS, flagsHelp, parseConfig } from "../../../src/config/index.js";
-
-function configError(fn: () => unknown, ...mustMention: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(isWeaveError(err, "WEAVE_CONFIG"), `expected WEAVE_CONFIG, got ${String(err)}`);
-    for (const m of mustMention) assert.ok(err.message.includes(m), `"${err.message}" should mention ${m}`);
-    return true;
-  });
-}
+import { configError } from "../../helpers/config-errors.js";
 
 void describe("parseConfig", () => {
   void it("has documented defaults", () => {
@@ -173,6 +166,28 @@ void describe("parseConfig", () => {
     configError(() => parseConfig([], { WEAVE_MTU: "10" }), "--mtu", "WEAVE_MTU");
     assert.equal(parseConfig(["--mtu=576"], {}).mtu, 576);
     assert.equal(parseConfig(["--mtu", "65535"], {}).mtu, 65535);
+  });
+
+  void it("a parser's error is the problem quoted in full, after the flag and its variable", () => {
+    for (const [argv, message] of [
+      [
+        ["--ipalloc-range", "10.32.0.1/12"],
+        'Invalid value "10.32.0.1/12" for --ipalloc-range (WEAVE_IPALLOC_RANGE): Invalid CIDR "10.32.0.1/12": host bits are set (did you mean "10.32.0.0/12"?)',
+      ],
+      [
+        ["--ipalloc-range", "fd00::/48"],
+        'Invalid value "fd00::/48" for --ipalloc-range (WEAVE_IPALLOC_RANGE): expected an IPv4 CIDR of /24 or larger',
+      ],
+      [
+        ["--store", "etcd://"],
+        'Invalid value "etcd://" for --store (WEAVE_STORE): Invalid store URL "etcd://": no host given',
+      ],
+      [["--dns-port", "0"], 'Invalid value "0" for --dns-port (WEAVE_DNS_PORT): expected a port'],
+      [["--vxlan-port=65536"], 'Invalid value "65536" for --vxlan-port (WEAVE_VXLAN_PORT): expected a port'],
+    ] as const) {
+      assert.throws(() => parseConfig(argv, {}), { code: "WEAVE_CONFIG", message }, argv.join(" "));
+    }
+    assert.equal(parseConfig(["--dns-port", "65535", "--vxlan-port", "1"], {}).vxlanPort, 1);
   });
 
   void it("an invalid range names the flag", () => {

@@ -88,6 +88,33 @@ void describe("FakeDataplane", () => {
     assert.equal(dp.links.get("weave-a")?.kind, "bridge");
   });
 
+  void it("fails only matching commands, each injected failure once, with the command in the message", async () => {
+    const dp = new FakeDataplane();
+    dp.failNext(/^ip link add vwe/);
+    dp.failNext("nft");
+    await dp.ensureBridge(bridge);
+    await assert.rejects(dp.ensureVeth(veth), {
+      code: "WEAVE_DATAPLANE",
+      message: `Command "ip link add vwe0000000001 mtu 1450 type veth peer name vwp0000000001 mtu 1450" failed (injected)`,
+    });
+    await assert.rejects(dp.applyPolicies([]), { code: "WEAVE_DATAPLANE" });
+    await dp.ensureVeth(veth);
+    await dp.applyPolicies([]);
+    assert.deepEqual(dp.commands.slice(3), [
+      "ip link add vwe0000000001 mtu 1450 type veth peer name vwp0000000001 mtu 1450",
+      "ip link set vwp0000000001 address 02:42:0a:20:00:02",
+      "ip link set vwe0000000001 master weave-a up",
+      "nft -f -",
+    ]);
+  });
+
+  void it("refuses a bad spec before recording anything", async () => {
+    const dp = new FakeDataplane();
+    await assert.rejects(dp.ensureBridge({ ...bridge, mtu: 67 }), { code: "WEAVE_BAD_REQUEST" });
+    await assert.rejects(dp.ensureVeth({ ...veth, peerName: "vwp 1" }), { code: "WEAVE_BAD_REQUEST" });
+    assert.deepEqual(dp.commands, []);
+  });
+
   void it("creating a veth on a missing bridge fails like the kernel", async () => {
     const dp = new FakeDataplane();
     await assert.rejects(dp.ensureVeth(veth), { code: "WEAVE_DATAPLANE" });

@@ -100,6 +100,21 @@ void describe("IprouteDataplane with a scripted exec", () => {
     });
   });
 
+  void it("refuses a bad spec before running anything; a reconcile checks its specs after reading", async () => {
+    const { exec, calls } = scripted([["ip -json -details address show", { stdout: "[]" }]]);
+    const dp = new IprouteDataplane({ exec, logger: silentLogger });
+    const badBridge = { name: "weave-a; reboot", mtu: 1450, addresses: [] };
+    await assert.rejects(dp.ensureBridge(badBridge), { code: "WEAVE_BAD_REQUEST" });
+    await assert.rejects(dp.ensureVeth({ hostName: "vwe1", peerName: "vwp1", bridge: "weave-a", mtu: 67 }), {
+      code: "WEAVE_BAD_REQUEST",
+      message: "Invalid MTU 67: use 68-65535",
+    });
+    assert.deepEqual(calls, []);
+    const desired = () => ({ bridges: [badBridge], veths: [], policies: [] });
+    await assert.rejects(dp.reconcile(desired), { code: "WEAVE_BAD_REQUEST" });
+    assert.deepEqual(calls, ["ip -json -details address show"]);
+  });
+
   void it("retries a failed batch once after observing again", async () => {
     let listed = 0;
     const { exec, calls } = scripted([

@@ -1,9 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { isWeaveError, silentLogger } from "../../../src/core/index.js";
+import { isWeaveError, LINK_MIN_MTU, MAX_MTU, silentLogger } from "../../../src/core/index.js";
 import type { Exec } from "../../../src/core/index.js";
 import {
+  describeOverlayOp,
   FakeOverlay,
   IprouteOverlay,
   isWeaveVxlanName,
@@ -166,17 +167,58 @@ void describe("planOverlay", () => {
   });
 });
 
+void describe("describeOverlayOp", () => {
+  void it("describes every kind of operation by its device or entry", () => {
+    const dev = "vxw4096";
+    const mac = "02:42:0a:20:00:03";
+    const ops: OverlayOp[] = [
+      { op: "delete-vxlan", name: "vxw7" },
+      { op: "create-vxlan", spec },
+      { op: "fix-vxlan", name: dev, nolearning: true, setUp: false },
+      { op: "del-fdb", dev, mac, dst: "192.168.1.2" },
+      { op: "add-fdb", dev, mac, dst: "192.168.1.3" },
+      { op: "del-neigh", dev, ip: "10.32.0.3" },
+      { op: "set-neigh", dev, ip: "fd00::3", mac },
+    ];
+    assert.deepEqual(ops.map(describeOverlayOp), [
+      "delete vxlan vxw7",
+      "create vxlan vxw4096",
+      "fix vxlan vxw4096",
+      "delete fdb 02:42:0a:20:00:03 dst 192.168.1.2 on vxw4096",
+      "add fdb 02:42:0a:20:00:03 dst 192.168.1.3 on vxw4096",
+      "delete neighbour 10.32.0.3 on vxw4096",
+      "set neighbour fd00::3 lladdr 02:42:0a:20:00:03 on vxw4096",
+    ]);
+  });
+});
+
 void describe("validateOverlay", () => {
   const ep = net.endpoints[0]!;
-  void it("accepts a valid network", () => validateOverlay([net]));
+  void it("accepts valid networks, at the edges of every range too, and they render", () => {
+    const edges: OverlayNetwork[] = [
+      {
+        ...net,
+        spec: { ...spec, name: "vxw1", vni: 1, port: 1, mtu: LINK_MIN_MTU, bridge: "b23456789012345" },
+      },
+      { ...net, spec: { ...spec, name: "vxw16777215", vni: 16777215, port: 65535, mtu: MAX_MTU } },
+    ];
+    assert.equal(validateOverlay([net, ...edges]), undefined);
+    const devices = lines(planOverlay(edges, empty)).filter((l) => l.startsWith("ip link add"));
+    assert.deepEqual(devices, [
+      "ip link add vxw1 mtu 68 type vxlan id 1 local 192.168.1.1 dstport 1 nolearning proxy",
+      "ip link add vxw16777215 mtu 65535 type vxlan id 16777215 local 192.168.1.1 dstport 65535 nolearning proxy",
+    ]);
+  });
   void it("rejects bad names, VNIs, ports, MTUs, addresses and MACs with WEAVE_BAD_REQUEST", () => {
     rejectsBad([{ ...net, spec: { ...spec, name: "vxw1" } }], /Invalid VXLAN device name "vxw1"/);
     rejectsBad([{ ...net, spec: { ...spec, vni: 0, name: "vxw0" } }], /Invalid VNI 0/);
     rejectsBad([{ ...net, spec: { ...spec, vni: 16777216, name: "vxw16777216" } }], /Invalid VNI/);
     rejectsBad([{ ...net, spec: { ...spec, port: 0 } }], /Invalid UDP port 0/);
-    rejectsBad([{ ...net, spec: { ...spec, mtu: 67 } }], /Invalid MTU 67/);
+    rejectsBad([{ ...net, spec: { ...spec, mtu: LINK_MIN_MTU - 1 } }], /Invalid MTU 67: use 68-65535/);
+    rejectsBad([{ ...net, spec: { ...spec, mtu: MAX_MTU + 1 } }], /Invalid MTU 65536/);
     rejectsBad([{ ...net, spec: { ...spec, local: "fd00::1" } }], /local underlay address "fd00::1"/);
     rejectsBad([{ ...net, spec: { ...spec, bridge: "br; reboot" } }], /Invalid bridge name/);
+    rejectsBad([{ ...net, spec: { ...spec, bridge: "b234567890123456" } }], /Invalid bridge name/);
     rejectsBad([{ ...net, floodPeers: ["192.168.1"] }], /flood peer "192.168.1"/);
     rejectsBad([{ ...net, endpoints: [{ ...ep, mac: "01:00:5e:00:00:01" }] }], /Invalid MAC/);
     rejectsBad([{ ...net, endpoints: [{ ...ep, mac: "00:00:00:00:00:00" }] }], /Invalid MAC/);
@@ -260,6 +302,16 @@ void describe("IprouteOverlay (scripted exec)", () => {
       ...tail,
       "ip -batch - <<< neigh replace 10.32.0.3 lladdr 02:42:0a:20:00:03 dev vxw4096 nud permanent",
     ]);
+  });
+
+  void it("refuses an invalid network before running anything", async () => {
+    const { exec, calls } = scriptedExec({}, () => undefined);
+    const overlay = new IprouteOverlay({ exec, logger: silentLogger });
+    await assert.rejects(overlay.reconcile([{ ...net, spec: { ...spec, mtu: 67 } }]), {
+      code: "WEAVE_BAD_REQUEST",
+      message: "Invalid MTU 67: use 68-65535",
+    });
+    assert.deepEqual(calls, []);
   });
 
   void it("fails with WEAVE_DATAPLANE quoting stderr when the retry fails too", async () => {

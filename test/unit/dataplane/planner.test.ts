@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { LINK_MIN_MTU, MAX_MTU } from "../../../src/core/index.js";
 import {
   describeOp,
   isWeaveBridgeName,
@@ -12,7 +13,7 @@ import {
   validateBridgeSpec,
   validateVethSpec,
 } from "../../../src/dataplane/index.js";
-import type { BridgeSpec, ObservedLink, VethSpec } from "../../../src/dataplane/index.js";
+import type { BridgeSpec, DataplaneOp, ObservedLink, VethSpec } from "../../../src/dataplane/index.js";
 
 const bridge: BridgeSpec = { name: "weave-a", mtu: 1450, addresses: ["10.32.0.1/24"] };
 const veth: VethSpec = { hostName: "vwe0000000001", peerName: "vwp0000000001", bridge: "weave-a", mtu: 1450 };
@@ -147,6 +148,25 @@ void describe("planReconcile", () => {
     ]);
   });
 
+  void it("describes every kind of operation by its link", () => {
+    const ops: DataplaneOp[] = [
+      { op: "create-bridge", spec: bridge },
+      { op: "fix-bridge", name: "weave-a", addAddresses: [], delAddresses: [], setUp: true },
+      { op: "delete-bridge", name: "weave-b" },
+      { op: "create-veth", spec: veth },
+      { op: "fix-veth", hostName: "vwe0000000002", setUp: true },
+      { op: "delete-veth", name: "vwe0000000003" },
+    ];
+    assert.deepEqual(ops.map(describeOp), [
+      "create bridge weave-a",
+      "fix bridge weave-a",
+      "delete bridge weave-b",
+      "create veth vwe0000000001",
+      "fix veth vwe0000000002",
+      "delete veth vwe0000000003",
+    ]);
+  });
+
   void it("returns nothing when the kernel already matches", () => {
     const ops = planReconcile({ bridges: [bridge], veths: [veth], policies: [] }, [goodBridge, goodHost]);
     assert.deepEqual(ops, []);
@@ -173,5 +193,26 @@ void describe("validation", () => {
     bad(() => validateVethSpec({ ...veth, peerName: veth.hostName }));
     validateBridgeSpec({ ...bridge, addresses: ["fd00::1/64"] });
     validateVethSpec({ ...veth, peerMac: "02:42:0a:20:00:02" });
+  });
+
+  void it("accepts the same names, MACs and MTUs as the overlay: 15 characters, either case, 68-65535", () => {
+    const bad = (f: () => void, message: RegExp) => assert.throws(f, { code: "WEAVE_BAD_REQUEST", message });
+    for (const mtu of [LINK_MIN_MTU, MAX_MTU]) {
+      assert.equal(
+        validateBridgeSpec({ ...bridge, name: "b23456789012345", mtu, mac: "02:AB:cd:00:00:01" }),
+        undefined,
+      );
+      assert.equal(validateVethSpec({ ...veth, mtu, peerMac: "02:AB:cd:00:00:02" }), undefined);
+    }
+    bad(() => validateBridgeSpec({ ...bridge, mtu: LINK_MIN_MTU - 1 }), /^Invalid MTU 67: use 68-65535$/);
+    bad(() => validateVethSpec({ ...veth, mtu: MAX_MTU + 1 }), /^Invalid MTU 65536: use 68-65535$/);
+    bad(
+      () => validateVethSpec({ ...veth, bridge: "b234567890123456" }),
+      /^Invalid interface name "b234567890123456": use 1-15 of \[A-Za-z0-9_.-\]$/,
+    );
+    bad(
+      () => validateBridgeSpec({ ...bridge, mac: "02-ab-cd-00-00-01" }),
+      /^Invalid MAC "02-ab-cd-00-00-01"$/,
+    );
   });
 });

@@ -10,14 +10,28 @@ import {
   Flag,
   formatIp,
   newQueryScan,
+  parseIpv4,
   parseIpv6,
   Rcode,
   readName,
-  reverseName,
   type ResourceRecord,
   scanQuery,
   truncateResponse,
 } from "../../../src/dns/index.js";
+
+/** The reverse-lookup name of an address: `4.3.2.1.in-addr.arpa.` or the 32-nibble `ip6.arpa.` name. */
+function reverseName(ip: string): string | undefined {
+  const v4 = parseIpv4(ip);
+  if (v4) return `${v4[3]}.${v4[2]}.${v4[1]}.${v4[0]}.in-addr.arpa.`;
+  const v6 = parseIpv6(ip);
+  if (!v6) return undefined;
+  const nibbles: string[] = [];
+  for (let i = 15; i >= 0; i--) {
+    const b = v6[i] ?? 0;
+    nibbles.push((b & 0xf).toString(16), (b >> 4).toString(16));
+  }
+  return `${nibbles.join(".")}.ip6.arpa.`;
+}
 
 /** `q` with one more additional record (raw octets). */
 function withRecord(q: Buffer, record: number[]): Buffer {
@@ -124,6 +138,18 @@ void describe("encodeResponse", () => {
       address: `10.40.0.${i + 1}`,
     }));
   const question = { name: "Big.weave.local.", type: 1, class: 1 };
+  const soa: ResourceRecord = {
+    type: "SOA",
+    name: "weave.local.",
+    ttl: 1,
+    mname: "weave.local.",
+    rname: "hostmaster.weave.local.",
+    serial: 5,
+    refresh: 1,
+    retry: 2,
+    expire: 3,
+    minimum: 1,
+  };
 
   void it("compresses owner names to a pointer at the question (60 A records in 993 octets)", () => {
     const enc = encodeResponse({ id: 1, flags: Flag.QR | Flag.AA, question, answers: answers(60) });
@@ -144,18 +170,6 @@ void describe("encodeResponse", () => {
   });
 
   void it("compresses SOA and PTR names and decodes back", () => {
-    const soa: ResourceRecord = {
-      type: "SOA",
-      name: "weave.local.",
-      ttl: 1,
-      mname: "weave.local.",
-      rname: "hostmaster.weave.local.",
-      serial: 5,
-      refresh: 1,
-      retry: 2,
-      expire: 3,
-      minimum: 1,
-    };
     const enc = encodeResponse({
       id: 1,
       flags: Flag.QR | Rcode.NXDOMAIN,
@@ -170,6 +184,39 @@ void describe("encodeResponse", () => {
     assert.ok(enc.bytes.length < 12 + 22 + 12 + 2 + 16 + 20 + 11 + 10, `${enc.bytes.length} octets`);
     assert.equal(d?.additional[0]?.type, 41);
     assert.equal(d?.additional[0]?.class, 4096);
+  });
+
+  void it("leaves out what would pass 65,535 octets: whole records, authority first to go, TC set", () => {
+    const many: ResourceRecord[] = Array.from({ length: 5000 }, (_, i) => ({
+      type: "A",
+      name: "Big.weave.local.",
+      ttl: 1,
+      address: `10.40.${i >> 8}.${i & 255}`,
+    }));
+    const big = encodeResponse({ id: 1, flags: Flag.QR, question, answers: many, authority: [soa] });
+    assert.equal(big.overflowed, true);
+    const d = decodeMessage(big.bytes);
+    assert.ok(big.bytes.length <= 65_535 - 11, `${big.bytes.length} octets`);
+    assert.equal(d?.answers.length, big.answerEnds.length);
+    assert.ok(
+      big.answerEnds.length > 4000 && big.answerEnds.length < many.length,
+      `${big.answerEnds.length}`,
+    );
+    assert.equal(big.answerEnds.at(-1), big.bytes.length);
+    assert.equal(d?.authority.length, 0);
+    assert.ok(((d?.flags ?? 0) & Flag.TC) !== 0);
+
+    // Every answer fits, the authority record no longer does.
+    const fitting = many.slice(0, big.answerEnds.length);
+    const full = encodeResponse({ id: 1, flags: Flag.QR, question, answers: fitting, authority: [soa] });
+    assert.equal(full.overflowed, true);
+    assert.equal(full.answerEnds.length, fitting.length);
+    assert.equal(decodeMessage(full.bytes)?.authority.length, 0);
+
+    const fits = encodeResponse({ id: 1, flags: Flag.QR, question, answers: answers(60), authority: [soa] });
+    assert.equal(fits.overflowed, false);
+    assert.equal(decodeMessage(fits.bytes)?.authority.length, 1);
+    assert.equal(((decodeMessage(fits.bytes)?.flags ?? 0) & Flag.TC) !== 0, false);
   });
 
   void it("truncates to whole records, sets TC, drops authority and keeps OPT", () => {

@@ -152,6 +152,35 @@ void describe("DNS over TCP: budgets and deadlines", () => {
     assert.ok(ms >= 900 && ms < 2_500, `closed after ${ms} ms idle`);
   });
 
+  void it("answers queries pipelined in one write and a query split over writes, each in its frame", async () => {
+    const c = await open(A, port, "127.0.9.1");
+    const frame = (id: number): Buffer => {
+      const q = encodeQuery("nosuch.weave.local.", 1, { id });
+      return Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q]);
+    };
+    const ids: number[] = [];
+    let buf = Buffer.alloc(0);
+    const three = new Promise<void>((resolve, reject) => {
+      setTimeout(() => reject(new Error(`only ${ids.length} replies within 2 s`)), 2000).unref();
+      c.sock.on("data", (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          ids.push(decodeMessage(buf.subarray(2, 2 + buf.readUInt16BE(0)))?.id ?? -1);
+          buf = buf.subarray(2 + buf.readUInt16BE(0));
+        }
+        if (ids.length === 3) resolve();
+      });
+    });
+    const third = frame(33);
+    c.sock.write(Buffer.concat([frame(11), frame(22), third.subarray(0, 1)]));
+    await sleep(50);
+    c.sock.write(third.subarray(1));
+    await three;
+    assert.deepEqual(ids, [11, 22, 33]);
+    assert.equal(c.sock.destroyed, false);
+    c.sock.destroy();
+  });
+
   void it("while one client holds its budget with slow connections, another gets answers at once", async () => {
     const slow = await Promise.all([0, 1, 2].map(() => open(A, port, "127.0.8.1")));
     for (const c of slow) c.sock.write(Buffer.from([0xff, 0xff])); // a 65,535-byte query, trickled

@@ -1,29 +1,18 @@
 /**
- * weave's `--store` flag and its TLS files. `etcd://HOST[:PORT][,HOST[:PORT]...]` is an etcd cluster
- * reached over plain HTTP, `etcds://...` the same over TLS; PORT defaults to etcd's 2379 and an IPv6
- * HOST goes in brackets. parseStoreUrl is pure; loadStoreTls reads the PEM files.
+ * weave's `--store` URL. `etcd://HOST[:PORT][,HOST[:PORT]...]` is an etcd cluster reached over plain
+ * HTTP, `etcds://...` the same over TLS; PORT defaults to etcd's 2379 and an IPv6 HOST goes in
+ * brackets. Pure: config validates the flag with it, and the daemon turns it into etcd client URLs.
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { isIPv4, isIPv6 } from "node:net";
-import { createSecureContext } from "node:tls";
-import { WeaveError, errorMessage } from "../core/index.js";
-import type { EtcdTlsOptions } from "./etcd-store.js";
+import { WeaveError } from "../core/index.js";
 
 /** etcd's client port, used when a host of the store URL has none. */
-export const DEFAULT_ETCD_PORT = 2379;
+const DEFAULT_ETCD_PORT = 2379;
 
 export interface StoreUrl {
   kind: "etcd";
   /** Client URLs for EtcdStore: `http://HOST:PORT` (etcd://) or `https://HOST:PORT` (etcds://). */
   endpoints: string[];
-}
-
-/** File names of the PEM files for TLS to the store; "" or absent for none. */
-export interface StoreTlsFiles {
-  ca?: string;
-  cert?: string;
-  key?: string;
 }
 
 // A DNS name: dot-separated labels of letters, digits and inner hyphens, optionally ending in a dot.
@@ -93,74 +82,4 @@ function parseHostPort(part: string): { host: string; port: number } | string {
   const n = /^[0-9]{1,5}$/.test(port) ? Number(port) : NaN;
   if (!(n >= 1 && n <= 65535)) return `bad port "${port}" in "${part}"; expected 1-65535`;
   return { host, port: n };
-}
-
-/**
- * Reads the PEM files for TLS to etcd and checks them (the CA is a certificate; the client
- * certificate and key parse and belong together). TLS is on when any file is given or the endpoints
- * are already https:// (etcds://); files switch http:// endpoints to https://. Returns options ready to
- * spread into EtcdStoreOptions; `tls` is absent when no file is given. `read` reads a file as text
- * (injectable for tests). Reads files, so it may block briefly on the disk.
- * Rejects with WeaveError WEAVE_CONFIG (naming the file) when a file cannot be read or is not what it
- * should be, or when a client certificate comes without its key or a key without its certificate.
- */
-export async function loadStoreTls(
-  files: StoreTlsFiles,
-  endpoints: readonly string[],
-  read: (path: string) => Promise<string> = (path) => readFile(path, "utf8"),
-): Promise<{ endpoints: string[]; tls?: EtcdTlsOptions }> {
-  const ca = files.ca ?? "";
-  const cert = files.cert ?? "";
-  const key = files.key ?? "";
-  if (cert !== "" && key === "")
-    throw new WeaveError(
-      "WEAVE_CONFIG",
-      `The etcd client certificate "${cert}" needs its private key (--store-key)`,
-    );
-  if (key !== "" && cert === "")
-    throw new WeaveError("WEAVE_CONFIG", `The etcd client key "${key}" needs its certificate (--store-cert)`);
-  if (ca === "" && cert === "") return { endpoints: [...endpoints] };
-
-  const load = async (what: string, path: string): Promise<string> => {
-    try {
-      return await read(path);
-    } catch (err) {
-      throw new WeaveError("WEAVE_CONFIG", `Cannot read the ${what} "${path}": ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
-  };
-  const check = (what: string, path: string, parse: () => unknown): void => {
-    try {
-      parse();
-    } catch (err) {
-      throw new WeaveError("WEAVE_CONFIG", `The ${what} "${path}" is not usable: ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
-  };
-
-  const tls: EtcdTlsOptions = {};
-  if (ca !== "") {
-    tls.ca = await load("etcd CA file", ca);
-    check("etcd CA file", ca, () => new X509Certificate(tls.ca ?? ""));
-  }
-  if (cert !== "") {
-    const certPem = await load("etcd client certificate", cert);
-    const keyPem = await load("etcd client key", key);
-    check("etcd client certificate", cert, () => new X509Certificate(certPem));
-    check("etcd client key", key, () => createPrivateKey(keyPem));
-    try {
-      createSecureContext({ cert: certPem, key: keyPem });
-    } catch (err) {
-      throw new WeaveError(
-        "WEAVE_CONFIG",
-        `The etcd client key "${key}" does not go with the certificate "${cert}": ${errorMessage(err)}`,
-        { cause: err },
-      );
-    }
-    tls.cert = certPem;
-    tls.key = keyPem;
-  }
-  return { endpoints: endpoints.map((e) => e.replace(/^http:\/\//, "https://")), tls };
 }

@@ -1,4 +1,4 @@
-/** The `--status-addr` value: `IP:PORT` or `[IPv6]:PORT`. Pure. */
+/** An `IP:PORT` listen address, such as the `--status-addr` value: `IP:PORT` or `[IPv6]:PORT`. Pure. */
 import { isIP } from "node:net";
 
 export interface ListenAddress {

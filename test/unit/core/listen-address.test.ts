@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { formatListenAddress, parseListenAddress } from "../../../src/status/index.js";
+import { formatListenAddress, parseListenAddress } from "../../../src/core/index.js";
 
 void describe("parseListenAddress", () => {
   void it("parses IP:PORT and [IPv6]:PORT", () => {

@@ -4,7 +4,8 @@
  * is always the network address (host bits zero).
  */
 import { isIP } from "node:net";
-import { WeaveError } from "../core/index.js";
+import { WeaveError } from "./errors.js";
+import { formatIpv6Groups, parseIpv6Groups } from "./ip6.js";
 
 export type Family = 4 | 6;
 
@@ -32,27 +33,9 @@ export function parseAddress(text: string): Address {
     for (const part of text.split(".")) value = (value << 8n) | BigInt(Number(part));
     return { family: 4, value };
   }
-  if (kind === 6) return { family: 6, value: parseIPv6(text) };
+  const groups = kind === 6 ? parseIpv6Groups(text) : undefined;
+  if (groups) return { family: 6, value: groups.reduce((v, g) => (v << 16n) | BigInt(g), 0n) };
   throw new WeaveError("WEAVE_BAD_REQUEST", `Invalid IP address "${text}"`);
-}
-
-function parseIPv6(text: string): bigint {
-  let head = text;
-  let tailV4: bigint | undefined;
-  const lastColon = text.lastIndexOf(":");
-  if (text.includes(".", lastColon)) {
-    tailV4 = parseAddress(text.slice(lastColon + 1)).value;
-    head = text.slice(0, lastColon + 1) + "0:0";
-  }
-  const [left = "", right] = head.split("::");
-  const leftParts = left === "" ? [] : left.split(":");
-  const rightParts = right === undefined || right === "" ? [] : right.split(":");
-  const missing = 8 - leftParts.length - rightParts.length;
-  const parts = [...leftParts, ...Array<string>(right === undefined ? 0 : missing).fill("0"), ...rightParts];
-  let value = 0n;
-  for (const p of parts) value = (value << 16n) | BigInt(parseInt(p, 16));
-  if (tailV4 !== undefined) value = (value & ~0xffffffffn) | tailV4;
-  return value;
 }
 
 /** Formats an address in its canonical text form (RFC 5952 for IPv6). */
@@ -63,24 +46,7 @@ export function formatAddress(addr: Address): string {
   }
   const groups: number[] = [];
   for (let i = 7; i >= 0; i--) groups.push(Number((addr.value >> BigInt(i * 16)) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+  return formatIpv6Groups(groups);
 }
 
 /** Parses `a.b.c.d/n` or `x::/n`. With `strict`, host bits must be zero. */
@@ -101,13 +67,6 @@ export function parsePrefix(text: string, options: { strict?: boolean } = {}): P
     );
   }
   return { family: addr.family, base, bits };
-}
-
-/** Parses `a.b.c.d/n` keeping the address (for gateway-style CIDRs such as `10.0.0.1/24`). */
-export function parseInterfaceAddress(text: string): { address: Address; prefix: Prefix } {
-  const prefix = parsePrefix(text);
-  const address = parseAddress(text.slice(0, text.indexOf("/")));
-  return { address, prefix };
 }
 
 export function formatPrefix(p: Prefix): string {
@@ -154,8 +113,4 @@ export function usableRange(p: Prefix): { first: bigint; last: bigint } {
   if (p.family === 4 && p.bits <= 30) return { first: p.base + 1n, last: lastAddress(p) - 1n };
   if (p.family === 6 && p.bits <= width - 2) return { first: p.base + 1n, last: lastAddress(p) };
   return { first: p.base, last: lastAddress(p) };
-}
-
-export function prefixEquals(a: Prefix, b: Prefix): boolean {
-  return a.family === b.family && a.base === b.base && a.bits === b.bits;
 }
