@@ -10,16 +10,19 @@ import type { DnsChange, DnsService } from "./dns-service.js";
 import type { DockerSync } from "./docker-sync.js";
 import { buildPs, buildStatus, type StatusView } from "./views.js";
 
-export function controlRoutes(o: {
+/** What `weave status`, `weave ps` and the status page read: the daemon's components, read only. */
+export interface DaemonViews {
   config: Config;
   state: NetworkReader & PortBindingReader;
   docker: DockerApi;
   sync: DockerSync;
   dns: DnsService | undefined;
   mtu: number;
-  cluster: ClusterPort;
-  stop: () => void;
-}): Record<string, ControlHandler> {
+}
+
+export function controlRoutes(
+  o: DaemonViews & { cluster: ClusterPort; stop: () => void },
+): Record<string, ControlHandler> {
   const dns = (): DnsService => {
     if (!o.dns)
       throw new WeaveError("WEAVE_UNSUPPORTED", "weaveDNS is off (weave was launched with --no-dns)");

@@ -3,18 +3,15 @@
  * time, the status views are those of `weave status` and `weave ps` (views.ts).
  */
 import { hostname } from "node:os";
-import type { Config } from "../config/index.js";
 import type { Logger } from "../core/index.js";
 import { parseListenAddress, VERSION, WeaveError } from "../core/index.js";
-import type { DockerApi } from "../docker/index.js";
 import type { PeerState, WeaveMetrics } from "../metrics/index.js";
 import { createWeaveMetrics, poolUsage, SINGLE_HOST_PEERS } from "../metrics/index.js";
 import { StatusServer } from "../status/index.js";
-import type { IpamReader, NetworkReader, PortBindingReader } from "../store/index.js";
+import type { IpamReader, NetworkReader } from "../store/index.js";
+import type { DaemonViews } from "./control-routes.js";
 import { statusJson } from "./control-routes.js";
 import type { ClusterPort } from "../cluster/index.js";
-import type { DnsService } from "./dns-service.js";
-import type { DockerSync } from "./docker-sync.js";
 import { buildPs, buildStatus } from "./views.js";
 
 /**
@@ -45,17 +42,9 @@ export function clusterPeers(cluster: Pick<ClusterPort, "status">): PeerState[] 
 }
 
 /** The status server on `--status-addr`, or undefined when it is "" (turned off). Not started. */
-export function createStatusServer(o: {
-  config: Config;
-  state: NetworkReader & PortBindingReader;
-  docker: DockerApi;
-  sync: DockerSync;
-  dns: DnsService | undefined;
-  mtu: number;
-  metrics: WeaveMetrics;
-  cluster: Pick<ClusterPort, "status">;
-  logger: Logger;
-}): StatusServer | undefined {
+export function createStatusServer(
+  o: DaemonViews & { metrics: WeaveMetrics; cluster: Pick<ClusterPort, "status">; logger: Logger },
+): StatusServer | undefined {
   if (o.config.statusAddr === "") return undefined;
   const listen = parseListenAddress(o.config.statusAddr);
   // parseConfig has validated the address; this only narrows the type.
