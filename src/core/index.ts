@@ -4,7 +4,6 @@ export * from "./serial-queue.js";
 export * from "./exec.js";
 export * from "./json.js";
 export * from "./version.js";
-export * from "./lines.js";
 export * from "./event-stream.js";
 export * from "./clock.js";
 export * from "./fake-clock.js";

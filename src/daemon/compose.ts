@@ -90,14 +90,14 @@ export interface ComposeOptions {
 }
 
 export function composeDaemon(o: ComposeOptions): Daemon {
-  const core = composeCore(o);
+  const { core, dnsQueries } = composeCore(o);
   const { config, adapters, facts, logger: log } = o;
   const metrics = daemonMetrics({
     state: adapters.state,
     dockerReachable: () => core.sync.status === "reachable",
     ...(adapters.cluster ? { peers: () => clusterPeers(core.cluster) } : {}),
   });
-  core.dnsQueries.subscribe((q) => metrics.dnsQuery(q.qtype, q.outcome, q.count));
+  dnsQueries.subscribe((q) => metrics.dnsQuery(q.qtype, q.outcome, q.count));
   const routes = buildRoutes({
     driver: core.driver,
     ports: core.ports,
@@ -126,8 +126,7 @@ export function composeDaemon(o: ComposeOptions): Daemon {
     cluster: core.cluster,
     logger: log.child("status"),
   });
-  const { dnsQueries: _queries, ...services } = core;
-  return { ...services, metrics, routes, plugin, control, status };
+  return { ...core, metrics, routes, plugin, control, status };
 }
 
 type DnsQuery = { qtype: string; outcome: string; count: number };
@@ -206,7 +205,7 @@ function composeCore(o: ComposeOptions) {
     if (event.kind === "network-created" || event.kind === "network-removed") void dns?.updateAddresses();
     cluster.driverEvent(event);
   });
-  return { state, queue, ipam, cluster, driver, ports, dns, sync, dnsQueries };
+  return { core: { state, queue, ipam, cluster, driver, ports, dns, sync }, dnsQueries };
 }
 
 /** The cluster port: over the cluster store with `--store`, else this host alone. */

@@ -28,7 +28,7 @@ import { isWeaveError, silentLogger, WeaveError } from "../../../src/core/index.
 import type { CreateNetworkBody } from "../../../src/docker/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
 import { OPT_BRIDGE_NAME, OPT_GENERIC, OPT_MTU } from "../../../src/driver/index.js";
-import { CLUSTER_ID_OPTION as OPT_CLUSTER_ID } from "../../../src/store/index.js";
+import { CLUSTER_ID_OPTION } from "../../../src/store/index.js";
 import type { KeyValue, LocalState } from "../../../src/store/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
 
@@ -77,7 +77,7 @@ class DriverDocker extends FakeDocker {
     }
     const res = await super.createNetwork(body);
     this.created.push(structuredClone(body));
-    const clusterId = body.Options?.[OPT_CLUSTER_ID];
+    const clusterId = body.Options?.[CLUSTER_ID_OPTION];
     const config = body.IPAM?.Config ?? [];
     this.state.putNetwork({
       id: res.Id,
@@ -88,7 +88,7 @@ class DriverDocker extends FakeDocker {
         .filter((c) => !c.Subnet?.includes(":"))
         .map((c) => ({ Pool: c.Subnet ?? "", Gateway: `${c.Gateway ?? ""}/24` })),
       ipv6: [],
-      options: clusterId ? { [OPT_CLUSTER_ID]: clusterId } : {},
+      options: clusterId ? { [CLUSTER_ID_OPTION]: clusterId } : {},
       createdAt: NOW,
     });
     return res;
@@ -171,7 +171,7 @@ async function localNetwork(
     pool: o.subnet,
     subPool: `${base}128/25`,
     addressSpace: "LocalDefault",
-    options: { [OPT_CLUSTER_ID]: o.clusterId },
+    options: { [CLUSTER_ID_OPTION]: o.clusterId },
     replayPending: false,
     createdAt: NOW,
   });
@@ -183,8 +183,8 @@ async function localNetwork(
     ipv4: [{ Pool: o.subnet, Gateway: `${base}1/24`, AuxAddresses: { router: `${base}2/24` } }],
     ipv6: o.v6 ? [{ Pool: "fd00:40::/64", Gateway: "fd00:40::1/64" }] : [],
     options: {
-      [OPT_CLUSTER_ID]: o.clusterId,
-      [OPT_GENERIC]: { [OPT_MTU]: "1400", [OPT_CLUSTER_ID]: o.clusterId },
+      [CLUSTER_ID_OPTION]: o.clusterId,
+      [OPT_GENERIC]: { [OPT_MTU]: "1400", [CLUSTER_ID_OPTION]: o.clusterId },
     },
     createdAt: NOW,
   });
@@ -304,9 +304,9 @@ void describe("NetworkSync: creating the cluster's networks", () => {
           },
           { Subnet: "fd00:40::/64", Gateway: "fd00:40::1" },
         ],
-        Options: { [OPT_CLUSTER_ID]: APP },
+        Options: { [CLUSTER_ID_OPTION]: APP },
       },
-      Options: { [OPT_MTU]: "1400", [OPT_CLUSTER_ID]: APP },
+      Options: { [OPT_MTU]: "1400", [CLUSTER_ID_OPTION]: APP },
     };
     assert.deepEqual(b.docker.created, [expected]);
     assert.deepEqual(b.sync.createBody(APP_RECORD), expected);
@@ -317,7 +317,7 @@ void describe("NetworkSync: creating the cluster's networks", () => {
       IPAM: {
         Driver: "weave",
         Config: expected.IPAM?.Config?.slice(0, 1),
-        Options: { [OPT_CLUSTER_ID]: APP },
+        Options: { [CLUSTER_ID_OPTION]: APP },
       },
     });
 
@@ -340,7 +340,7 @@ void describe("NetworkSync: creating the cluster's networks", () => {
 
     await b.docker.removeNetwork(mine);
     await b.sync.pass();
-    assert.equal(byName(b, "app")?.Options?.[OPT_CLUSTER_ID], APP);
+    assert.equal(byName(b, "app")?.Options?.[CLUSTER_ID_OPTION], APP);
     assert.equal(b.sync.conflicts.size, 0, "the conflict is cleared");
   });
 
@@ -491,7 +491,7 @@ void describe("NetworkSync: the default network", () => {
     await b.sync.pass();
     const replaced = byName(b, "weave");
     assert.notEqual(replaced?.Id, old);
-    assert.equal(replaced?.Options?.[OPT_CLUSTER_ID], DEFAULT);
+    assert.equal(replaced?.Options?.[CLUSTER_ID_OPTION], DEFAULT);
     assert.equal(b.docker.created.length, 1);
     assert.equal(b.sync.conflicts.size, 0);
   });
@@ -550,7 +550,7 @@ void describe("NetworkSync: the default network", () => {
     const old = await localNetwork(store, b, { name: "weave", subnet: "10.33.0.0/24", clusterId: OTHER });
     await b.sync.pass();
     assert.notEqual(byName(b, "weave")?.Id, old);
-    assert.equal(byName(b, "weave")?.Options?.[OPT_CLUSTER_ID], DEFAULT);
+    assert.equal(byName(b, "weave")?.Options?.[CLUSTER_ID_OPTION], DEFAULT);
     assert.deepEqual(await keys(store, VNIS), [vniKey(FIRST_VNI)]);
     assert.equal(b.sync.conflicts.size, 0);
   });
@@ -567,6 +567,6 @@ void describe("NetworkSync: the default network", () => {
     });
     await b.sync.pass();
     assert.notEqual(byName(b, "weave")?.Id, old);
-    assert.equal(byName(b, "weave")?.Options?.[OPT_CLUSTER_ID], DEFAULT);
+    assert.equal(byName(b, "weave")?.Options?.[CLUSTER_ID_OPTION], DEFAULT);
   });
 });
