@@ -11,3 +11,7 @@ export * from "./overlay-types.js";
 export * from "./overlay-planner.js";
 export { IprouteOverlay, parseFdbJson, parseNeighJson, parseVxlanLinksJson } from "./iproute-overlay.js";
 export { FakeOverlay } from "./fake-overlay.js";
+export * from "./routed-types.js";
+export * from "./routed-planner.js";
+export { IprouteRouted, parseProxyJson, parseRoutedRoutesJson, parseSysctlOutput } from "./iproute-routed.js";
+export { FakeRouted } from "./fake-routed.js";

@@ -11,7 +11,9 @@ import type { ReconcileReport } from "./types.js";
 export interface RoutedRemote {
   /** Plain IPv4 or IPv6 address (no prefix length). */
   ip: string;
-  /** Next hop: the peer's underlay address (IPv4 or IPv6). Exactly one of `via` and `dev`. */
+  /** Next hop: the peer's underlay address (IPv4 or IPv6). Exactly one of `via` and `dev`. An IPv4
+   * remote may go via an IPv6 address (`via inet6`, Linux 5.2+); an IPv6 remote needs an IPv6 `via`
+   * or `dev`: Linux has no IPv6 routes through IPv4 next hops ("IPv6 does not support RTA_VIA"). */
   via?: string;
   /** Or the device that carries it (the WireGuard device: it picks the peer by allowed IPs). */
   dev?: string;
@@ -19,7 +21,7 @@ export interface RoutedRemote {
 
 /** One weave network's routed state on this host. */
 export interface RoutedNetwork {
-  /** The network's bridge (must exist): proxy entries and sysctls are set on it. */
+  /** The network's bridge, `weave` or `weave-*` (must exist): proxy entries and sysctls are set on it. */
   bridge: string;
   remotes: RoutedRemote[];
 }
@@ -33,8 +35,10 @@ export const WEAVE_ROUTE_PROTO = 87;
  */
 export interface RoutedDataplane {
   /** Makes weave's host routes (proto 87, main table, both families) and the proxy neighbour entries
-   * on weave's bridges exactly `desired`, and sets the bridges' proxy sysctls (no proxy delay, IPv6
-   * proxy_ndp). Removes weave routes and proxy entries `desired` does not name. Returns the
-   * human-readable operations applied. */
+   * on weave's bridges exactly `desired`, and sets the sysctls of bridges with remotes (no proxy
+   * delay; IPv6 proxy_ndp) and forwarding of the families in use (net.ipv4.ip_forward,
+   * net.ipv6.conf.all.forwarding), writing only values that differ. Removes weave routes and proxy
+   * entries `desired` does not name. Returns the human-readable operations applied ([] when the
+   * kernel already matches). */
   reconcile(desired: readonly RoutedNetwork[]): Promise<ReconcileReport>;
 }
