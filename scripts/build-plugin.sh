@@ -121,6 +121,13 @@ const env = FLAGS.map((f) =>
       },
 );
 env.push({
+  Name: "WEAVE_PASSWORD",
+  Description:
+    "cluster password (encryption between hosts); docker plugin inspect shows it: prefer WEAVE_PASSWORD_FILE=/var/lib/weave/password",
+  Settable: ["value"],
+  Value: "",
+});
+env.push({
   Name: "WEAVE_IPTABLES",
   Description: "iptables back end: auto (the one the host uses), nft or legacy",
   Settable: ["value"],
@@ -143,7 +150,8 @@ const config = {
   Linux: {
     Capabilities: ["CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_NET_RAW"],
     AllowAllDevices: false,
-    Devices: null,
+    // wireguard-go (encryption where the kernel has no wireguard module) needs a tun device.
+    Devices: [{ Name: "tun", Description: "tun device for wireguard-go", Settable: [], Path: "/dev/net/tun" }],
   },
   Mounts: [
     {

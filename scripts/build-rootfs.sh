@@ -6,14 +6,15 @@
 #
 # weave: /usr/bin/node, the built weave (dist/, bin/, package.json and the production node_modules,
 # better-sqlite3's .node included) in /usr/lib/weave, iproute2 (ip, bridge), nft, iptables (nf_tables
-# and legacy, with the xtables modules), sysctl, dash as /bin/sh, busybox (static) for the small tools,
+# and legacy, with the xtables modules), sysctl, wg and wireguard-go, dash as /bin/sh, busybox (static) for the small tools,
 # and packaging/docker/entrypoint.sh as /usr/bin/weave-entrypoint. Every program comes with the
 # shared libraries `ldd` lists for it and the dynamic loader.
 # etcd: Debian's etcd and etcdctl (etcd-server, etcd-client) with their libraries, dash and busybox.
 #
 # DIR must not exist or be empty, or be a root file system this script made (it is then rebuilt).
 # Unless --skip-build is given, weave is built first (`npm run build`). Needs: node, npm, busybox
-# (static: Debian's busybox-static), ip, bridge, nft, iptables, sysctl; for etcd: etcd, etcdctl.
+# (static: Debian's busybox-static), ip, bridge, nft, iptables, sysctl, wg, wireguard-go (Debian's
+# wireguard-tools and wireguard-go); for etcd: etcd, etcdctl.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -214,6 +215,9 @@ build_weave() {
   copy_program bridge
   copy_program nft
   copy_program sysctl
+  # Encryption between hosts: wg, and wireguard-go for kernels without the wireguard module.
+  copy_program wg
+  copy_program wireguard-go
   local multi mode
   for mode in nft legacy; do
     multi=$(command -v "xtables-$mode-multi") || die "xtables-$mode-multi is not installed (apt-get install iptables)"

@@ -29,8 +29,9 @@ node -e 'const [M, m] = process.versions.node.split(".").map(Number); process.ex
   die "node $(node --version) is too old: weave needs node 20.9 or later"
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-# python3, make and g++ build better-sqlite3 when no prebuilt binary can be downloaded.
-packages=(iproute2 nftables iptables python3 make g++)
+# python3, make and g++ build better-sqlite3 when no prebuilt binary can be downloaded; wireguard-tools
+# and wireguard-go encrypt between hosts (--password-file) where the kernel has no wireguard module.
+packages=(iproute2 nftables iptables python3 make g++ wireguard-tools wireguard-go)
 if ! command -v dockerd >/dev/null 2>&1; then packages+=(docker.io); fi
 missing=()
 for p in "${packages[@]}"; do

@@ -20,14 +20,38 @@ export async function statusPeers(socket: string, json: boolean): Promise<number
   const lines = [
     `   This host: ${s.name} (${s.address})${s.registered ? "" : " - not registered yet"}`,
     `       Store: ${store}`,
+    `  Encryption: ${encryptionLine(s.encryption)}`,
     "",
     table(
-      ["PEER", "ADDRESS", "STATE", "LAST SEEN"],
-      s.peers.map((p) => [p.name, p.address, p.state, ago(p.lastSeen, now)]),
+      ["PEER", "ADDRESS", "STATE", "TRANSPORT", "ENCRYPTION", "MTU", "HANDSHAKE", "LAST SEEN"],
+      s.peers.map((p) => [
+        p.name,
+        p.address,
+        p.state === "alive" && !p.up ? "alive (down)" : p.state,
+        p.transport ?? "-",
+        p.encryption ?? "-",
+        p.mtu === null ? "-" : String(p.mtu),
+        p.handshakeAgeS === null ? "-" : `${p.handshakeAgeS}s ago`,
+        ago(p.lastSeen, now),
+      ]),
     ),
   ];
+  for (const p of s.peers) if (p.problem) lines.push("", `WARNING: ${p.name}: ${p.problem}`);
   for (const c of s.conflicts) lines.push("", `WARNING: ${c}`);
   return printLines(lines);
+}
+
+/** "wireguard (wireguard-go) on wvg1a2b3c4d, UDP 51820, public key ..." or "off". */
+export function encryptionLine(e: ClusterStatus["encryption"]): string {
+  if (!e.enabled) return "off";
+  return `wireguard (${e.implementation ?? "starting"}) on ${e.interface ?? "-"}, UDP ${e.port ?? "-"}, public key ${e.publicKey ?? "-"}`;
+}
+
+/** `weave rotate-key`: a new key pair for this host's WireGuard device. */
+export async function rotateKey(socket: string, args: readonly string[]): Promise<number> {
+  if (args.length > 0) throw new WeaveError("WEAVE_BAD_REQUEST", "Usage: weave rotate-key (no arguments)");
+  const res = await callDaemon<{ publicKey: string }>(socket, "POST", "/wireguard/rotate", 30_000);
+  return printLines([`rotated: new public key ${res.publicKey}`]);
 }
 
 export async function rmpeer(socket: string, args: readonly string[]): Promise<number> {

@@ -83,7 +83,10 @@ function clusterLine(c: ClusterStatus | null): string {
   if (!c) return "none (this host alone)";
   const alive = c.peers.filter((p) => p.state !== "gone").length;
   const store = c.store.reachable ? "store reachable" : `store UNREACHABLE (${c.store.error || "no answer"})`;
-  return `${c.name} (${c.address}), ${alive}/${c.peers.length} peers up, ${store}`;
+  const encryption = c.encryption.enabled
+    ? `encryption: wireguard (${c.encryption.implementation ?? "starting"})`
+    : "encryption: off";
+  return `${c.name} (${c.address}), ${alive}/${c.peers.length} peers up, ${store}, ${encryption}`;
 }
 
 export async function ps(args: readonly string[]): Promise<number> {

@@ -6,7 +6,7 @@
 import { flagsHelp } from "../config/index.js";
 import { errorMessage, isWeaveError } from "../core/index.js";
 import { controlSocket, ps, status, stop, version } from "./commands.js";
-import { rmpeer } from "./cluster.js";
+import { rmpeer, rotateKey } from "./cluster.js";
 import { dnsAdd, dnsArgs, dnsLookup, dnsRemove } from "./dns.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { launch } from "./launch.js";
@@ -22,6 +22,7 @@ Commands:
   status peers [--json]
                       Multi-host: this host, the cluster store, every peer's address, state, last seen
   rmpeer NAME         Multi-host: release the address blocks of host NAME, gone for good
+  rotate-key          Encrypted cluster: new WireGuard key pair for this host, published to the peers
   ps                  Containers on weave networks: container, network, MAC, IP
   dns-add [IP...] [CONTAINER] [-h FQDN] [--net NETWORK]
                       Add DNS records (tied to CONTAINER when given; its addresses when no IP).
@@ -68,6 +69,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case "rmpeer": {
       const { socket, rest } = controlSocket(args);
       return rmpeer(socket, rest);
+    }
+    case "rotate-key": {
+      const { socket, rest } = controlSocket(args);
+      return rotateKey(socket, rest);
     }
     case "version":
     case "--version":

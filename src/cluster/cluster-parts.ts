@@ -7,14 +7,13 @@
  *   ClusterView     typed reads of the mirrors
  *   ClusterIpam     cluster-wide subnets and per-host address blocks around the local IPAM
  *   NetworkSync     networks published, created in this Docker, removed (outside plugin calls)
- *   OverlaySync     VXLAN devices, FDB and neighbour entries from the view
+ *   TransportSync   the path to each peer, and every transport programmed from the view
  *   publishers      this host's endpoints and DNS records under its lease
  *   DnsReplica      weaveDNS records in and out (without --no-dns)
  * A mirror's change is announced on `changes`; the parts never call Cluster back.
  */
 import type { Clock, EventStream, Logger } from "../core/index.js";
 import { VERSION } from "../core/index.js";
-import type { OverlayDataplane } from "../dataplane/index.js";
 import { DEFAULT_BRIDGE } from "../dataplane/index.js";
 import type { DockerApi } from "../docker/index.js";
 import type { IpamService } from "../ipam/index.js";
@@ -25,7 +24,10 @@ import { DnsReplica } from "./dns-replica.js";
 import { StoreHealth } from "./health.js";
 import { PrefixMirror } from "./mirror.js";
 import { NetworkSync } from "./network-sync.js";
-import { OverlaySync } from "./overlay-sync.js";
+import type { TransportMode } from "./paths.js";
+import { TransportSync } from "./transport-sync.js";
+import type { Transport } from "./transports/transport.js";
+import type { WireguardLayer } from "./wireguard-layer.js";
 import { PeerTracker } from "./peers.js";
 import { LeasedPublisher } from "./publisher.js";
 import { DNS, dnsPrefix, endpointPrefix, ENDPOINTS, NETWORKS, PEERS, POOLS } from "./records.js";
@@ -39,7 +41,14 @@ export interface ClusterOptions {
   state: LocalState;
   docker: DockerApi;
   ipam: IpamService;
-  overlay: OverlayDataplane;
+  /** The transports, in the order they run (the WireGuard layer, or its removal, first). */
+  transports: readonly Transport[];
+  /** How the path to each peer is chosen. */
+  transport: TransportChoice;
+  /** Set when this host encrypts (a password): its identity, published with its peer record. */
+  encryption?: WireguardLayer | undefined;
+  /** The MTU of this host's containers (shown as the path MTU when the path carries more). */
+  containerMtu: number;
   logger: Logger;
   now: () => number;
   name: string;
@@ -55,6 +64,13 @@ export interface ClusterOptions {
   clock?: Clock | undefined;
 }
 
+export interface TransportChoice {
+  mode: TransportMode;
+  /** The subnets (CIDR) of this host's interface addresses. */
+  attached: readonly string[];
+  underlayMtu: number;
+}
+
 export type MirrorName = "peers" | "pools" | "networks" | "endpoints" | "dns";
 
 export interface ClusterParts {
@@ -64,7 +80,7 @@ export interface ClusterParts {
   view: ClusterView;
   ipam: ClusterIpam;
   networkSync: NetworkSync;
-  overlaySync: OverlaySync;
+  transportSync: TransportSync;
   endpointsPublisher: LeasedPublisher;
   dnsPublisher: LeasedPublisher;
   dnsReplica: DnsReplica | undefined;
@@ -80,6 +96,7 @@ export function buildClusterParts(o: ClusterOptions, changes: EventStream<Mirror
     vxlanPort: o.vxlanPort,
     version: VERSION,
     startedAt: now(),
+    ...(o.encryption ? { wireguard: o.encryption.record() } : {}),
   };
   const session = new Session({ store, health, state, logger, now, clock, peer });
   const mirror = (name: MirrorName, prefix: string) =>
@@ -136,7 +153,7 @@ export function buildClusterParts(o: ClusterOptions, changes: EventStream<Mirror
     view,
     ipam,
     networkSync,
-    overlaySync: overlaySync(o, view),
+    transportSync: transportSync(o, view),
     endpointsPublisher: publisher(endpointPrefix(o.name)),
     dnsPublisher,
     dnsReplica,
@@ -144,17 +161,19 @@ export function buildClusterParts(o: ClusterOptions, changes: EventStream<Mirror
   };
 }
 
-function overlaySync(o: ClusterOptions, view: ClusterView): OverlaySync {
-  return new OverlaySync({
-    overlay: o.overlay,
+function transportSync(o: ClusterOptions, view: ClusterView): TransportSync {
+  const { encryption } = o;
+  return new TransportSync({
+    transports: o.transports,
     logger: o.logger,
     clock: o.clock,
+    local: o.advertiseAddr,
+    paths: () => ({ ...o.transport, ...(encryption ? { verify: (p) => encryption.verify(p) } : {}) }),
+    tunnel: () => encryption?.tunnelSelf(),
     inputs: () =>
       view.synced
         ? {
             host: o.name,
-            local: o.advertiseAddr,
-            port: o.vxlanPort,
             networks: o.state.listNetworks(),
             cluster: view.networks(),
             peers: view.peers(),

@@ -16,6 +16,8 @@ import type { ClusterPort, ClusterStatus } from "./port.js";
 import { removePeer } from "./peers.js";
 import { endpointKey } from "./records.js";
 import { sweep } from "./sweeper.js";
+import { withPaths } from "./peer-paths.js";
+import { ENCRYPTION_OFF } from "./wireguard-layer.js";
 
 export type { ClusterOptions } from "./cluster-parts.js";
 
@@ -50,7 +52,7 @@ export class Cluster implements ClusterPort {
     for (const m of Object.values(this.p.mirrors)) m.start();
     this.p.dnsReplica?.start();
     this.endpointsChanged();
-    this.p.overlaySync.start();
+    this.p.transportSync.start();
     const { intervalMs = 10_000, sweepMs = 30_000 } = this.o;
     const tick = this.every(intervalMs, "cluster periodic pass failed", async () => {
       this.kickNetworks();
@@ -68,7 +70,7 @@ export class Cluster implements ClusterPort {
     this.p.endpointsPublisher.close();
     this.p.dnsPublisher.close();
     for (const m of Object.values(this.p.mirrors)) m.close();
-    await this.p.overlaySync.close();
+    await this.p.transportSync.close();
     await Promise.all(loops);
     await this.p.session.close();
     await this.o.store.close();
@@ -113,7 +115,7 @@ export class Cluster implements ClusterPort {
   /** A local network appeared or went. */
   private networksChanged(): void {
     this.kickNetworks();
-    this.p.overlaySync.kick();
+    this.p.transportSync.kick();
     this.endpointsChanged();
   }
 
@@ -145,8 +147,15 @@ export class Cluster implements ClusterPort {
 
   status(): ClusterStatus {
     const self = this.o.name;
-    const peers = this.p.peers.list(this.p.view.peers(), this.o.advertiseAddr);
+    const peers = withPaths(this.p.peers.list(this.p.view.peers(), this.o.advertiseAddr), {
+      paths: this.p.transportSync.paths,
+      programmed: this.p.transportSync.programmed,
+      containerMtu: this.o.containerMtu,
+      encryption: this.o.encryption,
+      records: this.p.view.peers(),
+    });
     return {
+      encryption: this.o.encryption?.status() ?? ENCRYPTION_OFF,
       name: self,
       address: this.o.advertiseAddr,
       store: {
@@ -165,6 +174,22 @@ export class Cluster implements ClusterPort {
         .networks()
         .map((n) => ({ name: n.name, clusterId: n.clusterId, vni: n.vni, host: n.host })),
     };
+  }
+
+  /** `weave rotate-key`: a new WireGuard key pair, published; the peers switch to it. */
+  async rotateKey(): Promise<string> {
+    const { encryption } = this.o;
+    if (!encryption) {
+      throw new WeaveError(
+        "WEAVE_BAD_REQUEST",
+        "Encryption is off on this host: launch weave with --password-file FILE (or WEAVE_PASSWORD) first",
+      );
+    }
+    const publicKey = encryption.rotate();
+    this.p.transportSync.kick();
+    await this.p.session.updatePeer({ ...this.p.session.peer, wireguard: encryption.record() });
+    this.o.logger.info("WireGuard key rotated", { publicKey });
+    return publicKey;
   }
 
   /** `weave rmpeer NAME`: see removePeer (peers.ts). */
@@ -196,17 +221,17 @@ export class Cluster implements ClusterPort {
     switch (mirror) {
       case "peers":
         this.p.peers.changed(this.p.view.peers());
-        this.p.overlaySync.kick();
+        this.p.transportSync.kick();
         return;
       case "pools":
         this.kickNetworks();
         return;
       case "networks":
         this.kickNetworks();
-        this.p.overlaySync.kick();
+        this.p.transportSync.kick();
         return;
       case "endpoints":
-        this.p.overlaySync.kick();
+        this.p.transportSync.kick();
         return;
       case "dns":
         this.p.dnsReplica?.apply();

@@ -57,6 +57,10 @@ export class LocalCluster implements ClusterPort {
     return Promise.reject(notInCluster());
   }
 
+  rotateKey(): Promise<string> {
+    return Promise.reject(notInCluster());
+  }
+
   start(): void {}
 
   close(): Promise<void> {

@@ -18,7 +18,23 @@ export interface PeerStatus {
   /** When the peer last renewed its registration, by its own clock (ms); 0 when unknown. */
   lastSeen: number;
   version: string;
+  /** How this host reaches the peer (null for this host itself and for a peer that is gone). */
+  transport: string | null;
+  encryption: "none" | "wireguard" | "mismatch" | null;
+  /** The largest IP packet a container here can send to the peer's containers. */
+  mtu: number | null;
+  /** Seconds since the last WireGuard handshake with the peer; null when never or not encrypted. */
+  handshakeAgeS: number | null;
+  /** The path is programmed and, when encrypted, had a handshake within HANDSHAKE_FRESH_S. */
+  up: boolean;
+  /** Why the peer is unreachable ("" when it is not), e.g. an encryption mismatch. */
+  problem: string;
 }
+
+/** A WireGuard handshake older than this means the path is down (WireGuard rekeys every 2 minutes). */
+export const HANDSHAKE_FRESH_S = 180;
+
+const NO_PATH = { transport: null, encryption: null, mtu: null, handshakeAgeS: null, up: false, problem: "" };
 
 export class PeerTracker {
   private readonly known = new Map<string, PeerRecord>();
@@ -59,12 +75,20 @@ export class PeerTracker {
       state,
       lastSeen: p.seenAt,
       version: p.version,
+      ...NO_PATH,
     });
     const peers = registered.map((p) => view(p, p.name === this.self ? "self" : "alive"));
     for (const p of this.gone.values())
       if (!peers.some((x) => x.name === p.name)) peers.push(view(p, "gone"));
     if (!peers.some((p) => p.name === this.self)) {
-      peers.push({ name: this.self, address: selfAddress, state: "self", lastSeen: 0, version: VERSION });
+      peers.push({
+        name: this.self,
+        address: selfAddress,
+        state: "self",
+        lastSeen: 0,
+        version: VERSION,
+        ...NO_PATH,
+      });
     }
     return peers.sort((a, b) => a.name.localeCompare(b.name));
   }

@@ -12,9 +12,12 @@ import type { CreateNetworkBody } from "../docker/index.js";
 import type { DriverEvent, NetworkBinder } from "../driver/index.js";
 import type { IpamPort } from "../ipam/index.js";
 import type { PeerStatus } from "./peers.js";
+import type { EncryptionStatus } from "./wireguard-layer.js";
 
 export interface ClusterStatus {
   name: string;
+  /** This host's encryption (WireGuard) as `weave status peers` shows it. */
+  encryption: EncryptionStatus;
   address: string;
   store: { url: string; reachable: boolean; since: number; error: string };
   registered: boolean;
@@ -37,6 +40,8 @@ export interface ClusterPort extends NetworkBinder {
   defaultNetworkBody(): CreateNetworkBody | undefined;
   /** The cluster as `weave status peers` shows it; undefined on a host alone. */
   status(): ClusterStatus | undefined;
+  /** `weave rotate-key`: a new WireGuard key pair, published; its public key. */
+  rotateKey(): Promise<string>;
   /** `weave rmpeer NAME`: the number of address blocks released. */
   removePeer(name: string): Promise<number>;
   start(): void;

@@ -54,6 +54,20 @@ export interface PeerRecord {
   startedAt: number;
   /** When the host last renewed its registration (its own clock, ms). */
   seenAt: number;
+  /** Set when the host encrypts (launched with a password): how to reach it through WireGuard. */
+  wireguard?: PeerWireguard;
+}
+
+/** A host's WireGuard identity as it publishes it. Nothing secret: the private key never leaves the host. */
+export interface PeerWireguard {
+  /** Base64 Curve25519 public key. */
+  publicKey: string;
+  /** UDP port of its WireGuard device. */
+  port: number;
+  /** Its tunnel address (IPv6, no prefix length): other transports reach it there inside the tunnel. */
+  tunnel: string;
+  /** HMAC of the public key under the key the password yields: the same password verifies it. */
+  check: string;
 }
 
 export interface PoolClaim {
@@ -137,7 +151,16 @@ export function parsePeer(text: string): PeerRecord | undefined {
     version: isStr(o["version"]) ? o["version"] : "",
     startedAt: isNum(o["startedAt"]) ? o["startedAt"] : 0,
     seenAt: isNum(o["seenAt"]) ? o["seenAt"] : 0,
+    ...wireguardField(o["wireguard"]),
   };
+}
+
+function wireguardField(v: unknown): { wireguard?: PeerWireguard } {
+  if (typeof v !== "object" || v === null) return {};
+  const w = v as Record<string, unknown>;
+  const { publicKey, port, tunnel, check } = w;
+  if (!isStr(publicKey) || !isNum(port) || !isStr(tunnel) || !isStr(check)) return {};
+  return { wireguard: { publicKey, port, tunnel, check } };
 }
 
 export function parsePoolClaim(text: string): PoolClaim | undefined {

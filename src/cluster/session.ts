@@ -43,8 +43,11 @@ export class Session {
   private readonly listeners = new Set<(lease: string) => void>();
   /** Renews every `renewMs` from the end of the last renewal, failed or not. */
   private readonly loop: Reconciler;
+  /** This host's record, without `seenAt`. */
+  peer: Omit<PeerRecord, "seenAt">;
 
   constructor(private readonly o: SessionOptions) {
+    this.peer = o.peer;
     this.loop = new Reconciler({
       pass: () => this.renew(),
       onError: (err) => o.logger.debug("cluster registration failed; retrying", { error: errorMessage(err) }),
@@ -54,7 +57,7 @@ export class Session {
   }
 
   get name(): string {
-    return this.o.peer.name;
+    return this.peer.name;
   }
 
   /** Called with every new lease (the first one included). */
@@ -69,6 +72,12 @@ export class Session {
   /** Stops renewing. The lease is left to expire: a restart within its TTL loses nothing. */
   close(): Promise<void> {
     return this.loop.close();
+  }
+
+  /** Publishes a changed record of this host (a new WireGuard key) at once. */
+  updatePeer(peer: Omit<PeerRecord, "seenAt">): Promise<void> {
+    this.peer = peer;
+    return this.loop.flush();
   }
 
   /** Renews now, or joins the renewal under way (tests, and after the store came back). */
@@ -93,7 +102,7 @@ export class Session {
     if (!(await this.register())) return;
     if (this.lease !== this.announced) {
       this.announced = this.lease;
-      logger.info("registered in the cluster", { name: this.name, address: this.o.peer.address });
+      logger.info("registered in the cluster", { name: this.name, address: this.peer.address });
       for (const l of this.listeners) l(this.lease);
     }
   }
@@ -105,14 +114,14 @@ export class Session {
     const key = peerKey(this.name);
     const existing = await health.track(store.get(key));
     const other = existing && parsePeer(existing.value);
-    if (existing && existing.lease !== lease && other && other.address !== this.o.peer.address) {
+    if (existing && existing.lease !== lease && other && other.address !== this.peer.address) {
       const message = `Another host (${other.address}) is registered as "${this.name}" in the cluster: give each host its own --name`;
       if (this.conflict !== message) logger.error("cannot join the cluster", { error: message });
       this.conflict = message;
       return false;
     }
     this.conflict = "";
-    await health.track(store.put(key, JSON.stringify({ ...this.o.peer, seenAt: now() }), { lease }));
+    await health.track(store.put(key, JSON.stringify({ ...this.peer, seenAt: now() }), { lease }));
     return true;
   }
 }

@@ -56,6 +56,12 @@ export function parseConfig(
   }
   const get = (k: keyof Config) => raw.get(k) ?? "";
   const mtu = get("mtu");
+  if (get("store") === "" && (get("passwordFile") !== "" || (env["WEAVE_PASSWORD"] ?? "") !== "")) {
+    throw new WeaveError(
+      "WEAVE_CONFIG",
+      "A password encrypts traffic between hosts: it needs --store (a cluster); without one there is nothing to encrypt",
+    );
+  }
   return {
     socket: get("socket"),
     driverName: get("driverName") || driverName(get("socket")),
@@ -88,7 +94,24 @@ export function parseConfig(
     advertiseAddr: get("advertiseAddr"),
     name: get("name") || defaultName(),
     vxlanPort: Number(get("vxlanPort")),
+    transport: get("transport") as Config["transport"],
+    passwordFile: get("passwordFile"),
+    password: passwordOf(env, get("passwordFile")),
+    wireguardPort: Number(get("wireguardPort")),
   };
+}
+
+/** WEAVE_PASSWORD, refused together with --password-file (which one would win is not obvious). */
+function passwordOf(env: Readonly<Record<string, string | undefined>>, file: string): string | undefined {
+  const password = env["WEAVE_PASSWORD"];
+  if (password === undefined || password === "") return undefined;
+  if (file !== "") {
+    throw new WeaveError(
+      "WEAVE_CONFIG",
+      "Give the password once: --password-file or WEAVE_PASSWORD, not both",
+    );
+  }
+  return password;
 }
 
 /** The flags section of `weave launch --help`. */

@@ -277,4 +277,27 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "UDP port of the VXLAN overlay between hosts (the same on every host)",
     validate: portCheck,
   },
+  {
+    key: "transport",
+    flag: "--transport",
+    env: "WEAVE_TRANSPORT",
+    default: "auto",
+    help: "How traffic reaches other hosts: auto (routed to peers on a subnet this host is attached to, VXLAN to the others), vxlan or routed",
+    validate: (v) => (["auto", "vxlan", "routed"].includes(v) ? undefined : "expected auto, vxlan or routed"),
+  },
+  {
+    key: "passwordFile",
+    flag: "--password-file",
+    env: "WEAVE_PASSWORD_FILE",
+    default: "",
+    help: "File holding the cluster password: encrypts all traffic between hosts with WireGuard (or set WEAVE_PASSWORD)",
+  },
+  {
+    key: "wireguardPort",
+    flag: "--wireguard-port",
+    env: "WEAVE_WIREGUARD_PORT",
+    default: "51820",
+    help: "UDP port of WireGuard between encrypted hosts (the same on every host is simplest; each host publishes its own)",
+    validate: portCheck,
+  },
 ];

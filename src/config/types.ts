@@ -37,4 +37,12 @@ export interface Config {
   name: string;
   /** UDP port of the VXLAN overlay. */
   vxlanPort: number;
+  /** How traffic goes to each peer: auto (routed on a shared subnet, else VXLAN), vxlan or routed. */
+  transport: "auto" | "vxlan" | "routed";
+  /** File holding the cluster password ("" for none): turns WireGuard encryption on. */
+  passwordFile: string;
+  /** The password itself, from WEAVE_PASSWORD (never a flag: command lines are visible to every user). */
+  password: string | undefined;
+  /** UDP port of the WireGuard device. */
+  wireguardPort: number;
 }

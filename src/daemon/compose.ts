@@ -17,9 +17,18 @@
 import type { Config } from "../config/index.js";
 import type { Clock, Logger } from "../core/index.js";
 import { EventStream, KeyedSerialQueue } from "../core/index.js";
-import type { ClusterPort } from "../cluster/index.js";
-import { Cluster, LocalCluster } from "../cluster/index.js";
-import type { Dataplane, OverlayDataplane } from "../dataplane/index.js";
+import type { ClusterPort, KeyStore, Transport } from "../cluster/index.js";
+import {
+  Cluster,
+  LocalCluster,
+  noWireguard,
+  OVERHEAD,
+  routedTransport,
+  tunnelAddress,
+  vxlanTransport,
+  WireguardLayer,
+} from "../cluster/index.js";
+import type { Dataplane, OverlayDataplane, RoutedDataplane, WireguardDataplane } from "../dataplane/index.js";
 import { DEFAULT_BRIDGE } from "../dataplane/index.js";
 import type { DockerApi } from "../docker/index.js";
 import { NetworkDriver } from "../driver/index.js";
@@ -36,6 +45,7 @@ import { controlRoutes } from "./control-routes.js";
 import { ControlServer } from "./control-server.js";
 import { DnsService } from "./dns-service.js";
 import { DockerSync } from "./docker-sync.js";
+import { deviceName } from "./password.js";
 import { clusterPeers, createStatusServer, daemonMetrics } from "./observability.js";
 
 /** The outside world: every process, socket and kernel access the daemon makes. */
@@ -44,15 +54,31 @@ export interface Adapters {
   dataplane: Dataplane;
   docker: DockerApi;
   ports: { dataplane: PortDataplane; reserver: PortReserver };
-  /** Multi-host (`--store`): the cluster store and the VXLAN data plane. Absent on a host alone. */
-  cluster?: { store: ClusterStore; overlay: OverlayDataplane };
+  /** Multi-host (`--store`): the cluster store and the transports' data planes. Absent on a host alone. */
+  cluster?: ClusterAdapters;
   /** Time and timers of every loop (realClock; a FakeClock in tests). */
   clock: Clock;
 }
 
+export interface ClusterAdapters {
+  store: ClusterStore;
+  overlay: OverlayDataplane;
+  routed: RoutedDataplane;
+  wireguard: WireguardDataplane;
+  /** This host's WireGuard key pair (the state directory's key file). */
+  keys: KeyStore;
+}
+
 /** What the daemon found out about this host before composing (host.ts). */
 export interface HostFacts {
+  /** The MTU of containers and bridges. */
   mtu: number;
+  /** The MTU of the underlay device (the advertise address's; 0 on a host alone). */
+  underlayMtu: number;
+  /** The subnets (CIDR) of this host's own interface addresses: `--transport auto` routes to peers there. */
+  attached: string[];
+  /** Derived from the password (--password-file, WEAVE_PASSWORD); undefined without one. */
+  presharedKey?: string | undefined;
   /** This host's address in the cluster ("" on a host alone). */
   advertiseAddr: string;
   /** The host's IPv6 ULA /48 for weave's IPv6 pools. */
@@ -212,13 +238,23 @@ function composeCore(o: ComposeOptions) {
 function composeCluster(o: ComposeOptions, ipam: IpamService, dns: DnsService | undefined): ClusterPort {
   const { config, adapters, facts, logger } = o;
   if (!adapters.cluster) return new LocalCluster({ ipam, pools: adapters.state });
+  const c = adapters.cluster;
+  const encryption = facts.presharedKey === undefined ? undefined : wireguardLayer(o, c, facts.presharedKey);
+  const transports: Transport[] = [
+    encryption ?? noWireguard(c.wireguard),
+    vxlanTransport(c.overlay, config.vxlanPort),
+    routedTransport(c.routed),
+  ];
   return new Cluster({
-    store: adapters.cluster.store,
+    store: c.store,
     storeUrl: config.store,
     state: adapters.state,
     docker: adapters.docker,
     ipam,
-    overlay: adapters.cluster.overlay,
+    transports,
+    transport: { mode: config.transport, attached: facts.attached, underlayMtu: facts.underlayMtu },
+    encryption,
+    containerMtu: facts.mtu,
     logger: logger.child("cluster"),
     now: () => adapters.clock.now(),
     clock: adapters.clock,
@@ -228,5 +264,20 @@ function composeCluster(o: ComposeOptions, ipam: IpamService, dns: DnsService | 
     driverName: config.driverName,
     defaultNetwork: config.defaultNetwork,
     ...(dns ? { dnsZone: dns.zone } : {}),
+  });
+}
+
+/** This host's WireGuard identity and layer (with a password). */
+function wireguardLayer(o: ComposeOptions, c: ClusterAdapters, presharedKey: string): WireguardLayer {
+  const { config, facts, adapters } = o;
+  return new WireguardLayer({
+    dataplane: c.wireguard,
+    keys: c.keys,
+    presharedKey,
+    device: deviceName(config),
+    port: config.wireguardPort,
+    tunnel: tunnelAddress(config.name),
+    mtu: facts.underlayMtu - OVERHEAD.wireguard,
+    now: () => adapters.clock.now(),
   });
 }

@@ -54,6 +54,7 @@ export function controlRoutes(
         throw new WeaveError("WEAVE_BAD_REQUEST", "Give the name of the peer to remove");
       return { peer: name, blocksReleased: await o.cluster.removePeer(name) };
     },
+    "POST /wireguard/rotate": async () => ({ publicKey: await o.cluster.rotateKey() }),
   };
 }
 

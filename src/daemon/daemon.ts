@@ -6,10 +6,19 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../core/index.js";
-import { createLogger, errorMessage, execFile, realClock, VERSION, WeaveError } from "../core/index.js";
+import {
+  createLogger,
+  errorMessage,
+  execFile,
+  MIN_MTU,
+  realClock,
+  VERSION,
+  WeaveError,
+} from "../core/index.js";
 import type { Config } from "../config/index.js";
 import { parseStoreUrl } from "../config/index.js";
-import { IprouteDataplane, IprouteOverlay } from "../dataplane/index.js";
+import { IprouteDataplane, IprouteOverlay, IprouteRouted, WireguardDevice } from "../dataplane/index.js";
+import { KeyFile, transportOverhead } from "../cluster/index.js";
 import { DockerClient } from "../docker/index.js";
 import type { PortRange } from "../ports/index.js";
 import {
@@ -23,7 +32,15 @@ import { EtcdStore, loadStoreTls, openSqliteState } from "../store/index.js";
 import type { Adapters, HostFacts } from "./compose.js";
 import { composeDaemon } from "./compose.js";
 import { daemonSteps } from "./daemon-steps.js";
-import { detectAdvertiseAddr, detectMtu, resolveGroup, ulaRange, underlayMtu } from "./host.js";
+import {
+  detectAdvertiseAddr,
+  detectMtu,
+  FALLBACK_UNDERLAY_MTU,
+  resolveGroup,
+  ulaRange,
+  underlayFacts,
+} from "./host.js";
+import { deviceName, presharedKeyOf } from "./password.js";
 import { startSteps } from "./lifecycle.js";
 
 export const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -105,8 +122,15 @@ async function hostAdapters(
   const advertiseAddr = storeUrl
     ? config.advertiseAddr || (await detectAdvertiseAddr(execFile, storeUrl.endpoints))
     : "";
+  const underlay = storeUrl ? await underlayFacts(execFile, advertiseAddr) : { mtu: 0, attached: [] };
+  const presharedKey = await presharedKeyOf(config, log);
+  const overhead = transportOverhead(config.transport, presharedKey !== undefined);
   const mtu =
-    config.mtu ?? (storeUrl ? await underlayMtu(execFile, advertiseAddr) : await detectMtu(execFile));
+    config.mtu ??
+    (storeUrl
+      ? Math.max(MIN_MTU, (underlay.mtu || FALLBACK_UNDERLAY_MTU) - overhead)
+      : await detectMtu(execFile));
+  const exec = execFile;
   const cluster = storeUrl && {
     store: new EtcdStore(
       await loadStoreTls(
@@ -114,13 +138,32 @@ async function hostAdapters(
         storeUrl.endpoints,
       ),
     ),
-    overlay: new IprouteOverlay({ exec: execFile, logger: log.child("overlay") }),
+    overlay: new IprouteOverlay({ exec, logger: log.child("overlay") }),
+    routed: new IprouteRouted({ exec, logger: log.child("routed") }),
+    wireguard: new WireguardDevice({ exec, logger: log.child("wireguard"), name: deviceName(config) }),
+    keys: new KeyFile(config.stateDir),
   };
   return {
-    facts: { mtu, advertiseAddr, ulaRange: ulaRange(state), ephemeral: ephemeralRange(log), socketGid },
+    facts: {
+      mtu,
+      underlayMtu: underlay.mtu || FALLBACK_UNDERLAY_MTU,
+      attached: underlay.attached,
+      presharedKey,
+      advertiseAddr,
+      ulaRange: ulaRange(state),
+      ephemeral: ephemeralRange(log),
+      socketGid,
+    },
     adapters: {
       state,
-      dataplane: new IprouteDataplane({ exec: execFile, logger: log.child("dataplane") }),
+      dataplane: new IprouteDataplane({
+        exec: execFile,
+        logger: log.child("dataplane"),
+        host:
+          presharedKey !== undefined
+            ? { encrypted: { device: deviceName(config), vxlanPort: config.vxlanPort } }
+            : {},
+      }),
       docker: new DockerClient({ socketPath: config.dockerSocket }),
       ports: {
         dataplane: new NftPortDataplane(execFile, log.child("ports")),

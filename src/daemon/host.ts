@@ -4,7 +4,7 @@ import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { Exec } from "../core/index.js";
-import { MIN_MTU, WeaveError } from "../core/index.js";
+import { formatPrefix, MIN_MTU, parsePrefix, WeaveError } from "../core/index.js";
 import type { MetaStore } from "../store/index.js";
 
 /**
@@ -88,15 +88,40 @@ export async function detectAdvertiseAddr(exec: Exec, storeEndpoints: readonly s
   );
 }
 
-/** MTU of the device that holds `address`, minus the overlay overhead; FALLBACK_MTU if unknown. */
-export async function underlayMtu(exec: Exec, address: string): Promise<number> {
+/** Interfaces that are not the underlay: weave's and Docker's own, veths, tunnels, loopback. */
+const NOT_UNDERLAY = /^(lo|weave|vxw|wvg|docker|br-|veth|vx-)/;
+
+/**
+ * The underlay as this host sees it: the MTU of the device that holds `address` (0 if unknown) and
+ * the subnets of the host's own addresses on its underlay interfaces (`--transport auto` routes to
+ * peers inside them).
+ */
+export async function underlayFacts(
+  exec: Exec,
+  address: string,
+): Promise<{ mtu: number; attached: string[] }> {
   try {
     const res = await exec("ip", ["-json", "address", "show"], { timeoutMs: 5_000 });
-    const links = JSON.parse(res.stdout || "[]") as { mtu?: number; addr_info?: { local?: string }[] }[];
+    const links = JSON.parse(res.stdout || "[]") as {
+      ifname?: string;
+      mtu?: number;
+      addr_info?: { local?: string; prefixlen?: number; scope?: string }[];
+    }[];
     const link = links.find((l) => (l.addr_info ?? []).some((a) => a.local === address));
-    if (!link?.mtu) return FALLBACK_MTU;
-    return Math.max(MIN_MTU, link.mtu - OVERLAY_OVERHEAD);
+    const attached: string[] = [];
+    for (const l of links) {
+      if (NOT_UNDERLAY.test(l.ifname ?? "lo")) continue;
+      for (const a of l.addr_info ?? []) {
+        if (a.local === undefined || a.prefixlen === undefined || a.scope === "host" || a.scope === "link")
+          continue;
+        attached.push(formatPrefix(parsePrefix(`${a.local}/${a.prefixlen}`)));
+      }
+    }
+    return { mtu: link?.mtu ?? 0, attached: [...new Set(attached)] };
   } catch {
-    return FALLBACK_MTU;
+    return { mtu: 0, attached: [] };
   }
 }
+
+/** The underlay MTU assumed when the underlay device's cannot be read. */
+export const FALLBACK_UNDERLAY_MTU = FALLBACK_MTU + OVERLAY_OVERHEAD;

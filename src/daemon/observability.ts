@@ -37,7 +37,18 @@ export function daemonMetrics(o: {
 export function clusterPeers(cluster: Pick<ClusterPort, "status">): PeerState[] {
   return (cluster.status()?.peers ?? []).map((p) => ({
     name: p.name,
-    state: p.state === "gone" ? "down" : "up",
+    state: p.state === "gone" || (p.state === "alive" && !p.up) ? "down" : "up",
+    ...(p.transport !== null && p.encryption !== null
+      ? {
+          path: {
+            transport: p.transport,
+            encryption: p.encryption,
+            mtu: p.mtu,
+            handshakeAgeS: p.handshakeAgeS,
+            up: p.up,
+          },
+        }
+      : {}),
   }));
 }
 

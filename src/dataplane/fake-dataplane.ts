@@ -6,6 +6,7 @@
 import { WeaveError } from "../core/index.js";
 import { CommandRecorder } from "./fake-commands.js";
 import { renderNftRuleset } from "./nft-rules.js";
+import type { HostPolicy } from "./nft-rules.js";
 import { bridgePlan, describeOp, reconcilePlan, renderOp, vethPlan } from "./planner.js";
 import type { DataplaneOp, ObservedLink } from "./planner.js";
 import type {
@@ -32,6 +33,8 @@ export class FakeDataplane extends CommandRecorder implements Dataplane {
   /** The nftables text of the last applyPolicies call ("" before the first). */
   ruleset = "";
   ipForward = false;
+  /** What the host adds to the policies (the daemon's HostPolicy). */
+  host: HostPolicy = {};
   private routes: string[] = [];
   private macCounter = 0;
 
@@ -73,7 +76,7 @@ export class FakeDataplane extends CommandRecorder implements Dataplane {
   }
 
   async applyPolicies(policies: NetworkPolicy[]): Promise<void> {
-    const ruleset = renderNftRuleset(policies);
+    const ruleset = renderNftRuleset(policies, this.host);
     this.run("nft -f -");
     this.ruleset = ruleset;
     this.policies = policies.map((p) => ({ ...p }));

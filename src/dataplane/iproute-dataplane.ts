@@ -11,8 +11,10 @@ import { randomBytes } from "node:crypto";
 import { WeaveError } from "../core/index.js";
 import { obj, parseJsonArray, str } from "./ip-json.js";
 import { IprouteAdapter } from "./iproute-adapter.js";
+import type { IprouteOptions } from "./iproute-adapter.js";
 import { syncIptablesForward } from "./iptables-compat.js";
 import { renderNftRuleset } from "./nft-rules.js";
+import type { HostPolicy } from "./nft-rules.js";
 import { bridgePlan, describeOp, isWeaveBridgeName, reconcilePlan, renderOp, vethPlan } from "./planner.js";
 import type { DataplaneOp, LinkPlan, ObservedLink } from "./planner.js";
 import type {
@@ -71,6 +73,14 @@ export function parseRoutesJson(text: string, family: 4 | 6): string[] {
 
 /** The iproute2/nftables implementation of the Dataplane port. */
 export class IprouteDataplane extends IprouteAdapter implements Dataplane {
+  private readonly host: HostPolicy;
+
+  /** `host`: what the host adds to the networks' policies (encryption between hosts). */
+  constructor(options: IprouteOptions & { host?: HostPolicy }) {
+    super(options);
+    this.host = options.host ?? {};
+  }
+
   /** Reads every link of the namespace with its kind, master, MTU, up flag, addresses and MAC. */
   async observeLinks(): Promise<ObservedLink[]> {
     const res = await this.run("ip", ["-json", "-details", "address", "show"], "list links");
@@ -94,7 +104,7 @@ export class IprouteDataplane extends IprouteAdapter implements Dataplane {
   }
 
   async applyPolicies(policies: NetworkPolicy[]): Promise<void> {
-    const ruleset = renderNftRuleset(policies);
+    const ruleset = renderNftRuleset(policies, this.host);
     await this.run("nft", ["-f", "-"], "apply nftables rules", ruleset);
     const ran = await syncIptablesForward(this.exec, this.logger, policies);
     for (const cmd of ran) this.logger.info("Updated the FORWARD chain", { command: cmd });

@@ -42,7 +42,7 @@ export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
         name: str(l["ifname"]) ?? "",
         vni: num(data["id"]),
         port: num(data["port"]),
-        local: str(data["local"]),
+        local: str(data["local"] ?? data["local6"]),
         learning: data["learning"] === true,
         proxy: data["proxy"] === true,
         mtu: num(l["mtu"]),

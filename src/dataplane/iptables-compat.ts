@@ -12,17 +12,28 @@
  */
 import { errorMessage, WeaveError } from "../core/index.js";
 import type { Exec, Logger } from "../core/index.js";
+import { normalizeCidr } from "./planner.js";
 import type { NetworkPolicy } from "./types.js";
 
 /** Comment prefix that marks a FORWARD rule as weave's. */
 const IPTABLES_COMMENT_PREFIX = "weave:";
 
-/** The FORWARD rules (arguments after `-A FORWARD`, as `iptables -S` prints them) weave wants. */
-function desiredForwardRules(policies: readonly NetworkPolicy[]): string[][] {
+/**
+ * The FORWARD rules (arguments after `-A FORWARD`, as `iptables -S` prints them) weave wants for
+ * one family. Besides bridged traffic: routed traffic between hosts (the routed transport) arrives
+ * from another device with a source in the network's own subnet, and an internal network sends its
+ * own subnet's traffic out of the bridge too; weave's nftables chain decides what really passes.
+ */
+function desiredForwardRules(policies: readonly NetworkPolicy[], family: 4 | 6): string[][] {
   const rules: string[][] = [];
   for (const p of policies) {
     const tag = ["-m", "comment", "--comment", `${IPTABLES_COMMENT_PREFIX}${p.bridge}`];
     rules.push(["-i", p.bridge, "-o", p.bridge, ...tag, "-j", "ACCEPT"]);
+    for (const subnet of p.subnets.filter((s) => (s.includes(":") ? 6 : 4) === family)) {
+      const cidr = normalizeCidr(subnet);
+      rules.push(["-s", cidr, "-o", p.bridge, ...tag, "-j", "ACCEPT"]);
+      if (p.internal) rules.push(["-d", cidr, "-i", p.bridge, ...tag, "-j", "ACCEPT"]);
+    }
     if (!p.internal) {
       rules.push(["-i", p.bridge, "!", "-o", p.bridge, ...tag, "-j", "ACCEPT"]);
       rules.push([
@@ -115,9 +126,10 @@ export interface ForwardRuleDiff {
 export function diffForwardRules(
   listing: ForwardListing,
   policies: readonly NetworkPolicy[],
+  family: 4 | 6 = 4,
 ): ForwardRuleDiff {
   const policyDrop = listing.policy === "DROP";
-  const desired = policyDrop ? desiredForwardRules(policies) : [];
+  const desired = policyDrop ? desiredForwardRules(policies, family) : [];
   const wanted = new Map(desired.map((r) => [r.join(" "), r]));
   const seen = new Set<string>();
   const remove: string[][] = [];
@@ -169,7 +181,7 @@ export async function syncIptablesForward(
       });
       continue;
     }
-    const diff = diffForwardRules(parseForwardListing(listing.stdout), policies);
+    const diff = diffForwardRules(parseForwardListing(listing.stdout), policies, bin.includes("6") ? 6 : 4);
     const commands = [
       ...diff.remove.map((r) => ["-w", "5", "-D", "FORWARD", ...r]),
       ...diff.add.map((r) => ["-w", "5", "-I", "FORWARD", String(diff.position), ...r]),

@@ -96,13 +96,15 @@ export function validateOverlay(desired: readonly OverlayNetwork[]): void {
     vnis.add(spec.vni);
     checkInt("UDP port", spec.port, 1, 65535);
     checkMtu(spec.mtu);
-    checkIp("local underlay address", spec.local, 4);
+    // IPv4 on the underlay; IPv6 between tunnel addresses inside WireGuard. Peers share the local's family.
+    const family = spec.local.includes(":") ? 6 : 4;
+    checkIp("local underlay address", spec.local, family);
     checkInterfaceName(spec.bridge, "bridge name");
-    for (const peer of floodPeers) checkIp("flood peer", peer, 4);
+    for (const peer of floodPeers) checkIp("flood peer", peer, family);
     const seen = new Set<string>();
     for (const ep of endpoints) {
       checkUnicastMac(ep.mac);
-      checkIp("peer", ep.peer, 4);
+      checkIp("peer", ep.peer, family);
       if (ep.ipv4 !== undefined) checkIp("endpoint address", ep.ipv4, 4);
       if (ep.ipv6 !== undefined) checkIp("endpoint address", ep.ipv6, 6);
       const keys = [ep.mac.toLowerCase(), ep.ipv4, ep.ipv6 && normalizeCidr(ep.ipv6)];
@@ -123,10 +125,10 @@ function wantedEntries(net: OverlayNetwork): { fdb: Map<string, ObservedFdb>; ne
   const addFdb = (mac: string, dst: string): void => {
     fdb.set(`${mac} ${dst}`, { dev, mac, dst, permanent: true });
   };
-  for (const peer of net.floodPeers) addFdb(FLOOD_MAC, peer);
+  for (const peer of net.floodPeers) addFdb(FLOOD_MAC, normalizeCidr(peer));
   for (const ep of net.endpoints) {
     const mac = ep.mac.toLowerCase();
-    addFdb(mac, ep.peer);
+    addFdb(mac, normalizeCidr(ep.peer));
     if (ep.ipv4 !== undefined) neigh.set(ep.ipv4, mac);
     if (ep.ipv6 !== undefined) neigh.set(normalizeCidr(ep.ipv6), mac);
   }
@@ -135,7 +137,10 @@ function wantedEntries(net: OverlayNetwork): { fdb: Map<string, ObservedFdb>; ne
 
 /** True when the device must be deleted and created again (attributes the kernel cannot change). */
 function needsRecreate(spec: VxlanSpec, link: ObservedVxlan): boolean {
-  return link.vni !== spec.vni || link.port !== spec.port || link.local !== spec.local || !link.proxy;
+  const local = link.local === undefined ? undefined : normalizeCidr(link.local);
+  return (
+    link.vni !== spec.vni || link.port !== spec.port || local !== normalizeCidr(spec.local) || !link.proxy
+  );
 }
 
 /**

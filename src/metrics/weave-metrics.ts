@@ -9,8 +9,20 @@ import type { PoolUsage } from "./ipam-usage.js";
 /** A peer of this host and its state; a single host has one: `{ name: "self", state: "up" }`. */
 export interface PeerState {
   name: string;
-  /** `up` today; multi-host adds others (e.g. `connecting`, `down`). */
+  /** `up` or `down`. */
   state: string;
+  /** Multi-host: how this host reaches the peer (absent for this host itself). */
+  path?: PeerPathMetrics;
+}
+
+export interface PeerPathMetrics {
+  transport: string;
+  encryption: string;
+  mtu: number | null;
+  /** Seconds since the last WireGuard handshake; null when none or not encrypted. */
+  handshakeAgeS: number | null;
+  /** The path carries traffic (programmed, and a fresh handshake when encrypted). */
+  up: boolean;
 }
 
 export interface WeaveMetricsSources {
@@ -95,6 +107,7 @@ export function createWeaveMetrics(sources: WeaveMetricsSources): WeaveMetrics {
       return [...byState].map(([state, value]) => ({ labels: { state }, value }));
     },
   });
+  registerPathMetrics(registry, sources);
   registry.gaugeCallback({
     name: "weave_docker_reachable",
     help: "1 when the Docker API answered weave's last request, else 0.",
@@ -111,4 +124,41 @@ export function createWeaveMetrics(sources: WeaveMetricsSources): WeaveMetrics {
     dnsQuery: (qtype, outcome, count) =>
       queries.inc({ qtype: /^TYPE\d+$/.test(qtype) ? "other" : qtype, outcome }, count),
   };
+}
+
+/** The per-peer path metrics of a multi-host host (none on a host alone). */
+function registerPathMetrics(registry: Registry, sources: WeaveMetricsSources): void {
+  const paths = () => sources.peers().flatMap((p) => (p.path ? [{ peer: p.name, ...p.path }] : []));
+  registry.gaugeCallback({
+    name: "weave_peer_info",
+    help: "Always 1 per peer; the labels give the transport to it (routed, vxlan) and its encryption (none, wireguard, mismatch).",
+    labelNames: ["peer", "transport", "encryption"],
+    collect: () =>
+      paths().map((p) => ({
+        labels: { peer: p.peer, transport: p.transport, encryption: p.encryption },
+        value: 1,
+      })),
+  });
+  registry.gaugeCallback({
+    name: "weave_peer_up",
+    help: "1 when the path to the peer carries traffic (programmed, and a WireGuard handshake within 180 s when encrypted), else 0.",
+    labelNames: ["peer"],
+    collect: () => paths().map((p) => ({ labels: { peer: p.peer }, value: p.up ? 1 : 0 })),
+  });
+  registry.gaugeCallback({
+    name: "weave_peer_mtu_bytes",
+    help: "The largest IP packet a container on this host can send to the peer's containers.",
+    labelNames: ["peer"],
+    collect: () =>
+      paths().flatMap((p) => (p.mtu === null ? [] : [{ labels: { peer: p.peer }, value: p.mtu }])),
+  });
+  registry.gaugeCallback({
+    name: "weave_wireguard_handshake_age_seconds",
+    help: "Seconds since the last WireGuard handshake with the peer (encrypted peers that had one).",
+    labelNames: ["peer"],
+    collect: () =>
+      paths().flatMap((p) =>
+        p.handshakeAgeS === null ? [] : [{ labels: { peer: p.peer }, value: p.handshakeAgeS }],
+      ),
+  });
 }

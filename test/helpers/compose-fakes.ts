@@ -11,7 +11,8 @@ import { realClock, silentLogger } from "../../src/core/index.js";
 import type { Clock, Logger } from "../../src/core/index.js";
 import type { Adapters, Daemon } from "../../src/daemon/index.js";
 import { composeDaemon } from "../../src/daemon/index.js";
-import { FakeDataplane, FakeOverlay } from "../../src/dataplane/index.js";
+import { FakeDataplane, FakeOverlay, FakeRouted, FakeWireguard } from "../../src/dataplane/index.js";
+import { MemoryKeyStore } from "./transport-fakes.js";
 import { FakeDocker } from "../../src/docker/index.js";
 import { DEFAULT_EPHEMERAL_RANGE, FakePortDataplane, FakePortReserver } from "../../src/ports/index.js";
 import type { ClusterStore } from "../../src/store/index.js";
@@ -30,6 +31,17 @@ export interface ComposedWithFakes {
   stops: () => number;
 }
 
+/** The cluster store and the transports' fake data planes. */
+export function clusterFakes(store: ClusterStore) {
+  return {
+    store,
+    overlay: new FakeOverlay(),
+    routed: new FakeRouted(),
+    wireguard: new FakeWireguard(),
+    keys: new MemoryKeyStore(),
+  };
+}
+
 export function composeWithFakes(
   o: {
     /** Extra daemon flags (e.g. ["--dns-port", "0"]); weaveDNS is off unless `dns` is set. */
@@ -42,6 +54,8 @@ export function composeWithFakes(
     dir?: string;
     /** Default: the real clock. */
     clock?: Clock;
+    /** Encryption: the preshared key a password would yield. */
+    presharedKey?: string;
     logger?: Logger;
   } = {},
 ): ComposedWithFakes {
@@ -65,7 +79,7 @@ export function composeWithFakes(
     dataplane: new FakeDataplane(),
     docker: new FakeDocker(),
     ports: { dataplane: new FakePortDataplane(), reserver: new FakePortReserver() },
-    ...(o.clusterStore ? { cluster: { store: o.clusterStore, overlay: new FakeOverlay() } } : {}),
+    ...(o.clusterStore ? { cluster: clusterFakes(o.clusterStore) } : {}),
     clock: o.clock ?? realClock,
   };
   let stops = 0;
@@ -74,6 +88,9 @@ export function composeWithFakes(
     adapters,
     facts: {
       mtu: 1450,
+      underlayMtu: 1500,
+      attached: o.clusterStore ? ["192.0.2.0/24"] : [],
+      ...(o.presharedKey !== undefined ? { presharedKey: o.presharedKey } : {}),
       advertiseAddr: o.clusterStore ? "192.0.2.1" : "",
       ulaRange: "fd12:3456:789a::/48",
       ephemeral: DEFAULT_EPHEMERAL_RANGE,

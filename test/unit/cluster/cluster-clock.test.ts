@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Cluster, endpointKey, networkKey, poolKey, vniKey } from "../../../src/cluster/index.js";
 import { FakeClock, silentLogger } from "../../../src/core/index.js";
-import { FakeOverlay } from "../../../src/dataplane/index.js";
+import { fakeTransports } from "../../helpers/transport-fakes.js";
 import { FakeDocker } from "../../../src/docker/index.js";
 import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
@@ -25,14 +25,16 @@ async function setup() {
   state.putNetwork(localNetwork("net-a", CID));
   const range = { range: parsePrefix("10.32.0.0/12"), subnetBits: 24, rangeV6: parsePrefix("fd00::/48") };
   const ipam = new IpamService(state, { ...range, subnetBitsV6: 64, replayWindowMs: 1_000 }, now);
-  const overlay = new FakeOverlay();
+  const { overlay, transports, transport, containerMtu } = fakeTransports();
   const cluster = new Cluster({
     store,
     storeUrl: "etcd://test",
     state,
     docker: new FakeDocker(),
     ipam,
-    overlay,
+    transports,
+    transport,
+    containerMtu,
     logger: silentLogger,
     now,
     clock,

@@ -7,7 +7,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Cluster, networkKey, peerKey, poolKey, vniKey } from "../../../src/cluster/index.js";
 import { silentLogger } from "../../../src/core/index.js";
-import { FakeOverlay } from "../../../src/dataplane/index.js";
+import { fakeTransports } from "../../helpers/transport-fakes.js";
 import { Zone } from "../../../src/dns/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
 import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
@@ -47,7 +47,7 @@ function member(name: string, address: string, store: MemoryClusterStore) {
     },
     () => Date.now(),
   );
-  const overlay = new FakeOverlay();
+  const { overlay, transports, transport, containerMtu } = fakeTransports();
   const zone = new Zone({ domain: "weave.local." });
   const docker = new FakeDocker();
   const cluster = new Cluster({
@@ -56,7 +56,9 @@ function member(name: string, address: string, store: MemoryClusterStore) {
     state,
     docker,
     ipam,
-    overlay,
+    transports,
+    transport,
+    containerMtu,
     logger: silentLogger,
     now: () => Date.now(),
     name,

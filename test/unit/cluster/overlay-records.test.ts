@@ -1,11 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import type { ViewInputs } from "../../../src/cluster/transport-view.js";
 import {
-  desiredOverlay,
+  choosePaths,
   parseClusterNetwork,
   parseDnsRecordSet,
   parsePeer,
   parsePublishedEndpoint,
+  transportView,
+  vxlanPlan,
 } from "../../../src/cluster/index.js";
 import type { NetworkRecord } from "../../../src/store/index.js";
 
@@ -41,7 +44,14 @@ const peer = (name: string, address: string) => ({
   seenAt: 0,
 });
 
-void describe("desiredOverlay", () => {
+/** The VXLAN transport's plan over the view, every peer reached by VXLAN (as before --transport). */
+function desiredOverlay(i: ViewInputs & { local: string; port: number }) {
+  const view = transportView(i);
+  const paths = choosePaths(view.peers, { mode: "vxlan", attached: [], underlayMtu: 1400 });
+  return vxlanPlan({ view, paths, local: i.local }, i.port);
+}
+
+void describe("VXLAN plan from the transport-neutral view", () => {
   void it("programs each local cluster network: flood to peers with endpoints, one entry per remote endpoint", () => {
     const out = desiredOverlay({
       host: "a",

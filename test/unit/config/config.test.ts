@@ -36,6 +36,10 @@ void describe("parseConfig", () => {
       advertiseAddr: "",
       name: defaults.name,
       vxlanPort: 4789,
+      transport: "auto",
+      passwordFile: "",
+      password: undefined,
+      wireguardPort: 51820,
     });
     assert.match(defaults.name, /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "the hostname, as a valid peer name");
   });
@@ -70,6 +74,9 @@ void describe("parseConfig", () => {
       WEAVE_ADVERTISE_ADDR: "10.0.0.9",
       WEAVE_NAME: "host-9",
       WEAVE_VXLAN_PORT: "8472",
+      WEAVE_TRANSPORT: "routed",
+      WEAVE_PASSWORD_FILE: "/tmp/password",
+      WEAVE_WIREGUARD_PORT: "51999",
       UNRELATED: "x",
     });
     assert.deepEqual(c, {
@@ -101,7 +108,37 @@ void describe("parseConfig", () => {
       advertiseAddr: "10.0.0.9",
       name: "host-9",
       vxlanPort: 8472,
+      transport: "routed",
+      passwordFile: "/tmp/password",
+      password: undefined,
+      wireguardPort: 51999,
     });
+  });
+
+  void it("--transport takes auto, vxlan or routed", () => {
+    assert.equal(parseConfig(["--transport", "vxlan"], {}).transport, "vxlan");
+    assert.equal(parseConfig(["--transport=routed"], {}).transport, "routed");
+    configError(
+      () => parseConfig(["--transport", "ipsec"], {}),
+      "--transport (WEAVE_TRANSPORT): expected auto, vxlan or routed",
+    );
+    configError(() => parseConfig(["--wireguard-port", "0"], {}), "--wireguard-port");
+  });
+
+  void it("a password comes from --password-file or WEAVE_PASSWORD (not both) and needs --store", () => {
+    const store = ["--store", "etcd://10.0.0.1:2379"];
+    assert.equal(parseConfig(store, { WEAVE_PASSWORD: "correct horse" }).password, "correct horse");
+    assert.equal(
+      parseConfig([...store, "--password-file", "/etc/weave/pw"], {}).passwordFile,
+      "/etc/weave/pw",
+    );
+    assert.equal(parseConfig(store, { WEAVE_PASSWORD: "" }).password, undefined, "empty: no password");
+    configError(
+      () => parseConfig([...store, "--password-file", "/etc/weave/pw"], { WEAVE_PASSWORD: "x" }),
+      "not both",
+    );
+    configError(() => parseConfig(["--password-file", "/etc/weave/pw"], {}), "needs --store");
+    configError(() => parseConfig([], { WEAVE_PASSWORD: "correct horse" }), "needs --store");
   });
 
   void it("rejects a bad store URL, advertise address, peer name and VXLAN port, naming the flag", () => {
@@ -277,11 +314,15 @@ void describe("parseConfig", () => {
       advertiseAddr: "10.0.0.9",
       name: "host-9",
       vxlanPort: "8472",
+      transport: "vxlan",
+      wireguardPort: "51999",
     };
     for (const f of FLAGS) {
       const value = sample[f.key] ?? `/x/${f.key}`;
-      assert.equal(String(parseConfig([], { [f.env]: value })[f.key]), value, f.env);
-      assert.equal(String(parseConfig([`${f.flag}=${value}`], {})[f.key]), value, f.flag);
+      // A password needs a cluster.
+      const env = f.key === "passwordFile" ? { WEAVE_STORE: "etcd://10.0.0.1:2379" } : {};
+      assert.equal(String(parseConfig([], { ...env, [f.env]: value })[f.key]), value, f.env);
+      assert.equal(String(parseConfig([`${f.flag}=${value}`], env)[f.key]), value, f.flag);
     }
   });
 

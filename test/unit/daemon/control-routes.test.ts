@@ -18,7 +18,7 @@ import { controlRoutes } from "../../../src/daemon/control-routes.js";
 import { ControlServer } from "../../../src/daemon/control-server.js";
 import { DnsService } from "../../../src/daemon/dns-service.js";
 import type { DockerSync } from "../../../src/daemon/docker-sync.js";
-import { FakeOverlay } from "../../../src/dataplane/index.js";
+import { fakeTransports } from "../../helpers/transport-fakes.js";
 import { FakeDocker } from "../../../src/docker/index.js";
 import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
@@ -114,7 +114,7 @@ async function daemon(o: { dns?: boolean; cluster?: boolean; sync?: DockerSync }
       state,
       docker,
       ipam,
-      overlay: new FakeOverlay(),
+      ...fakeTransports(),
       logger: silentLogger,
       now: () => Date.now(),
       name: "a",

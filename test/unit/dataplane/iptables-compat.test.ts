@@ -42,7 +42,7 @@ void describe("iptables FORWARD diff", () => {
     );
   });
 
-  void it("adds one rule for an internal network and four for a non-internal one when the policy is DROP", () => {
+  void it("adds the bridged, routed-arrival and outgoing rules of each network when the policy is DROP", () => {
     const diff = diffForwardRules(parseForwardListing(dockerListing), [a, i]);
     assert.equal(diff.policyDrop, true);
     assert.equal(diff.position, 2, "inserted right after dockerd's DOCKER-USER jump");
@@ -51,10 +51,13 @@ void describe("iptables FORWARD diff", () => {
       diff.add.map((r) => r.join(" ")),
       [
         "-i weave-a -o weave-a -m comment --comment weave:weave-a -j ACCEPT",
+        "-s 10.32.0.0/24 -o weave-a -m comment --comment weave:weave-a -j ACCEPT",
         "-i weave-a ! -o weave-a -m comment --comment weave:weave-a -j ACCEPT",
         "-o weave-a -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment weave:weave-a -j ACCEPT",
         "-o weave-a -m conntrack --ctstate DNAT -m comment --comment weave:weave-a -j ACCEPT",
         "-i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
+        "-s 10.33.0.0/24 -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
+        "-d 10.33.0.0/24 -i weave-i -m comment --comment weave:weave-i -j ACCEPT",
       ],
     );
   });
@@ -67,7 +70,7 @@ void describe("iptables FORWARD diff", () => {
 -A FORWARD -i weave-old -o weave-old -m comment --comment "weave:weave-old" -j ACCEPT
 -A FORWARD -i eth0 -m comment --comment "other" -j ACCEPT
 `;
-    const diff = diffForwardRules(parseForwardListing(listing), [{ ...a, internal: true }]);
+    const diff = diffForwardRules(parseForwardListing(listing), [{ ...a, internal: true, subnets: [] }]);
     assert.deepEqual(diff.add, []);
     assert.deepEqual(
       diff.remove.map((r) => r.join(" ")),
@@ -112,11 +115,11 @@ void describe("syncIptablesForward", () => {
     assert.deepEqual(calls, [
       "iptables -w 5 -S FORWARD",
       "iptables -w 5 -I FORWARD 2 -i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
+      "iptables -w 5 -I FORWARD 2 -s 10.33.0.0/24 -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
+      "iptables -w 5 -I FORWARD 2 -d 10.33.0.0/24 -i weave-i -m comment --comment weave:weave-i -j ACCEPT",
       "ip6tables -w 5 -S FORWARD",
     ]);
-    assert.deepEqual(ran, [
-      "iptables -I FORWARD 2 -i weave-i -o weave-i -m comment --comment weave:weave-i -j ACCEPT",
-    ]);
+    assert.equal(ran.length, 3);
   });
 
   void it("does nothing when iptables is absent (directly or behind nsenter)", async () => {

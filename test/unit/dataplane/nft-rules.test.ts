@@ -42,7 +42,10 @@ void describe("renderNftRuleset", () => {
   void it("isolates a non-internal bridge from every other weave bridge and masquerades its IPv4 subnets", () => {
     const text = renderNftRuleset([a]);
     assert.match(text, /\t\tiifname "weave-a" oifname "weave\*" oifname != "weave-a" drop\n/);
-    assert.match(text, /\t\tip saddr 10\.32\.0\.0\/24 oifname != "weave-a" oifname != "lo" masquerade\n/);
+    assert.match(
+      text,
+      /\t\tip saddr 10\.32\.0\.0\/24 ip daddr != \{ 10\.32\.0\.0\/24 \} oifname != "weave-a" oifname != "lo" masquerade\n/,
+    );
     assert.doesNotMatch(text, /fd00:a::/, "no IPv6 masquerade");
     assert.match(text, /type nat hook postrouting priority srcnat; policy accept;/);
   });
@@ -60,6 +63,47 @@ void describe("renderNftRuleset", () => {
     const text = renderNftRuleset([{ bridge: "weave-j", subnets: ["10.34.0.0/24"], internal: true }]);
     assert.match(text, /iifname "weave-j" meta nfproto ipv4 fib daddr type local drop/);
     assert.match(text, /iifname "weave-j" meta nfproto ipv6 fib daddr type local drop/);
+  });
+
+  void it("isolates networks across hosts by subnet (routed) and never masquerades between weave subnets", () => {
+    const text = renderNftRuleset([a, i]);
+    assert.match(text, /\t\tiifname "weave-a" ip daddr \{ 10\.33\.0\.0\/24 \} drop\n/);
+    assert.match(text, /\t\toifname "weave-a" ip saddr \{ 10\.33\.0\.0\/24 \} drop\n/);
+    assert.match(text, /\t\tiifname "weave-i" ip daddr \{ 10\.32\.0\.0\/24 \} drop\n/);
+    // The internal network's own subnet on other hosts stays reachable, before its confinement.
+    const accept = text.indexOf('iifname "weave-i" oifname != "weave*" ip daddr { 10.33.0.0/24 } accept');
+    assert.ok(accept > 0 && accept < text.indexOf('iifname "weave-i" oifname != "weave-i" drop'));
+    assert.match(text, /ip daddr != \{ 10\.32\.0\.0\/24, 10\.33\.0\.0\/24 \} oifname != "weave-a"/);
+  });
+
+  void it("fails closed when encrypted: VXLAN and weave-to-weave traffic only through the WireGuard device", () => {
+    const plain = renderNftRuleset([a]);
+    assert.doesNotMatch(plain, /udp dport/);
+    const text = renderNftRuleset([a], { encrypted: { device: "wvg12345678", vxlanPort: 4789 } });
+    assert.match(
+      text,
+      /chain input \{\n\t\ttype filter hook input priority filter; policy accept;\n\t\tiifname != "wvg12345678" udp dport 4789 drop\n/,
+    );
+    assert.match(
+      text,
+      /chain output \{\n\t\ttype filter hook output priority filter; policy accept;\n\t\toifname != "wvg12345678" udp dport 4789 drop\n/,
+    );
+    assert.match(
+      text,
+      /\t\tiifname "weave\*" oifname != "weave\*" oifname != "wvg12345678" ip daddr \{ 10\.32\.0\.0\/24 \} drop\n/,
+    );
+    assert.match(
+      text,
+      /\t\toifname "weave\*" iifname != "weave\*" iifname != "wvg12345678" ip saddr \{ 10\.32\.0\.0\/24 \} drop\n/,
+    );
+    // Even before the first network exists, VXLAN in clear is refused.
+    assert.match(
+      renderNftRuleset([], { encrypted: { device: "wvg12345678", vxlanPort: 4789 } }),
+      /udp dport 4789 drop/,
+    );
+    assert.throws(() => renderNftRuleset([a], { encrypted: { device: "bad name", vxlanPort: 4789 } }), {
+      code: "WEAVE_BAD_REQUEST",
+    });
   });
 
   void it("rejects names and addresses that cannot be rendered safely", () => {

@@ -1,0 +1,95 @@
+/**
+ * Programs this host's transports from the cluster view: on every change it builds the
+ * transport-neutral view, chooses the path to each peer, and runs every transport in order (the
+ * WireGuard layer first: the others send into it). Containers of peers whose registration is gone
+ * (lease expired) are left out, so their entries disappear everywhere within a second of the
+ * expiry. Changes are coalesced (a burst of watch events costs one pass) and a full pass also runs
+ * periodically, which repairs what was removed behind weave's back. The paths of the last pass are
+ * kept for `weave status peers` and the metrics.
+ */
+import type { Clock, Logger } from "../core/index.js";
+import { errorMessage, Reconciler } from "../core/index.js";
+import type { PathOptions, PeerPath } from "./paths.js";
+import { choosePaths, usablePaths } from "./paths.js";
+import type { ViewInputs } from "./transport-view.js";
+import { transportView } from "./transport-view.js";
+import type { TunnelSelf, Transport } from "./transports/transport.js";
+
+export interface TransportSyncOptions {
+  /** In order: the first runs first. */
+  transports: readonly Transport[];
+  /** The cluster's records, undefined until the view is synced. */
+  inputs: () => ViewInputs | undefined;
+  /** This host's underlay address. */
+  local: string;
+  paths: () => PathOptions;
+  /** This host's end of the tunnel, when it encrypts. */
+  tunnel: () => TunnelSelf | undefined;
+  logger: Logger;
+  /** Delay that coalesces bursts of changes (ms). */
+  coalesceMs?: number;
+  intervalMs?: number;
+  clock?: Clock | undefined;
+}
+
+/** Time before a failed pass is retried (ms). */
+const RETRY_MS = 1_000;
+
+export class TransportSync {
+  private readonly loop: Reconciler;
+  lastError = "";
+  /** The path to each peer as the last pass chose it (all peers, mismatches included). */
+  paths: PeerPath[] = [];
+  /** True once a pass has programmed every transport without an error. */
+  programmed = false;
+
+  constructor(private readonly o: TransportSyncOptions) {
+    this.loop = new Reconciler({
+      pass: () => this.run(),
+      onError: (err) => {
+        this.lastError = errorMessage(err);
+        this.programmed = false;
+        o.logger.warning("programming the transports failed; retrying", { error: this.lastError });
+      },
+      coalesceMs: o.coalesceMs ?? 20,
+      intervalMs: o.intervalMs ?? 10_000,
+      backoff: { minMs: RETRY_MS, maxMs: RETRY_MS },
+      clock: o.clock,
+    });
+  }
+
+  /** Runs a pass at once, then every `intervalMs`. */
+  start(): void {
+    this.loop.start();
+  }
+
+  close(): Promise<void> {
+    return this.loop.close();
+  }
+
+  /** Schedules a pass (coalescing changes that come in a burst). */
+  kick(): void {
+    this.loop.kick();
+  }
+
+  /** Runs a pass now, after the pass under way if any (tests). */
+  runNow(): Promise<void> {
+    return this.loop.flush();
+  }
+
+  private async run(): Promise<void> {
+    const inputs = this.o.inputs();
+    if (!inputs) return;
+    const view = transportView(inputs);
+    const paths = choosePaths(view.peers, this.o.paths());
+    this.paths = paths;
+    const tunnel = this.o.tunnel();
+    const input = { view, paths: usablePaths(paths), local: this.o.local, ...(tunnel ? { tunnel } : {}) };
+    for (const t of this.o.transports) {
+      const report = await t.apply(input);
+      if (report.applied.length > 0) this.o.logger.debug(`${t.name} programmed`, { applied: report.applied });
+    }
+    this.lastError = "";
+    this.programmed = true;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The transport seam. A transport is a planner from the transport-neutral view (transport-view.ts)
+ * and the chosen paths (paths.ts) to its own kernel state, behind its own data-plane port. The
+ * TransportSync runs every transport on every change, in order; each one handles the paths of its
+ * name and removes what it programmed before for paths that are no longer its own. Adding a
+ * transport means a planner here and a port in src/dataplane; the cluster and the driver do not change.
+ */
+import type { ReconcileReport } from "../../dataplane/index.js";
+import type { PeerPath } from "../paths.js";
+import type { TransportView } from "../transport-view.js";
+
+/** This host's end of the tunnel, when it encrypts. */
+export interface TunnelSelf {
+  /** The WireGuard device. */
+  device: string;
+  /** This host's tunnel address (IPv6, plain). */
+  address: string;
+}
+
+export interface TransportInput {
+  view: TransportView;
+  /** The usable paths (mismatched peers left out), one per peer. */
+  paths: readonly PeerPath[];
+  /** This host's underlay address. */
+  local: string;
+  /** Set when this host encrypts. */
+  tunnel?: TunnelSelf;
+}
+
+export interface Transport {
+  /** For messages and logs, e.g. "vxlan". */
+  readonly name: string;
+  apply(input: TransportInput): Promise<ReconcileReport>;
+}
+
+/** The paths of one transport by peer name. */
+export function pathsOf(input: TransportInput, transport: string): Map<string, PeerPath> {
+  return new Map(input.paths.filter((p) => p.transport === transport).map((p) => [p.peer, p]));
+}

@@ -1,0 +1,125 @@
+/**
+ * This host's encryption: its WireGuard identity (key pair kept in the state directory, the
+ * preshared key the password yields, the tunnel address), what it publishes in its peer record, how
+ * it checks a peer's record, `weave rotate-key`, and the WireGuard layer that runs first among the
+ * transports. The handshake times the device reports are read after every pass, for the status.
+ */
+import type { WireguardDataplane } from "../dataplane/index.js";
+import type { PeerRecord, PeerWireguard } from "./records.js";
+import { peerCheck, verifyPeerCheck } from "./encryption.js";
+import type { Transport, TransportInput, TunnelSelf } from "./transports/transport.js";
+import { wireguardPlan } from "./transports/wireguard.js";
+import type { ReconcileReport } from "../dataplane/index.js";
+
+export interface WireguardKeys {
+  privateKey: string;
+  publicKey: string;
+}
+
+/** Where the key pair lives (the state directory's key file). */
+export interface KeyStore {
+  /** The current key pair (made on first use). */
+  current(): WireguardKeys;
+  /** Makes, keeps and returns a new key pair. */
+  rotate(): WireguardKeys;
+}
+
+export interface WireguardLayerOptions {
+  dataplane: WireguardDataplane;
+  keys: KeyStore;
+  /** Derived from the password (derivePresharedKey). */
+  presharedKey: string;
+  device: string;
+  port: number;
+  /** This host's tunnel address (IPv6, plain). */
+  tunnel: string;
+  /** The WireGuard device's MTU. */
+  mtu: number;
+  now: () => number;
+}
+
+export interface EncryptionStatus {
+  enabled: boolean;
+  implementation: string | null;
+  interface: string | null;
+  publicKey: string | null;
+  port: number | null;
+}
+
+export class WireguardLayer implements Transport {
+  readonly name = "wireguard";
+  private keys: WireguardKeys;
+  /** Last handshake (ms) by peer public key, as read after the last pass. */
+  private handshakes = new Map<string, number>();
+
+  constructor(private readonly o: WireguardLayerOptions) {
+    this.keys = o.keys.current();
+  }
+
+  /** What this host publishes in its peer record. */
+  record(): PeerWireguard {
+    const { publicKey } = this.keys;
+    return {
+      publicKey,
+      port: this.o.port,
+      tunnel: this.o.tunnel,
+      check: peerCheck(this.o.presharedKey, publicKey),
+    };
+  }
+
+  /** True when the peer's record proves the same password. */
+  verify(peer: PeerRecord): boolean {
+    const wg = peer.wireguard;
+    return wg !== undefined && verifyPeerCheck(this.o.presharedKey, wg.publicKey, wg.check);
+  }
+
+  tunnelSelf(): TunnelSelf {
+    return { device: this.o.device, address: this.o.tunnel };
+  }
+
+  /** `weave rotate-key`: a new key pair, kept; the caller publishes it and programs the device. */
+  rotate(): string {
+    this.keys = this.o.keys.rotate();
+    return this.keys.publicKey;
+  }
+
+  async apply(input: TransportInput): Promise<ReconcileReport> {
+    const { device, port, tunnel, mtu, presharedKey } = this.o;
+    const spec = wireguardPlan(input, {
+      device,
+      port,
+      tunnel,
+      mtu,
+      presharedKey,
+      privateKey: this.keys.privateKey,
+    });
+    const report = await this.o.dataplane.reconcile(spec);
+    const peers = await this.o.dataplane.peers();
+    this.handshakes = new Map(peers.map((p) => [p.publicKey, p.latestHandshake]));
+    return report;
+  }
+
+  /** Seconds since the last handshake with the peer of `publicKey`; null when there was none. */
+  handshakeAgeS(publicKey: string): number | null {
+    const at = this.handshakes.get(publicKey) ?? 0;
+    return at > 0 ? Math.max(0, Math.round((this.o.now() - at) / 1000)) : null;
+  }
+
+  status(): EncryptionStatus {
+    return {
+      enabled: true,
+      implementation: this.o.dataplane.implementation ?? null,
+      interface: this.o.device,
+      publicKey: this.keys.publicKey,
+      port: this.o.port,
+    };
+  }
+}
+
+export const ENCRYPTION_OFF: EncryptionStatus = {
+  enabled: false,
+  implementation: null,
+  interface: null,
+  publicKey: null,
+  port: null,
+};
