@@ -7,3 +7,15 @@ export type { PeerStatus, PeerState } from "./peers.js";
 export { ClusterIpam } from "./cluster-ipam.js";
 export { desiredOverlay } from "./overlay-sync.js";
 export { StoreHealth } from "./health.js";
+export {
+  derivePresharedKey,
+  generateKeyPair,
+  KeyFile,
+  peerCheck,
+  publicKeyOf,
+  TUNNEL_PREFIX,
+  tunnelAddress,
+  verifyPeerCheck,
+  wireguardDeviceName,
+} from "./encryption.js";
+export type { KeyPair, StoredKey } from "./encryption.js";
