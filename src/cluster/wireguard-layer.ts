@@ -8,7 +8,7 @@ import type { WireguardDataplane } from "../dataplane/index.js";
 import type { PeerRecord, PeerWireguard } from "./records.js";
 import { peerCheck, verifyPeerCheck } from "./encryption.js";
 import type { Transport, TransportInput, TunnelSelf } from "./transports/transport.js";
-import { wireguardPlan } from "./transports/wireguard.js";
+import { wireguardSpec } from "./transports/wireguard.js";
 import type { ReconcileReport } from "../dataplane/index.js";
 
 export interface WireguardKeys {
@@ -19,7 +19,7 @@ export interface WireguardKeys {
 /** Where the key pair lives (the state directory's key file). */
 export interface KeyStore {
   /** The current key pair (made on first use). */
-  current(): WireguardKeys;
+  load(): WireguardKeys;
   /** Makes, keeps and returns a new key pair. */
   rotate(): WireguardKeys;
 }
@@ -53,7 +53,7 @@ export class WireguardLayer implements Transport {
   private handshakes = new Map<string, number>();
 
   constructor(private readonly o: WireguardLayerOptions) {
-    this.keys = o.keys.current();
+    this.keys = o.keys.load();
   }
 
   /** What this host publishes in its peer record. */
@@ -85,7 +85,7 @@ export class WireguardLayer implements Transport {
 
   async apply(input: TransportInput): Promise<ReconcileReport> {
     const { device, port, tunnel, mtu, presharedKey } = this.o;
-    const spec = wireguardPlan(input, {
+    const spec = wireguardSpec(input, {
       device,
       port,
       tunnel,

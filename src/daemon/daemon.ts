@@ -140,7 +140,7 @@ async function hostAdapters(
     ),
     overlay: new IprouteOverlay({ exec, logger: log.child("overlay") }),
     routed: new IprouteRouted({ exec, logger: log.child("routed") }),
-    wireguard: new WireguardDevice({ exec, logger: log.child("wireguard"), name: deviceName(config) }),
+    wireguard: new WireguardDevice({ exec, logger: log.child("wireguard") }),
     keys: new KeyFile(config.stateDir),
   };
   return {

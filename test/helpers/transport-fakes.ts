@@ -12,7 +12,7 @@ export class MemoryKeyStore implements KeyStore {
   private keys: WireguardKeys = generateKeyPair();
   rotations = 0;
 
-  current(): WireguardKeys {
+  load(): WireguardKeys {
     return this.keys;
   }
 

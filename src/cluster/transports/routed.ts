@@ -3,14 +3,14 @@
  * that holds it (via its underlay address, or into the WireGuard device when encrypted) and the
  * network's bridge answers ARP and neighbour discovery for it, so the subnet stays flat.
  * The kernel cannot route IPv6 to an IPv4 next hop: without WireGuard, the IPv6 addresses of a
- * routed peer reached over an IPv4 underlay are left to the VXLAN transport (see vxlanPlan).
+ * routed peer reached over an IPv4 underlay are left to the VXLAN transport (see vxlanNetworks).
  */
 import type { RoutedDataplane, RoutedNetwork, RoutedRemote } from "../../dataplane/index.js";
 import type { Transport, TransportInput } from "./transport.js";
 import { pathsOf } from "./transport.js";
 
 /** The routes and proxy entries this host should have. Pure. */
-export function routedPlan(input: TransportInput): RoutedNetwork[] {
+export function routedNetworks(input: TransportInput): RoutedNetwork[] {
   const paths = pathsOf(input, "routed");
   const device = input.tunnel?.device;
   return input.view.networks.map((n) => {
@@ -33,5 +33,5 @@ export function sameFamily(ip: string, nextHop: string): boolean {
 }
 
 export function routedTransport(routed: RoutedDataplane): Transport {
-  return { name: "routed", apply: (input) => routed.reconcile(routedPlan(input)) };
+  return { name: "routed", apply: (input) => routed.reconcile(routedNetworks(input)) };
 }

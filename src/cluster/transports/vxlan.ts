@@ -19,7 +19,7 @@ import { sameFamily } from "./routed.js";
 import { pathsOf } from "./transport.js";
 
 /** The VXLAN devices and entries this host should have. Pure. */
-export function vxlanPlan(input: TransportInput, port: number): OverlayNetwork[] {
+export function vxlanNetworks(input: TransportInput, port: number): OverlayNetwork[] {
   const paths = pathsOf(input, "vxlan");
   const routed = pathsOf(input, "routed");
   const local = input.tunnel?.address ?? input.local;
@@ -58,5 +58,5 @@ export function vxlanPlan(input: TransportInput, port: number): OverlayNetwork[]
 }
 
 export function vxlanTransport(overlay: OverlayDataplane, port: number): Transport {
-  return { name: "vxlan", apply: (input) => overlay.reconcile(vxlanPlan(input, port)) };
+  return { name: "vxlan", apply: (input) => overlay.reconcile(vxlanNetworks(input, port)) };
 }

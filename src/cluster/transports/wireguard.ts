@@ -25,7 +25,7 @@ export const KEEPALIVE_S = 25;
 const hostPrefix = (ip: string): string => (ip.includes(":") ? `${ip}/128` : `${ip}/32`);
 
 /** The device and peers this host should have. Pure. */
-export function wireguardPlan(input: TransportInput, self: WireguardSelf): WireguardSpec {
+export function wireguardSpec(input: TransportInput, self: WireguardSelf): WireguardSpec {
   const routed = pathsOf(input, "routed");
   const allowed = new Map<string, string[]>();
   for (const n of input.view.networks) {
@@ -47,7 +47,7 @@ export function wireguardPlan(input: TransportInput, self: WireguardSelf): Wireg
       presharedKey: self.presharedKey,
       endpoint,
       allowedIps: [hostPrefix(wg.tunnel), ...[...new Set(allowed.get(p.name) ?? [])].sort()],
-      keepalive: KEEPALIVE_S,
+      persistentKeepalive: KEEPALIVE_S,
     });
   }
   return {

@@ -8,7 +8,7 @@ import {
   parsePeer,
   parsePublishedEndpoint,
   transportView,
-  vxlanPlan,
+  vxlanNetworks,
 } from "../../../src/cluster/index.js";
 import type { NetworkRecord } from "../../../src/store/index.js";
 
@@ -48,7 +48,7 @@ const peer = (name: string, address: string) => ({
 function desiredOverlay(i: ViewInputs & { local: string; port: number }) {
   const view = transportView(i);
   const paths = choosePaths(view.peers, { mode: "vxlan", attached: [], underlayMtu: 1400 });
-  return vxlanPlan({ view, paths, local: i.local }, i.port);
+  return vxlanNetworks({ view, paths, local: i.local }, i.port);
 }
 
 void describe("VXLAN plan from the transport-neutral view", () => {

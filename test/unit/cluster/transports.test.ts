@@ -8,9 +8,9 @@ import type { PeerStatus } from "../../../src/cluster/peers.js";
 import type { PeerRecord } from "../../../src/cluster/records.js";
 import { transportView } from "../../../src/cluster/transport-view.js";
 import type { TransportInput } from "../../../src/cluster/transports/transport.js";
-import { routedPlan } from "../../../src/cluster/transports/routed.js";
-import { vxlanPlan } from "../../../src/cluster/transports/vxlan.js";
-import { KEEPALIVE_S, wireguardPlan } from "../../../src/cluster/transports/wireguard.js";
+import { routedNetworks } from "../../../src/cluster/transports/routed.js";
+import { vxlanNetworks } from "../../../src/cluster/transports/vxlan.js";
+import { KEEPALIVE_S, wireguardSpec } from "../../../src/cluster/transports/wireguard.js";
 import type { NetworkRecord } from "../../../src/store/index.js";
 
 const TUNNEL = { a: "fd77:6561:7665:0:1::1", b: "fd77:6561:7665:0:2::2", c: "fd77:6561:7665:0:3::3" };
@@ -171,7 +171,7 @@ function input(encrypted = false, mode: PathOptions["mode"] = "auto"): Transport
 
 void describe("transport plans", () => {
   void it("VXLAN carries the VXLAN peers' containers and the routed peers' broadcast; routed their unicast", () => {
-    const [vx] = vxlanPlan(input(), 4789);
+    const [vx] = vxlanNetworks(input(), 4789);
     // Routed peers get broadcast and multicast, and FDB entries, but no neighbour entry: unicast
     // goes by routing. Their IPv6 over an IPv4 underlay goes by VXLAN (the kernel cannot route it).
     assert.deepEqual(vx?.floodPeers, ["192.168.1.2", "192.168.2.3"]);
@@ -179,18 +179,18 @@ void describe("transport plans", () => {
       { mac: "02:42:0a:20:00:12", peer: "192.168.1.2", ipv6: "fd00:1::12" },
       { mac: "02:42:0a:20:00:23", peer: "192.168.2.3", ipv4: "10.32.0.35" },
     ]);
-    assert.deepEqual(routedPlan(input()), [
+    assert.deepEqual(routedNetworks(input()), [
       { bridge: "weave", remotes: [{ ip: "10.32.0.18", via: "192.168.1.2" }] },
     ]);
   });
 
   void it("with --transport vxlan nothing is routed, and every network keeps its bridge in the routed plan", () => {
-    assert.deepEqual(routedPlan(input(false, "vxlan")), [{ bridge: "weave", remotes: [] }]);
-    assert.equal(vxlanPlan(input(false, "vxlan"), 4789)[0]?.endpoints.length, 2);
+    assert.deepEqual(routedNetworks(input(false, "vxlan")), [{ bridge: "weave", remotes: [] }]);
+    assert.equal(vxlanNetworks(input(false, "vxlan"), 4789)[0]?.endpoints.length, 2);
   });
 
   void it("encrypted: VXLAN between tunnel addresses, routes into the WireGuard device", () => {
-    const [vx] = vxlanPlan(input(true), 4789);
+    const [vx] = vxlanNetworks(input(true), 4789);
     assert.equal(vx?.spec.local, TUNNEL.a);
     assert.deepEqual(vx?.floodPeers, [TUNNEL.b, TUNNEL.c]);
     assert.deepEqual(
@@ -198,14 +198,14 @@ void describe("transport plans", () => {
       { mac: "02:42:0a:20:00:12", peer: TUNNEL.b },
       "IPv6 is routed in the tunnel",
     );
-    assert.deepEqual(routedPlan(input(true))[0]?.remotes, [
+    assert.deepEqual(routedNetworks(input(true))[0]?.remotes, [
       { ip: "10.32.0.18", dev: "wvg00000001" },
       { ip: "fd00:1::12", dev: "wvg00000001" },
     ]);
   });
 
   void it("WireGuard: one peer per encrypting peer; allowed IPs are its tunnel address and its routed containers", () => {
-    const spec = wireguardPlan(input(true), {
+    const spec = wireguardSpec(input(true), {
       device: "wvg00000001",
       port: 51820,
       tunnel: TUNNEL.a,
@@ -225,14 +225,14 @@ void describe("transport plans", () => {
           presharedKey: "psk",
           endpoint: "192.168.1.2:51820",
           allowedIps: [`${TUNNEL.b}/128`, "10.32.0.18/32", "fd00:1::12/128"],
-          keepalive: KEEPALIVE_S,
+          persistentKeepalive: KEEPALIVE_S,
         },
         {
           publicKey: "key-c",
           presharedKey: "psk",
           endpoint: "192.168.2.3:51820",
           allowedIps: [`${TUNNEL.c}/128`],
-          keepalive: KEEPALIVE_S,
+          persistentKeepalive: KEEPALIVE_S,
         },
       ],
     });
