@@ -173,6 +173,7 @@ void describe("controlRoutes", () => {
       "POST /dns/remove",
       "POST /rmpeer",
       "POST /stop",
+      "POST /wireguard/rotate",
     ]);
   });
 

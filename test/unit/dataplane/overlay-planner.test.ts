@@ -216,7 +216,11 @@ void describe("validateOverlay", () => {
     rejectsBad([{ ...net, spec: { ...spec, port: 0 } }], /Invalid UDP port 0/);
     rejectsBad([{ ...net, spec: { ...spec, mtu: LINK_MIN_MTU - 1 } }], /Invalid MTU 67: use 68-65535/);
     rejectsBad([{ ...net, spec: { ...spec, mtu: MAX_MTU + 1 } }], /Invalid MTU 65536/);
-    rejectsBad([{ ...net, spec: { ...spec, local: "fd00::1" } }], /local underlay address "fd00::1"/);
+    rejectsBad(
+      [{ ...net, spec: { ...spec, local: "fd00::1" } }],
+      /flood peer "192.168.1.2": expected an IPv6/,
+    );
+    rejectsBad([{ ...net, spec: { ...spec, local: "10.0.0" } }], /local underlay address "10.0.0"/);
     rejectsBad([{ ...net, spec: { ...spec, bridge: "br; reboot" } }], /Invalid bridge name/);
     rejectsBad([{ ...net, spec: { ...spec, bridge: "b234567890123456" } }], /Invalid bridge name/);
     rejectsBad([{ ...net, floodPeers: ["192.168.1"] }], /flood peer "192.168.1"/);

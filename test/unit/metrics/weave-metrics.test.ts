@@ -88,6 +88,10 @@ void describe("weave metrics", () => {
       "weave_networks gauge",
       "weave_endpoints gauge",
       "weave_peers gauge",
+      "weave_peer_info gauge",
+      "weave_peer_up gauge",
+      "weave_peer_mtu_bytes gauge",
+      "weave_wireguard_handshake_age_seconds gauge",
       "weave_docker_reachable gauge",
     ]);
     for (const [, name] of text.matchAll(/^# TYPE (\S+) /gm))
@@ -97,6 +101,31 @@ void describe("weave metrics", () => {
     assert.equal(sample(text, "weave_endpoints"), 5);
     assert.equal(sample(text, 'weave_peers{state="up"}'), 1);
     assert.equal(sample(text, "weave_docker_reachable"), 1);
+  });
+
+  void it("shows each peer's path: transport, encryption, up, MTU and handshake age", () => {
+    const path = (transport: string, encryption: string, up: boolean, age: number | null) => ({
+      transport,
+      encryption,
+      mtu: 1350,
+      handshakeAgeS: age,
+      up,
+    });
+    const text = setup({
+      peers: [
+        { name: "self", state: "up" },
+        { name: "b", state: "up", path: path("routed", "wireguard", true, 12) },
+        { name: "c", state: "down", path: path("vxlan", "mismatch", false, null) },
+      ],
+    }).registry.expose();
+    assert.equal(sample(text, 'weave_peer_info{peer="b",transport="routed",encryption="wireguard"}'), 1);
+    assert.equal(sample(text, 'weave_peer_info{peer="c",transport="vxlan",encryption="mismatch"}'), 1);
+    assert.equal(sample(text, 'weave_peer_up{peer="b"}'), 1);
+    assert.equal(sample(text, 'weave_peer_up{peer="c"}'), 0);
+    assert.equal(sample(text, 'weave_peer_mtu_bytes{peer="b"}'), 1350);
+    assert.equal(sample(text, 'weave_wireguard_handshake_age_seconds{peer="b"}'), 12);
+    assert.doesNotMatch(text, /handshake_age_seconds\{peer="c"\}/);
+    assert.doesNotMatch(text, /peer="self"/);
   });
 
   void it("counts the peers of a cluster by state, one series per state", () => {
