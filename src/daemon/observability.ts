@@ -71,6 +71,8 @@ export function createStatusServer(
         buildStatus(o),
         buildPs({ state: o.state, docker: o.docker, driverName: o.config.driverName }),
       ]);
+      // The cluster section draws the peers as `weave status peers` shows them (a host alone: none).
+      const cluster = o.cluster.status();
       return {
         hostname: hostname(),
         generatedAt: new Date().toISOString(),
@@ -78,6 +80,7 @@ export function createStatusServer(
         dns: o.dns?.status() ?? null,
         containers,
         peers: [...peers()],
+        ...(cluster ? { cluster } : {}),
       };
     },
   });

@@ -1,7 +1,8 @@
 /**
  * The status picture: this host as a box, each weave network as a coloured bar (its bridge) with
  * its name and subnets, each container as a card hanging off its network's bar with its name and
- * addresses, and badges for Docker, weaveDNS and the peers. Pure: a view in, SVG text out.
+ * addresses, and badges for Docker, weaveDNS and the peers; in a cluster, the peers and the path to
+ * each above it (cluster-svg.ts). Pure: a view in, SVG text out.
  *
  * Design note: the layout is computed here, with no browser to measure text, so widths are
  * estimated from character counts (generously) and long texts are cut with an ellipsis; the full
@@ -9,19 +10,20 @@
  * the first row hangs straight down, later rows branch off a trunk in the gap left of their card,
  * so no line crosses a card however many rows there are.
  */
+import { clusterSection } from "./cluster-svg.js";
 import type { PictureContainer, PictureDns, PictureNetwork, StatusPicture } from "./picture.js";
+import { escapeXml, fit, FONT, INK, MUTED, text, textWidth } from "./svg-kit.js";
+
+export { escapeXml } from "./svg-kit.js";
 
 export const PICTURE_WIDTH = 1280;
 
-const FONT = "'Liberation Sans', Arial, 'DejaVu Sans', sans-serif";
-const MONO = "'DejaVu Sans Mono', 'Liberation Mono', monospace";
-const INK = "#0f172a";
-const MUTED = "#475569";
 const PALETTE = ["#2563eb", "#059669", "#d97706", "#7c3aed", "#dc2626", "#0891b2", "#db2777", "#65a30d"];
 
 const HEADER_H = 72;
 const HOST_X = 24;
-const HOST_Y = 96;
+/** Where the first box under the header starts: the cluster section, else the host box. */
+const HEADER_Y = HEADER_H + 24;
 const HOST_W = PICTURE_WIDTH - 2 * HOST_X;
 const BAR_X = HOST_X + 24;
 const BAR_W = HOST_W - 48;
@@ -30,55 +32,6 @@ const CARD_W = 176;
 const CARD_GAP = 20;
 const CARD_X0 = BAR_X + 24;
 const COLUMNS = Math.floor((BAR_W - 24 + CARD_GAP) / (CARD_W + CARD_GAP));
-
-/** Escapes text for SVG/XML content and attribute values. */
-export function escapeXml(text: string): string {
-  return text
-    .replaceAll("&", "&amp;")
-    .replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;")
-    .replaceAll('"', "&quot;")
-    .replaceAll("'", "&#39;");
-}
-
-/** A generous estimate of the width of `text` in pixels. */
-function textWidth(text: string, size: number, bold = false, mono = false): number {
-  return [...text].length * size * (mono ? 0.61 : bold ? 0.64 : 0.58);
-}
-
-/** `text` cut with an ellipsis to fit `width` pixels (by estimate). */
-function fit(text: string, width: number, size: number, bold = false, mono = false): string {
-  const chars = [...text];
-  const max = Math.max(1, Math.floor(width / (size * (mono ? 0.61 : bold ? 0.64 : 0.58))));
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join("")}…`;
-}
-
-interface TextOptions {
-  size: number;
-  fill?: string;
-  bold?: boolean;
-  mono?: boolean;
-  anchor?: "start" | "middle" | "end";
-  italic?: boolean;
-  opacity?: number;
-  cls?: string;
-}
-
-function text(x: number, y: number, content: string, o: TextOptions): string {
-  const attrs = [
-    `x="${x}"`,
-    `y="${y}"`,
-    `font-size="${o.size}"`,
-    `fill="${o.fill ?? INK}"`,
-    o.bold ? `font-weight="bold"` : "",
-    o.mono ? `font-family="${MONO}"` : "",
-    o.anchor && o.anchor !== "start" ? `text-anchor="${o.anchor}"` : "",
-    o.italic ? `font-style="italic"` : "",
-    o.opacity !== undefined ? `fill-opacity="${o.opacity}"` : "",
-    o.cls ? `class="${o.cls}"` : "",
-  ].filter((a) => a !== "");
-  return `<text ${attrs.join(" ")}>${escapeXml(content)}</text>`;
-}
 
 /** A rounded pill with a coloured dot; returns its SVG and width. `x` is its right edge. */
 function badge(right: number, y: number, label: string, color: string, tint: string, tip: string) {
@@ -298,16 +251,9 @@ function networkSection(
   return { svg: parts.join("\n"), height: BAR_H + 28 + rows * cardH + (rows - 1) * 20 + 8 };
 }
 
-/**
- * Renders the status picture as a standalone SVG document (no scripts, no external resources),
- * PICTURE_WIDTH pixels wide and as tall as its content. Every text from the view is escaped.
- */
-export function renderStatusSvg(view: StatusPicture): string {
-  const networks = [...view.status.networks].sort(
-    (a, b) => (a.name || a.id).localeCompare(b.name || b.id) || a.id.localeCompare(b.id),
-  );
+/** The host box's content from `y`: each network and its containers (or a hint); returns the bottom. */
+function hostBody(view: StatusPicture, networks: readonly PictureNetwork[], y: number) {
   const body: string[] = [];
-  let y = HOST_Y + 84;
   if (networks.length === 0) {
     body.push(
       text(PICTURE_WIDTH / 2, y + 30, "No weave network on this host yet", {
@@ -331,7 +277,21 @@ export function renderStatusSvg(view: StatusPicture): string {
     body.push(section.svg);
     y += section.height + 26;
   });
-  const hostBottom = y;
+  return { body, bottom: y };
+}
+
+/**
+ * Renders the status picture as a standalone SVG document (no scripts, no external resources),
+ * PICTURE_WIDTH pixels wide and as tall as its content. Every text from the view is escaped.
+ * With a cluster, its section comes first, under the header; a host alone has none.
+ */
+export function renderStatusSvg(view: StatusPicture): string {
+  const networks = [...view.status.networks].sort(
+    (a, b) => (a.name || a.id).localeCompare(b.name || b.id) || a.id.localeCompare(b.id),
+  );
+  const cluster = view.cluster ? clusterSection(view.cluster, HOST_X, HEADER_Y, HOST_W) : undefined;
+  const hostY = cluster ? HEADER_Y + cluster.height + 24 : HEADER_Y;
+  const { body, bottom: hostBottom } = hostBody(view, networks, hostY + 84);
   const height = hostBottom + 44;
   const s = view.status;
   const hostDetails = [
@@ -347,12 +307,13 @@ export function renderStatusSvg(view: StatusPicture): string {
     `<title id="weave-title">${escapeXml(title)}</title>`,
     `<rect x="0" y="0" width="${PICTURE_WIDTH}" height="${height}" fill="#e2e8f0"/>`,
     header(view),
+    ...(cluster ? [cluster.svg] : []),
     `<g class="host" data-host="${escapeXml(view.hostname)}">`,
-    `<rect x="${HOST_X}" y="${HOST_Y}" width="${HOST_W}" height="${hostBottom - HOST_Y}" rx="16" fill="#f8fafc" stroke="#94a3b8" stroke-width="1.5"/>`,
-    `<rect x="${HOST_X + 24}" y="${HOST_Y + 18}" width="30" height="22" rx="4" fill="none" stroke="${MUTED}" stroke-width="2"/>`,
-    `<line x1="${HOST_X + 32}" y1="${HOST_Y + 46}" x2="${HOST_X + 46}" y2="${HOST_Y + 46}" stroke="${MUTED}" stroke-width="2"/>`,
-    text(HOST_X + 66, HOST_Y + 37, fit(`host ${view.hostname}`, 700, 20, true), { size: 20, bold: true }),
-    text(HOST_X + 66, HOST_Y + 60, hostDetails, { size: 14, fill: MUTED }),
+    `<rect x="${HOST_X}" y="${hostY}" width="${HOST_W}" height="${hostBottom - hostY}" rx="16" fill="#f8fafc" stroke="#94a3b8" stroke-width="1.5"/>`,
+    `<rect x="${HOST_X + 24}" y="${hostY + 18}" width="30" height="22" rx="4" fill="none" stroke="${MUTED}" stroke-width="2"/>`,
+    `<line x1="${HOST_X + 32}" y1="${hostY + 46}" x2="${HOST_X + 46}" y2="${hostY + 46}" stroke="${MUTED}" stroke-width="2"/>`,
+    text(HOST_X + 66, hostY + 37, fit(`host ${view.hostname}`, 700, 20, true), { size: 20, bold: true }),
+    text(HOST_X + 66, hostY + 60, hostDetails, { size: 14, fill: MUTED }),
     ...body,
     `</g>`,
     text(HOST_X, height - 16, `Updated ${view.generatedAt}`, { size: 12, fill: MUTED }),

@@ -8,7 +8,7 @@
  * Set WEAVE_E2E_ARTIFACTS=DIR to keep the screenshot (DIR/status.png) and the DOM (DIR/status.html).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Host } from "./harness/index.js";
@@ -23,38 +23,15 @@ import {
   weaveNetwork,
   weaveStatus,
 } from "./lib.js";
+import { chromiumArgs, keep } from "./chromium.js";
 import { colourCounts, decodePng, pixelAt, pngSize } from "./png.js";
+import { pageLinks } from "./status-cluster-check.js";
 
 const skip = requireE2E(["chromium", "curl", "dig"]);
 
 const STATUS = "http://127.0.0.1:6782";
 const SUBNET = "10.47.0.0/24";
 const GATEWAY = "10.47.0.1";
-
-/** Flags for a headless Chromium that talks to nothing but the URL it is given. */
-function chromiumArgs(profile: string): string[] {
-  return [
-    "chromium",
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    `--user-data-dir=${profile}`,
-    "--window-size=1280,800",
-  ];
-}
-
-/** Saves a file under $WEAVE_E2E_ARTIFACTS, when set. */
-function keep(name: string, data: Buffer): void {
-  const dir = process.env.WEAVE_E2E_ARTIFACTS;
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, name), data);
-}
 
 /** Parses exposition text into `series -> value` (series as written, e.g. `x{a="b"}`). */
 function parseMetrics(text: string): Map<string, number> {
@@ -166,6 +143,8 @@ describe("status server: metrics, status.json and the status page", { skip, time
       assert.ok(svg.includes(`>${ips[i]}<`), `with its address ${ips[i]}`);
     }
     assert.ok(svg.includes("Docker reachable"));
+    assert.ok(!svg.includes('class="cluster"'), "a host alone has no cluster section");
+    assert.deepEqual(pageLinks(dom), [], "nor links to peers");
 
     const shot = join(scratch, "status.png");
     const res = await host.exec(
