@@ -4,7 +4,15 @@
  * every peer used before transports could be chosen.
  */
 import type { KeyStore, TransportChoice, TransportMode, WireguardKeys } from "../../src/cluster/index.js";
-import { generateKeyPair, noWireguard, routedTransport, vxlanTransport } from "../../src/cluster/index.js";
+import {
+  generateKeyPair,
+  noWireguard,
+  routedTransport,
+  tunnelAddress,
+  vxlanTransport,
+  wireguardDeviceName,
+  WireguardLayer,
+} from "../../src/cluster/index.js";
 import { FakeOverlay, FakeRouted, FakeWireguard } from "../../src/dataplane/index.js";
 
 /** A key pair that lives in memory; rotate() makes a new one. */
@@ -23,10 +31,32 @@ export class MemoryKeyStore implements KeyStore {
   }
 }
 
-export function fakeTransports(o: { mode?: TransportMode; attached?: string[]; vxlanPort?: number } = {}) {
+export function fakeTransports(
+  o: {
+    mode?: TransportMode;
+    attached?: string[];
+    vxlanPort?: number;
+    /** Encrypt with this preshared key, as `name` (the WireGuard device and tunnel address follow). */
+    encryption?: { presharedKey: string; name: string };
+  } = {},
+) {
   const overlay = new FakeOverlay();
   const routed = new FakeRouted();
   const wireguard = new FakeWireguard();
+  const keys = new MemoryKeyStore();
+  const e = o.encryption;
+  const encryption =
+    e &&
+    new WireguardLayer({
+      dataplane: wireguard,
+      keys,
+      presharedKey: e.presharedKey,
+      device: wireguardDeviceName(e.name),
+      port: 51820,
+      tunnel: tunnelAddress(e.name),
+      mtu: 1340,
+      now: () => Date.now(),
+    });
   const transport: TransportChoice = {
     mode: o.mode ?? "vxlan",
     attached: o.attached ?? [],
@@ -37,8 +67,10 @@ export function fakeTransports(o: { mode?: TransportMode; attached?: string[]; v
     routed,
     wireguard,
     transport,
+    keys,
+    encryption,
     transports: [
-      noWireguard(wireguard),
+      encryption ?? noWireguard(wireguard),
       vxlanTransport(overlay, o.vxlanPort ?? 4789),
       routedTransport(routed),
     ],
