@@ -1,7 +1,8 @@
 /**
  * Self-test of the e2e harness: a simulated host runs containers with its own dockerd at default
  * paths, survives a dockerd crash and restart, and leaves nothing behind when destroyed; two hosts
- * reach each other over an underlay with the MTU asked for.
+ * reach each other over an underlay with the MTU asked for; hosts on two segments reach each other (and
+ * the first segment's switch, where etcd runs) through a router.
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -10,6 +11,8 @@ import {
   TEST_IMAGE,
   connectHosts,
   createHost,
+  createRouter,
+  createUnderlay,
   destroyAll,
   isAlive,
   namedNetns,
@@ -95,5 +98,49 @@ void describe("e2e harness", { skip }, () => {
     await destroyAll();
     const netns = await run(["ip", "netns", "list"], { check: true });
     for (const name of [a.name, b.name, u.name]) assert.ok(!netns.stdout.includes(name), `${name} is gone`);
+  });
+
+  void test("hosts on two segments reach each other through a router", TIMEOUT, async () => {
+    const seg1 = await createUnderlay();
+    const seg2 = await createUnderlay({ prefix: "192.168.198", mtu: 1400 });
+    const [h1, h3] = await Promise.all([
+      createHost({ name: "s1", underlay: seg1 }),
+      createHost({ name: "s2", underlay: seg2 }),
+    ]);
+    const router = await createRouter([seg1, seg2]);
+    // A host attached after the router was made gets the route too.
+    const h2 = await createHost({ name: "s1b", underlay: seg1 });
+    assert.deepEqual(
+      [h1.address, h2.address, h3.address],
+      ["192.168.199.1", "192.168.199.2", "192.168.198.1"],
+    );
+    assert.equal(router.addressOn(seg1), "192.168.199.253");
+    for (const [from, to] of [
+      [h3, h1],
+      [h3, h2],
+      [h1, h3],
+    ] as const) {
+      const ping = await from.exec(["busybox", "ping", "-c", "1", "-W", "5", to.address]);
+      assert.equal(ping.code, 0, `${from.address} pings ${to.address}: ${ping.stdout}${ping.stderr}`);
+    }
+    // TTL 64 - 1: one router hop.
+    const ttl = await h3.exec(["busybox", "ping", "-c", "1", "-W", "5", h1.address], { check: true });
+    assert.match(ttl.stdout, /ttl=63/);
+    // The first segment's switch address (where etcd listens) answers hosts on the second segment.
+    const sw = await h3.exec(["busybox", "ping", "-c", "1", "-W", "5", seg1.gateway]);
+    assert.equal(sw.code, 0, sw.stdout + sw.stderr);
+    for (const h of [h1, h2]) {
+      const get = await h.exec(["ip", "route", "get", h3.address], { check: true });
+      assert.match(get.stdout, /via 192\.168\.199\.253 dev eth0/);
+    }
+    const back = await h3.exec(["ip", "route", "get", h1.address], { check: true });
+    assert.match(back.stdout, /via 192\.168\.198\.253 dev eth0/);
+    // Hosts on one segment still talk directly.
+    const direct = await h1.exec(["ip", "route", "get", h2.address], { check: true });
+    assert.doesNotMatch(direct.stdout, / via /);
+    await destroyAll();
+    const netns = await run(["ip", "netns", "list"], { check: true });
+    for (const name of [h1.name, h2.name, h3.name, seg1.name, seg2.name, router.name])
+      assert.ok(!netns.stdout.includes(name), `${name} is gone`);
   });
 });

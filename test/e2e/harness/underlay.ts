@@ -2,8 +2,9 @@
  * The underlay network between simulated hosts: a "switch" (a Linux bridge alone in its own network
  * namespace `wvu-...`) and one veth per attached host, named eth0, eth1... inside the host.
  * Addresses come from <prefix>.0/24 (default 192.168.199.0/24): hosts get .1, .2, ... in attach order
- * and the switch's bridge has .254, the hosts' default gateway (there is nothing behind it).
- * No device is ever created in the machine's own network namespace.
+ * (up to .252), the switch's bridge has .254, the hosts' default gateway (there is nothing behind it),
+ * and .253 is kept for a router to other segments (router.ts), reached through routes added with
+ * {@link Underlay.addRoute}. No device is ever created in the machine's own network namespace.
  */
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -29,6 +30,10 @@ export class Underlay implements Resource {
   readonly prefix: string;
   private nextHost = 1;
   private destroyed = false;
+  /** Network namespaces of the hosts attached so far, with their interface on this switch. */
+  private readonly attached: { netns: string; ifname: string }[] = [];
+  /** Routes every host on this segment (and the switch) gets: destination CIDR and next hop. */
+  private readonly routes: { to: string; via: string }[] = [];
 
   /** @internal Use {@link createUnderlay}. */
   constructor(name: string, mtu: number, prefix: string) {
@@ -42,6 +47,26 @@ export class Underlay implements Resource {
     return `${this.prefix}.254`;
   }
 
+  /** The segment's subnet, e.g. "192.168.199.0/24". */
+  get cidr(): string {
+    return `${this.prefix}.0/24`;
+  }
+
+  /**
+   * Routes `to` (a CIDR) via `via` (an address on this segment) on every host attached so far, on every
+   * host attached later, and in the switch's own namespace (so that etcd, which runs there, answers
+   * hosts on other segments). Idempotent (`ip route replace`). Throws `WEAVE_E2E_SETUP` when `ip` fails.
+   */
+  async addRoute(to: string, via: string): Promise<void> {
+    if (this.destroyed) throw new HarnessError("WEAVE_E2E_SETUP", `Underlay "${this.name}" is destroyed`);
+    this.routes.push({ to, via });
+    await runChecked(["ip", "-n", this.name, "route", "replace", to, "via", via, "dev", "br0"]);
+    for (const h of this.attached) {
+      if (namedNetns(h.netns) === undefined) continue; // that host was destroyed meanwhile
+      await runChecked(["ip", "-n", h.netns, "route", "replace", to, "via", via, "dev", h.ifname]);
+    }
+  }
+
   /**
    * Connects `host` to the switch with a veth (eth<n> inside the host) and gives it the next address;
    * adds a default route via the switch when the host has none. Returns the address (no prefix length).
@@ -50,7 +75,7 @@ export class Underlay implements Resource {
   async attach(host: Host): Promise<string> {
     if (this.destroyed) throw new HarnessError("WEAVE_E2E_SETUP", `Underlay "${this.name}" is destroyed`);
     const n = this.nextHost++;
-    if (n > 253) throw new HarnessError("WEAVE_E2E_SETUP", `Underlay "${this.name}" has no free address`);
+    if (n > 252) throw new HarnessError("WEAVE_E2E_SETUP", `Underlay "${this.name}" has no free address`);
     const port = `p${n}`;
     const ifname = `eth${host.links.length}`;
     const address = `${this.prefix}.${n}`;
@@ -76,6 +101,9 @@ export class Underlay implements Resource {
     await runChecked([...h, "addr", "add", `${address}/24`, "dev", ifname]);
     const routes = await runChecked([...h, "route", "show", "default"]);
     if (routes.stdout.trim() === "") await runChecked([...h, "route", "add", "default", "via", this.gateway]);
+    for (const r of this.routes)
+      await runChecked([...h, "route", "replace", r.to, "via", r.via, "dev", ifname]);
+    this.attached.push({ netns: host.name, ifname });
     host.links.push({ ifname, address, underlay: this.name });
     return address;
   }
