@@ -167,6 +167,7 @@ function transportSync(o: ClusterOptions, view: ClusterView): TransportSync {
     transports: o.transports,
     logger: o.logger,
     clock: o.clock,
+    ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
     local: o.advertiseAddr,
     paths: () => ({ ...o.transport, ...(encryption ? { verify: (p) => encryption.verify(p) } : {}) }),
     tunnel: () => encryption?.tunnelSelf(),

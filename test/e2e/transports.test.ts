@@ -23,6 +23,7 @@ import { after, before, describe, test } from "node:test";
 import type { Host } from "./harness/index.js";
 import { createHost, destroyAll, requireE2E } from "./harness/index.js";
 import { dnsFlags, gatewayOf } from "./deploy-lib.js";
+import { checkClusterPage } from "./status-cluster-check.js";
 import { canPing, containerIp, eventually, fails, ok, runSleeper, uniq, weaveNetwork } from "./lib.js";
 import {
   type Cluster,
@@ -111,6 +112,15 @@ void describe("transports: routed within a segment, VXLAN across a router (auto)
       assert.equal(metricLines(metrics, "weave_peer_mtu_bytes", { peer }).length, 1);
     }
     assert.match(fails(await h1.weave(["rotate-key"]), "rotate-key without a password"), /encryption/i);
+  });
+
+  test("the status page draws the cluster: each peer with its transport and encryption (headless Chromium)", async () => {
+    await checkClusterPage(h1, {
+      peers: [
+        { name: h2.name, transport: "routed", encryption: "none" },
+        { name: h3.name, transport: "vxlan", encryption: "none" },
+      ],
+    });
   });
 
   test("containers on all three hosts talk by address, TCP and weaveDNS name; routed packets carry the containers' addresses on the wire", async () => {
@@ -333,6 +343,15 @@ void describe("transports with a password: WireGuard between every pair", { skip
       ok(await dfPing(h, src, ip, mtu - 28), `${src} -> ${ip}: ${mtu}-byte packet with DF`);
       fails(await dfPing(h, src, ip, mtu - 27), `${src} -> ${ip}: ${mtu + 1}-byte packet with DF`);
     }
+  });
+
+  test("the status page draws every peer as encrypted (headless Chromium)", async () => {
+    await checkClusterPage(e3, {
+      peers: [
+        { name: e1.name, transport: "vxlan", encryption: "wireguard" },
+        { name: e2.name, transport: "vxlan", encryption: "wireguard" },
+      ],
+    });
   });
 
   test("on the wire: only WireGuard between hosts and etcd's TCP, no VXLAN, no ICMP, and never the marker", async () => {
