@@ -139,7 +139,10 @@ void describe("IprouteDataplane in a scratch network namespace (root)", { skip: 
     assert.deepEqual((await dp.reconcile(desired)).applied, []);
     await dp.applyPolicies(desired.policies);
     const nat = await nsExec(ns)("nft", ["list", "table", "ip", "weave-nat"]);
-    assert.match(nat.stdout, /ip saddr 10\.210\.0\.0\/24 oifname != "weave-t1" oifname != "lo" masquerade/);
+    assert.match(
+      nat.stdout,
+      /ip saddr 10\.210\.0\.0\/24 ip daddr != 10\.210\.0\.0\/24 oifname != "weave-t1" oifname != "lo" masquerade/,
+    );
   });
 
   void it("hostRoutes lists main-table routes except default routes and weave bridges", async () => {
