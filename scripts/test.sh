@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(docker.io iptables iproute2 nftables busybox-static etcd-server etcd-client dnsmasq dnsperf
   bind9-dnsutils iperf3 conntrack python3 make g++ curl util-linux chromium systemd procps openssl iputils-ping
-  docker-compose wireguard-tools wireguard-go tcpdump tshark)
+  docker-compose wireguard-tools wireguard-go tcpdump)
 ALL_TIERS=(unit integration e2e)
 
 usage() {

@@ -22,21 +22,13 @@ import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
 import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
 import { fakeTransports } from "../../helpers/transport-fakes.js";
 import { until } from "../../helpers/wait.js";
+import { clusterNetwork, localNetwork } from "./kit.js";
 
 const CID = "00000000000000e1";
 
 function member(name: string, address: string, store: MemoryClusterStore, presharedKey?: string) {
   const state = openSqliteState(":memory:");
-  state.putNetwork({
-    id: `net-${name}`,
-    bridge: "weave",
-    mtu: 1350,
-    internal: false,
-    ipv4: [{ Pool: "10.32.0.0/24", Gateway: "10.32.0.1/24" }],
-    ipv6: [],
-    options: { "weave.cluster.id": CID },
-    createdAt: Date.now(),
-  });
+  state.putNetwork(localNetwork(`net-${name}`, CID));
   const range = { range: parsePrefix("10.32.0.0/12"), subnetBits: 24, rangeV6: parsePrefix("fd00::/48") };
   const ipam = new IpamService(state, { ...range, subnetBitsV6: 64, replayWindowMs: 1_000 }, Date.now);
   const t = fakeTransports({
@@ -85,8 +77,7 @@ void describe("encryption between hosts (Cluster over an in-memory store)", asyn
   void it("makes hosts with the same password WireGuard peers, and refuses the others", async () => {
     await store.put(poolKey("10.32.0.0/24"), JSON.stringify({ clusterId: CID, host: "a", createdAt: 0 }));
     await store.put(vniKey(4096), CID);
-    const record = { clusterId: CID, name: "weave", vni: 4096, ipv4: [], ipv6: [], internal: false };
-    await store.put(networkKey("weave"), JSON.stringify({ ...record, options: {}, host: "a", createdAt: 0 }));
+    await store.put(networkKey("weave"), JSON.stringify(clusterNetwork(CID, 4096)));
     const ep = (m: typeof a, ip: string, mac: string) =>
       m.state.putEndpoint({
         id: `${m.name}`.repeat(64),

@@ -1,18 +1,17 @@
-/** OverlaySync's loop (when it reconciles, retries and stops), on stepped time over FakeOverlay. */
+/** TransportSync's loop (when it programs, retries and stops), on stepped time over FakeOverlay. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { OverlayInputs } from "../../../src/cluster/overlay-sync.js";
-import { OverlaySync } from "../../../src/cluster/overlay-sync.js";
+import { TransportSync } from "../../../src/cluster/transport-sync.js";
+import type { ViewInputs } from "../../../src/cluster/transport-view.js";
+import { vxlanTransport } from "../../../src/cluster/transports/vxlan.js";
 import { FakeClock } from "../../../src/core/index.js";
 import { FakeOverlay } from "../../../src/dataplane/index.js";
 import { captureLogger, clusterNetwork, localNetwork } from "./kit.js";
 
 const CID = "00000000000000c1";
 
-const INPUTS: OverlayInputs = {
+const INPUTS: ViewInputs = {
   host: "a",
-  local: "192.168.1.1",
-  port: 4789,
   networks: [localNetwork("net-a", CID)],
   cluster: [clusterNetwork(CID, 4096)],
   peers: [],
@@ -30,12 +29,20 @@ function setup() {
     reconciles.push(clock.now() - 1_000_000);
     return reconcile(desired);
   };
-  const h = { clock, overlay, log, reconciles, inputs: INPUTS as OverlayInputs | undefined };
-  const sync = new OverlaySync({ overlay, logger: log.logger, clock, inputs: () => h.inputs });
-  return { ...h, sync, set: (i: OverlayInputs | undefined) => (h.inputs = i) };
+  const h = { clock, overlay, log, reconciles, inputs: INPUTS as ViewInputs | undefined };
+  const sync = new TransportSync({
+    transports: [vxlanTransport(overlay, 4789)],
+    local: "192.168.1.1",
+    paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
+    tunnel: () => undefined,
+    logger: log.logger,
+    clock,
+    inputs: () => h.inputs,
+  });
+  return { ...h, sync, set: (i: ViewInputs | undefined) => (h.inputs = i) };
 }
 
-void describe("OverlaySync", () => {
+void describe("TransportSync", () => {
   void it("reconciles at start, then every 10 s after the last reconcile", async () => {
     const h = setup();
     h.sync.start();
@@ -81,7 +88,7 @@ void describe("OverlaySync", () => {
     h.sync.start();
     await h.clock.advance(0);
     assert.match(h.sync.lastError, /ip link add vxw4096.*failed \(injected\)/);
-    const warned = h.log.lines.filter((l) => l.msg === "programming the overlay failed; retrying");
+    const warned = h.log.lines.filter((l) => l.msg === "programming the transports failed; retrying");
     assert.deepEqual(
       warned.map((l) => l.level),
       ["warning"],
@@ -92,7 +99,8 @@ void describe("OverlaySync", () => {
     assert.deepEqual(h.reconciles, [0, 1_000]);
     assert.equal(h.sync.lastError, "");
     assert.ok(h.overlay.links.has("vxw4096"));
-    assert.ok(h.log.messages("debug").includes("overlay programmed"));
+    assert.ok(h.log.messages("debug").includes("vxlan programmed"));
+    assert.ok(h.sync.programmed);
     await h.clock.advance(10_000);
     assert.deepEqual(h.reconciles, [0, 1_000, 11_000], "back to the period");
     await h.sync.close();
