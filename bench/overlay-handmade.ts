@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Host } from "../test/e2e/harness/index.js";
 import { run } from "../test/e2e/harness/index.js";
-import { type BenchPath, type Endpoint, cmd, must, sleep } from "./overlay-measure.js";
+import { type BenchPath, type Endpoint, cmd, must, sleep, stopChild } from "./overlay-measure.js";
 
 /** The hand-made VXLAN: its own VNI and UDP port, apart from weave's (4789) and swarm's (4790). */
 const HM = { vni: 9999, port: 4799, bridge: "bvx0", vxlan: "vxb0", veth: "vbh0", subnet: "10.99.0" };
@@ -180,13 +180,7 @@ export async function setupHandmadeWireguard(
 /** Stops our wireguard-go daemons (SIGTERM: they remove their sockets) and deletes our namespaces. */
 export async function removeHandmade(): Promise<void> {
   for (const child of wgDaemons) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(child);
     wgDaemons.delete(child);
   }
   for (const me of madeNetns) {

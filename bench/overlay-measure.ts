@@ -83,16 +83,20 @@ async function startIperfServer(net: string): Promise<void> {
   child.stderr.removeAllListeners("data").resume();
 }
 
+/** Stops a child process this run started: SIGTERM, then SIGKILL after 3 s; resolves once it exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** Stops every iperf3 server this run started (SIGTERM, then SIGKILL after 3 s). */
 export async function stopServers(): Promise<void> {
   for (const child of servers) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(child);
     servers.delete(child);
   }
 }

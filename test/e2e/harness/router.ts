@@ -11,27 +11,22 @@
  * keep working unchanged; hosts get a specific route per other segment instead of a new default.
  */
 import { randomBytes } from "node:crypto";
-import { spawnSync } from "node:child_process";
-import { track, untrack, type Resource } from "./cleanup.js";
-import { HarnessError, childEnv, run, runChecked } from "./exec.js";
-import { namedNetns } from "./procs.js";
+import { track } from "./cleanup.js";
+import { HarnessError, runChecked } from "./exec.js";
+import { NetnsResource } from "./netns-resource.js";
 import type { Underlay } from "./underlay.js";
 
 /** The last octet of the router's address on every segment. */
 export const ROUTER_HOST_NUMBER = 253;
 
 /** A router joining underlay segments; create it with {@link createRouter}. */
-export class Router implements Resource {
-  readonly cleanupPhase = 1;
-  /** Network namespace name of the router. */
-  readonly name: string;
+export class Router extends NetnsResource {
   /** The segments it joins, in the order given. */
   readonly segments: readonly Underlay[];
-  private destroyed = false;
 
   /** @internal Use {@link createRouter}. */
   constructor(name: string, segments: readonly Underlay[]) {
-    this.name = name;
+    super(name, "router");
     this.segments = segments;
   }
 
@@ -40,27 +35,6 @@ export class Router implements Resource {
     if (!this.segments.includes(segment))
       throw new HarnessError("WEAVE_E2E_SETUP", `Router "${this.name}" is not on "${segment.name}"`);
     return `${segment.prefix}.${ROUTER_HOST_NUMBER}`;
-  }
-
-  /** Deletes the router's namespace (and with it its veths). The segments' routes stay. Idempotent. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    const del = await run(["ip", "netns", "delete", this.name]);
-    untrack(this);
-    if (del.code !== 0 && namedNetns(this.name) !== undefined) {
-      throw new HarnessError(
-        "WEAVE_E2E_CLEANUP",
-        `Cannot delete router "${this.name}": ${del.stderr.trim()}`,
-      );
-    }
-  }
-
-  /** @internal Exit-time cleanup. */
-  destroySync(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    spawnSync("ip", ["netns", "delete", this.name], { stdio: "ignore", env: childEnv() });
   }
 }
 

@@ -7,9 +7,9 @@
  * {@link Underlay.addRoute}. No device is ever created in the machine's own network namespace.
  */
 import { randomBytes } from "node:crypto";
-import { spawnSync } from "node:child_process";
-import { track, untrack, type Resource } from "./cleanup.js";
-import { HarnessError, childEnv, run, runChecked } from "./exec.js";
+import { track } from "./cleanup.js";
+import { HarnessError, runChecked } from "./exec.js";
+import { NetnsResource } from "./netns-resource.js";
 import type { Host } from "./host.js";
 import { namedNetns } from "./procs.js";
 
@@ -22,14 +22,10 @@ export interface UnderlayOptions {
 }
 
 /** An underlay switch; attach hosts to it. Create it with {@link createUnderlay}. */
-export class Underlay implements Resource {
-  readonly cleanupPhase = 1;
-  /** Network namespace name of the switch. */
-  readonly name: string;
+export class Underlay extends NetnsResource {
   readonly mtu: number;
   readonly prefix: string;
   private nextHost = 1;
-  private destroyed = false;
   /** Network namespaces of the hosts attached so far, with their interface on this switch. */
   private readonly attached: { netns: string; ifname: string }[] = [];
   /** Routes every host on this segment (and the switch) gets: destination CIDR and next hop. */
@@ -37,7 +33,7 @@ export class Underlay implements Resource {
 
   /** @internal Use {@link createUnderlay}. */
   constructor(name: string, mtu: number, prefix: string) {
-    this.name = name;
+    super(name, "underlay");
     this.mtu = mtu;
     this.prefix = prefix;
   }
@@ -106,27 +102,6 @@ export class Underlay implements Resource {
     this.attached.push({ netns: host.name, ifname });
     host.links.push({ ifname, address, underlay: this.name });
     return address;
-  }
-
-  /** Deletes the switch's namespace (and with it every veth still attached). Idempotent. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    const del = await run(["ip", "netns", "delete", this.name]);
-    untrack(this);
-    if (del.code !== 0 && namedNetns(this.name) !== undefined) {
-      throw new HarnessError(
-        "WEAVE_E2E_CLEANUP",
-        `Cannot delete underlay "${this.name}": ${del.stderr.trim()}`,
-      );
-    }
-  }
-
-  /** @internal Exit-time cleanup. */
-  destroySync(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    spawnSync("ip", ["netns", "delete", this.name], { stdio: "ignore", env: childEnv() });
   }
 }
 

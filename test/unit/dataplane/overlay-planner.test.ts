@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { scriptedExec } from "../../helpers/scripted-exec.js";
 import fc from "fast-check";
 import { isWeaveError, LINK_MIN_MTU, MAX_MTU, silentLogger } from "../../../src/core/index.js";
-import type { Exec } from "../../../src/core/index.js";
 import {
   describeOverlayOp,
   FakeOverlay,
@@ -267,19 +267,6 @@ void describe("parsers", () => {
     ]);
   });
 });
-
-/** An Exec answering `ip`/`bridge` reads from `state` (JSON text by command prefix), recording writes. */
-function scriptedExec(state: Record<string, string>, fail: (cmd: string) => string | undefined) {
-  const calls: string[] = [];
-  const exec: Exec = async (file, args, options) => {
-    const cmd = [file, ...args].join(" ");
-    calls.push(options?.input !== undefined ? `${cmd} <<< ${options.input.trim()}` : cmd);
-    const stderr = fail(cmd) ?? "";
-    const hit = Object.entries(state).find(([prefix]) => cmd.startsWith(prefix));
-    return { stdout: hit?.[1] ?? "", stderr, code: stderr === "" ? 0 : 2 };
-  };
-  return { exec, calls };
-}
 
 void describe("IprouteOverlay (scripted exec)", () => {
   void it("deletes one by one (gone is success), batches per tool, and retries a failed batch once", async () => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { scriptedExec } from "../../helpers/scripted-exec.js";
 import { isWeaveError, silentLogger } from "../../../src/core/index.js";
-import type { Exec } from "../../../src/core/index.js";
 import {
   describeRoutedOp,
   IprouteRouted,
@@ -255,19 +255,6 @@ void describe("parsers", () => {
     });
   });
 });
-
-/** An Exec answering reads from `state` (stdout by command prefix), recording every call. */
-function scriptedExec(state: Record<string, string>, fail: (cmd: string) => string | undefined) {
-  const calls: string[] = [];
-  const exec: Exec = async (file, args, options) => {
-    const cmd = [file, ...args].join(" ");
-    calls.push(options?.input !== undefined ? `${cmd} <<< ${options.input.trim()}` : cmd);
-    const stderr = fail(cmd) ?? "";
-    const hit = Object.entries(state).find(([prefix]) => cmd.startsWith(prefix));
-    return { stdout: hit?.[1] ?? "", stderr, code: stderr === "" ? 0 : 1 };
-  };
-  return { exec, calls };
-}
 
 void describe("IprouteRouted (scripted exec)", () => {
   const v4only: RoutedNetwork = { bridge: "weave-a", remotes: [net.remotes[0]!] };
