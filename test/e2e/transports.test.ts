@@ -163,7 +163,13 @@ void describe("transports: routed within a segment, VXLAN across a router (auto)
     const vx = (a: string, b: string) =>
       packets.filter((p) => p.proto === "UDP" && p.dport === 4789 && p.src === a && p.dst === b);
     assert.ok(vx(h1.address, h3.address).length >= 3, "host 1 to host 3: VXLAN (UDP 4789)");
-    assert.deepEqual(vx(h1.address, h2.address), [], "no VXLAN between hosts 1 and 2");
+    // Routed peers still share the network's broadcast and multicast by VXLAN (the bridges' IPv6
+    // router solicitations, say: 78 bytes), never the containers' unicast: an encapsulated ping of
+    // 84 bytes would be 106 (VXLAN 8 + Ethernet 14).
+    const big = vx(h1.address, h2.address).filter(
+      (p) => Number(/length (\d+)/.exec(p.line)?.[1] ?? 0) >= 106,
+    );
+    assert.deepEqual(big, [], "no container unicast by VXLAN between hosts 1 and 2");
     assert.ok(
       !packets.some((p) => p.proto === "ICMP" && p.dst === ip3),
       "host 3's container only inside VXLAN",
