@@ -157,7 +157,7 @@ export function buildClusterParts(o: ClusterOptions, changes: EventStream<Mirror
     endpointsPublisher: publisher(endpointPrefix(o.name)),
     dnsPublisher,
     dnsReplica,
-    peers: new PeerTracker(o.name, logger),
+    peers: new PeerTracker(o.name, logger, now),
   };
 }
 

@@ -15,7 +15,10 @@ export interface PeerStatus {
   name: string;
   address: string;
   state: PeerState;
-  /** When the peer last renewed its registration, by its own clock (ms); 0 when unknown. */
+  /**
+   * When this host last knew the peer alive (ms): now for a registered peer (its lease is live, so
+   * it renewed within the lease's TTL), the moment its registration went for a peer that is gone.
+   */
   lastSeen: number;
   version: string;
   /** How this host reaches the peer (null for this host itself and for a peer that is gone). */
@@ -38,11 +41,13 @@ const NO_PATH = { transport: null, encryption: null, mtu: null, handshakeAgeS: n
 
 export class PeerTracker {
   private readonly known = new Map<string, PeerRecord>();
-  private readonly gone = new Map<string, PeerRecord>();
+  /** Peers that left, with the time this host saw their registration go. */
+  private readonly gone = new Map<string, { record: PeerRecord; at: number }>();
 
   constructor(
     private readonly self: string,
     private readonly logger: Logger,
+    private readonly now: () => number,
   ) {}
 
   /** The registered peers now: logs joins and departures. */
@@ -50,7 +55,7 @@ export class PeerTracker {
     const now = new Map(registered.map((p) => [p.name, p]));
     for (const [name, p] of this.known) {
       if (!now.has(name) && name !== this.self) {
-        this.gone.set(name, p);
+        this.gone.set(name, { record: p, at: this.now() });
         this.logger.info("peer left the cluster", { peer: name, address: p.address });
       }
     }
@@ -69,17 +74,18 @@ export class PeerTracker {
 
   /** Every peer with its state, sorted by name; this host is listed even before it registered. */
   list(registered: readonly PeerRecord[], selfAddress: string): PeerStatus[] {
-    const view = (p: PeerRecord, state: PeerState): PeerStatus => ({
+    const view = (p: PeerRecord, state: PeerState, lastSeen: number): PeerStatus => ({
       name: p.name,
       address: p.address,
       state,
-      lastSeen: p.seenAt,
+      lastSeen,
       version: p.version,
       ...NO_PATH,
     });
-    const peers = registered.map((p) => view(p, p.name === this.self ? "self" : "alive"));
-    for (const p of this.gone.values())
-      if (!peers.some((x) => x.name === p.name)) peers.push(view(p, "gone"));
+    const now = this.now();
+    const peers = registered.map((p) => view(p, p.name === this.self ? "self" : "alive", now));
+    for (const { record, at } of this.gone.values())
+      if (!peers.some((x) => x.name === record.name)) peers.push(view(record, "gone", at));
     if (!peers.some((p) => p.name === this.self)) {
       peers.push({
         name: this.self,

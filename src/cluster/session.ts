@@ -1,6 +1,7 @@
 /**
- * This host's membership: a lease (TTL 15 s, renewed every 5 s) and peers/<name> under it, rewritten
- * at each renewal with the time, so other hosts can tell when it was last seen. Everything else
+ * This host's membership: a lease (TTL 15 s, renewed every 5 s) and peers/<name> under it, written
+ * when it registers and when its record changes (a renewal that finds the record as it should be
+ * only renews the lease: a live lease is what says the host is alive). Everything else
  * the host publishes (endpoints, DNS records) hangs on the same lease: when the host dies, it all
  * disappears from the cluster once the lease expires.
  *
@@ -23,7 +24,7 @@ export interface SessionOptions {
   state: MetaStore;
   logger: Logger;
   now: () => number;
-  /** This host's record, without `seenAt` (set at each renewal). */
+  /** This host's record, without `seenAt` (set when the record is written). */
   peer: Omit<PeerRecord, "seenAt">;
   ttlSeconds?: number;
   renewMs?: number;
@@ -121,7 +122,21 @@ export class Session {
       return false;
     }
     this.conflict = "";
+    if (existing?.lease === lease && sameRecord(existing.value, this.peer)) return true;
     await health.track(store.put(key, JSON.stringify({ ...this.peer, seenAt: now() }), { lease }));
     return true;
   }
+}
+
+/**
+ * True when `stored` (a peers/<name> value) holds `peer`, whatever its `seenAt`. A renewal rewrites
+ * the record only when it changed: every write reaches every host's watch, and at 1,000 hosts a
+ * rewrite per renewal would be 200 writes/s for the cluster and 200 events/s for each host.
+ */
+function sameRecord(stored: string, peer: Omit<PeerRecord, "seenAt">): boolean {
+  const normal = (text: string) => {
+    const p = parsePeer(text);
+    return p && JSON.stringify({ ...p, seenAt: 0 });
+  };
+  return normal(stored) === normal(JSON.stringify(peer));
 }

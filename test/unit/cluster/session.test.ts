@@ -47,7 +47,7 @@ void describe("Session", () => {
     await h.session.close();
   });
 
-  void it("renews every renewMs after the last renewal, so the lease outlives its TTL, and stamps seenAt", async () => {
+  void it("renews every renewMs after the last renewal, so the lease outlives its TTL, without rewriting an unchanged record", async () => {
     const h = setup();
     h.session.start();
     await h.clock.advance(0);
@@ -59,7 +59,14 @@ void describe("Session", () => {
     await h.clock.advance(60_000);
     assert.equal(h.store.count("keepAlive"), 13);
     assert.equal(h.session.lease, lease, "the same lease, a minute later (TTL 15 s)");
-    assert.equal((await peerRecord(h.memory))?.record?.seenAt, 1_065_000);
+    const record = await peerRecord(h.memory);
+    assert.equal(record?.record?.seenAt, 1_000_000, "written once, at the registration");
+    assert.equal(h.store.count("put"), 1, "renewals only renew the lease: no write reaches the watches");
+    await h.session.updatePeer({ ...PEER, version: "9.9.9" });
+    assert.equal(h.store.count("put"), 2, "a changed record is written at once");
+    assert.equal((await peerRecord(h.memory))?.record?.version, "9.9.9");
+    await h.clock.advance(10_000);
+    assert.equal(h.store.count("put"), 2);
     assert.deepEqual(h.leases, [lease], "announced once");
     await h.session.close();
   });
