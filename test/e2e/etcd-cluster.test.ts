@@ -105,7 +105,7 @@ void describe("weave on a three-member etcd cluster whose leader dies", { skip }
         return out;
       }),
     );
-    // Right after the kill, a command that needs the store at once: reserving a new network's subnet.
+    // With the kill, a command that needs the store at once: reserving a new network's subnet.
     let created: ExecResult | undefined;
     const killing = twoStarted.then(async () => {
       killed = await cluster.leader();
@@ -121,6 +121,7 @@ void describe("weave on a three-member etcd cluster whose leader dies", { skip }
       return at;
     });
     const results = await Promise.allSettled(runs);
+    firstTwo(); // fewer than two started: kill now anyway, and fail below
     const startedBeforeKill = await killing;
     const failures = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason)] : []));
     assert.deepEqual(failures, [], "every docker run succeeded");
