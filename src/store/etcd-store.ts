@@ -4,7 +4,14 @@
  * dependency. Keys and values travel base64-encoded; int64 fields arrive as strings; answers are
  * decoded at this edge (etcd-wire.ts). Every request has a timeout and tries the endpoints
  * in turn, so one etcd member down does not stop weave: a refused connection moves on at once, a
- * silent endpoint after `timeoutMs`.
+ * silent endpoint after `timeoutMs`. A member that answers it cannot serve (HTTP 503, gRPC
+ * UNAVAILABLE: "no leader", "leader changed", "request timed out"), as every member does while the
+ * cluster elects a new leader, moves on too; when a whole round of the endpoints saw such an answer,
+ * the request goes round again after `retryPauseMs`, for about `timeoutMs`, so a leader election
+ * (1-3 s with etcd's defaults) delays weave's requests without failing them. A write etcd
+ * timed out may still have been applied, as one sent to a silent endpoint may: asking again is the
+ * same bet as that failover (a put is idempotent; a create or compare-and-swap that meets its own
+ * earlier write returns false, as after a lost race).
  *
  * TLS: `https://` endpoints go through one node:https Agent built from `tls` (PEM contents: `ca`
  * verifies the servers, `cert` + `key` authenticate weave to an etcd run with --client-cert-auth);
@@ -31,6 +38,7 @@ import { createSecureContext } from "node:tls";
 import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "./cluster-store.js";
 import { prefixEnd } from "./cluster-store.js";
 import {
+  answeredUnavailable,
   anyAnswer,
   b64,
   deleteAnswer,
@@ -63,6 +71,11 @@ export interface EtcdStoreOptions {
   /** How often an open watch checks that its endpoint still answers, in ms (default 5000). */
   watchCheckMs?: number;
   /**
+   * Pause before asking the endpoints again when a member answered that it cannot serve now (no
+   * leader during an election), in ms (default 250).
+   */
+  retryPauseMs?: number;
+  /**
    * How requests are sent (default: node:http, and node:https with `tls` for https:// endpoints).
    * A transport given here is not closed by `close`.
    */
@@ -72,6 +85,7 @@ export interface EtcdStoreOptions {
 export class EtcdStore implements ClusterStore {
   private readonly timeoutMs: number;
   private readonly watchCheckMs: number;
+  private readonly retryPauseMs: number;
   private readonly http: HttpTransport;
   /** The transport this store made (and closes); undefined when it was given one. */
   private readonly ownHttp: NodeHttp | undefined;
@@ -103,6 +117,7 @@ export class EtcdStore implements ClusterStore {
       );
     this.timeoutMs = o.timeoutMs ?? 5_000;
     this.watchCheckMs = o.watchCheckMs ?? 5_000;
+    this.retryPauseMs = Math.max(1, o.retryPauseMs ?? 250);
     const secure = o.endpoints.some((e) => e.startsWith("https:"));
     if (secure) {
       try {
@@ -219,27 +234,34 @@ export class EtcdStore implements ClusterStore {
     return this.call("/v3/kv/txn", { compare, success }, txnAnswer);
   }
 
-  /** POSTs to the first endpoint that answers, preferring the last one that did; rejects with the last failure. */
+  /**
+   * POSTs to the first endpoint that answers, preferring the last one that did. While members answer
+   * that they cannot serve now (an election), goes round the endpoints again every `retryPauseMs`, up
+   * to `timeoutMs / retryPauseMs` rounds and no new round after 2 x `timeoutMs`. Rejects with the
+   * last failure.
+   */
   private async call<T>(path: string, body: unknown, decoder: Decoder<T>): Promise<T> {
-    let last: unknown;
-    for (let i = 0; i < this.o.endpoints.length; i++) {
-      const index = (this.preferred + i) % this.o.endpoints.length;
-      try {
-        const res = await etcdPost(
-          this.http,
-          this.o.endpoints[index] ?? "",
-          path,
-          body,
-          decoder,
-          this.timeoutMs,
-        );
-        this.preferred = index;
-        return res;
-      } catch (err) {
-        last = err;
-        if (err instanceof WeaveError && err.code === "WEAVE_STATE") throw err; // etcd answered: final
+    const started = Date.now();
+    const rounds = Math.max(1, Math.floor(this.timeoutMs / this.retryPauseMs));
+    for (let round = 1; ; round++) {
+      let last: unknown;
+      let unavailable = false;
+      for (let i = 0; i < this.o.endpoints.length; i++) {
+        const index = (this.preferred + i) % this.o.endpoints.length;
+        try {
+          const endpoint = this.o.endpoints[index] ?? "";
+          const res = await etcdPost(this.http, endpoint, path, body, decoder, this.timeoutMs);
+          this.preferred = index;
+          return res;
+        } catch (err) {
+          last = err;
+          if (err instanceof WeaveError && err.code === "WEAVE_STATE") throw err; // etcd answered: final
+          unavailable ||= answeredUnavailable(err);
+        }
       }
+      if (!unavailable || round >= rounds || Date.now() - started >= 2 * this.timeoutMs)
+        throw last instanceof Error ? last : new Error(String(last));
+      await new Promise((resolve) => setTimeout(resolve, this.retryPauseMs));
     }
-    throw last instanceof Error ? last : new Error(String(last));
   }
 }

@@ -97,8 +97,8 @@ export const JSON_HEADERS = { "Content-Type": "application/json" };
 /**
  * POSTs `body` as JSON to `endpoint` + `path` and decodes the answer. Rejects with WEAVE_STATE when
  * etcd answers an error, or something that is not JSON of the expected shape (etcd answered: trying
- * another endpoint would not help), and with WEAVE_TIMEOUT (`unreachable`) when it cannot be reached
- * or stays silent for `timeoutMs`.
+ * another endpoint would not help), and with WEAVE_TIMEOUT when it cannot be reached or stays
+ * silent for `timeoutMs` (`unreachable`), or answers that it cannot serve now ({@link answeredUnavailable}).
  */
 export async function etcdPost<T>(
   http: HttpTransport,
@@ -136,11 +136,16 @@ export async function etcdPost<T>(
     { value },
     gatewayError,
   );
-  if (res.status >= 400 || failure.error)
-    throw new WeaveError(
-      "WEAVE_STATE",
-      `etcd ${path} failed: ${failure.message || failure.error || res.body}`,
-    );
+  if (res.status >= 400 || failure.error) {
+    const why = failure.message || failure.error || res.body;
+    if (res.status === 503 || failure.code === GRPC_UNAVAILABLE) {
+      // A member without a leader (an election), or one that lost it during the request.
+      const err = new WeaveError("WEAVE_TIMEOUT", `etcd ${endpoint}${path} cannot serve now: ${why}`);
+      unavailableAnswers.add(err);
+      throw err;
+    }
+    throw new WeaveError("WEAVE_STATE", `etcd ${path} failed: ${why}`);
+  }
   return decodeJson(
     "WEAVE_STATE",
     `etcd ${endpoint}${path} answered an unexpected shape`,
@@ -149,14 +154,30 @@ export async function etcdPost<T>(
   );
 }
 
-/** The gateway's error fields: `error` (text, or truthy in any form) and `message`. */
-const gatewayError: Decoder<{ error: string; message: string }> = (v, at) => {
+/** gRPC's UNAVAILABLE, etcd's code for "no leader", "leader changed", "request timed out"... */
+const GRPC_UNAVAILABLE = 14;
+/** The errors of etcdPost that are an etcd member's answer that it cannot serve now. */
+const unavailableAnswers = new WeakSet<Error>();
+
+/**
+ * True when `err` (from {@link etcdPost}) is an etcd member's answer that it cannot serve now
+ * (HTTP 503, gRPC UNAVAILABLE: no leader, leader changed, request timed out): a transient state of
+ * that member during an election, worth asking another member or again shortly. It is a
+ * WEAVE_TIMEOUT, as for an endpoint that cannot be reached.
+ */
+export const answeredUnavailable = (err: unknown): boolean =>
+  err instanceof Error && unavailableAnswers.has(err);
+
+/** The gateway's error fields: `error` (text, or truthy in any form), `message` and `code` (gRPC's). */
+const gatewayError: Decoder<{ error: string; message: string; code: number }> = (v, at) => {
   const f = fields(v, at);
   const error: unknown = f.req("error", anything);
   const message: unknown = f.req("message", anything);
+  const code: unknown = f.req("code", anything);
   return {
     error: typeof error === "string" ? error : error ? JSON.stringify(error) : "",
     message: typeof message === "string" ? message : "",
+    code: typeof code === "number" ? code : 0,
   };
 };
 

@@ -11,21 +11,19 @@
  * avoided on purpose: the static busybox of Debian 12 crashes with it; `run`'s deadline bounds waits.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { track, untrack, type Resource } from "./cleanup.js";
-import { HarnessError, childEnv, findExecutable, formatArgv, run, settlesWithin, sleep } from "./exec.js";
+import { untrack, type Resource } from "./cleanup.js";
+import { HarnessError, childEnv, formatArgv, run, settlesWithin, sleep } from "./exec.js";
 import { HOSTS_DIR } from "./host.js";
 import { isAlive, signalPid } from "./procs.js";
-import type { Underlay } from "./underlay.js";
 
 /** The etcd binary the harness runs. */
 export const ETCD_BIN = "etcd";
-/** Client port on the switch's address. */
+/** Client port on the switch's address (of the first member of a cluster; see etcd-cluster.ts). */
 export const ETCD_CLIENT_PORT = 2379;
-/** Peer port, on 127.0.0.1 inside the switch's namespace (a one-member cluster). */
+/** Peer port, on 127.0.0.1 inside the switch's namespace (of the first member of a cluster). */
 export const ETCD_PEER_PORT = 2380;
 
 /** Options of {@link startEtcd} and {@link Etcd.start}. */
@@ -51,38 +49,34 @@ export interface EtcdKeyValue {
   value: string;
 }
 
-/**
- * Starts etcd in `underlay`'s namespace with a fresh data directory under {@link HOSTS_DIR} and resolves
- * once it answers healthy (about 1 s). Throws `WEAVE_E2E_UNAVAILABLE` when etcd or busybox is not
- * installed, `WEAVE_E2E_SETUP` (with etcd's log) when it exits or is not healthy in time; whatever it made
- * is removed then. Needs root. The instance is tracked for `destroyAll()` and for exit-time cleanup.
- * Only one instance per underlay can run (fixed ports).
- */
-export async function startEtcd(
-  underlay: Underlay,
-  opts: EtcdOptions & { tls?: EtcdTls } = {},
-): Promise<Etcd> {
-  for (const bin of [ETCD_BIN, "busybox", "nsenter"]) {
-    if (findExecutable(bin) === undefined)
-      throw new HarnessError("WEAVE_E2E_UNAVAILABLE", `Cannot start etcd: "${bin}" is not installed`);
-  }
-  const etcd = new Etcd(
-    underlay.name,
-    underlay.gateway,
-    `etcd-${underlay.name}-${randomBytes(3).toString("hex")}`,
-    opts.tls,
-  );
-  track(etcd);
-  try {
-    await etcd.start(opts);
-  } catch (e) {
-    await etcd.destroy().catch(() => undefined);
-    throw e;
-  }
-  return etcd;
+/** @internal Where one member listens and which cluster it starts (see etcd-cluster.ts). */
+export interface EtcdMemberSpec {
+  netns: string;
+  address: string;
+  /** Its directory's name under {@link HOSTS_DIR}. */
+  dirName: string;
+  memberName: string;
+  clientPort: number;
+  peerPort: number;
+  /** `--initial-cluster`: every member's name=peer URL. */
+  initialCluster: string;
+  /** `--initial-cluster-token`: unique per cluster. */
+  token: string;
+  tls?: EtcdTls;
 }
 
-/** An etcd member serving one underlay; see the module note. Create it with {@link startEtcd}. */
+/** What a member says of itself and of its cluster's leader (`/v3/maintenance/status`). */
+export interface EtcdStatus {
+  /** This member's ID (decimal text). */
+  memberId: string;
+  /** The leader's member ID, "" or "0" when it knows none. */
+  leader: string;
+}
+
+/**
+ * An etcd member serving one underlay; see the module note. Create it with {@link startEtcd} (alone) or
+ * {@link startEtcdCluster} (one of several).
+ */
 export class Etcd implements Resource {
   /** Stopped together with the hosts, before the underlay (whose namespace it lives in) is deleted. */
   readonly cleanupPhase = 0;
@@ -96,6 +90,8 @@ export class Etcd implements Resource {
   readonly clientUrl: string;
   /** The value for `weave launch --store`, e.g. "etcd://192.168.199.254:2379". */
   readonly url: string;
+  /** Its member name ("default" when alone). */
+  readonly name: string;
   private child: ChildProcess | undefined;
   private done: Promise<void> | undefined;
   private destroyed = false;
@@ -103,19 +99,16 @@ export class Etcd implements Resource {
   /** Where the harness itself reaches etcd (inside the switch's namespace). */
   private readonly adminUrl: string;
 
-  /** @internal Use {@link startEtcd}. */
-  constructor(
-    netns: string,
-    address: string,
-    name: string,
-    private readonly tls?: EtcdTls,
-  ) {
+  /** @internal Use {@link startEtcd} or {@link startEtcdCluster}. */
+  constructor(private readonly spec: EtcdMemberSpec) {
+    const { netns, address, clientPort, tls } = spec;
     this.netns = netns;
-    this.dir = join(HOSTS_DIR, name);
+    this.dir = join(HOSTS_DIR, spec.dirName);
     this.dataDir = join(this.dir, "data");
-    this.clientUrl = `${tls ? "https" : "http"}://${address}:${ETCD_CLIENT_PORT}`;
-    this.url = `${tls ? "etcds" : "etcd"}://${address}:${ETCD_CLIENT_PORT}`;
-    this.adminUrl = tls ? `http://127.0.0.1:${ETCD_CLIENT_PORT}` : this.clientUrl;
+    this.clientUrl = `${tls ? "https" : "http"}://${address}:${clientPort}`;
+    this.url = `${tls ? "etcds" : "etcd"}://${address}:${clientPort}`;
+    this.adminUrl = tls ? `http://127.0.0.1:${clientPort}` : this.clientUrl;
+    this.name = spec.memberName;
   }
 
   /** PID of the running etcd, or undefined while it is stopped. */
@@ -131,37 +124,35 @@ export class Etcd implements Resource {
   async start(opts: EtcdOptions = {}): Promise<void> {
     if (this.destroyed) throw new HarnessError("WEAVE_E2E_SETUP", `etcd "${this.dir}" is destroyed`);
     if (this.child !== undefined)
-      throw new HarnessError("WEAVE_E2E_SETUP", `etcd in "${this.netns}" is already running`);
+      throw new HarnessError("WEAVE_E2E_SETUP", `etcd "${this.name}" in "${this.netns}" is already running`);
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    const peer = `http://127.0.0.1:${ETCD_PEER_PORT}`;
+    const { tls, memberName, peerPort, initialCluster, token } = this.spec;
+    const peer = `http://127.0.0.1:${peerPort}`;
     const args = [
       `--net=/run/netns/${this.netns}`,
       ETCD_BIN,
       "--name",
-      "default",
+      memberName,
       "--data-dir",
       this.dataDir,
       "--listen-client-urls",
-      this.tls ? `${this.clientUrl},${this.adminUrl}` : this.clientUrl,
+      tls ? `${this.clientUrl},${this.adminUrl}` : this.clientUrl,
       "--advertise-client-urls",
       this.clientUrl,
-      ...(this.tls
-        ? [
-            "--cert-file",
-            this.tls.cert,
-            "--key-file",
-            this.tls.key,
-            "--trusted-ca-file",
-            this.tls.ca,
-            "--client-cert-auth",
-          ]
+      ...(tls
+        ? ["--cert-file", tls.cert, "--key-file", tls.key, "--trusted-ca-file", tls.ca, "--client-cert-auth"]
         : []),
       "--listen-peer-urls",
       peer,
       "--initial-advertise-peer-urls",
       peer,
+      // Read only on the first start (an existing data directory knows its cluster).
       "--initial-cluster",
-      `default=${peer}`,
+      initialCluster,
+      "--initial-cluster-state",
+      "new",
+      "--initial-cluster-token",
+      token,
       "--logger",
       "zap",
       "--log-outputs",
@@ -187,14 +178,17 @@ export class Etcd implements Resource {
       if (exited) {
         this.child = undefined;
         this.done = undefined;
-        throw new HarnessError("WEAVE_E2E_SETUP", `etcd in "${this.netns}" exited:\n${await this.log()}`);
+        throw new HarnessError(
+          "WEAVE_E2E_SETUP",
+          `etcd "${this.name}" in "${this.netns}" exited:\n${await this.log()}`,
+        );
       }
       if (await this.healthy()) return;
       if (Date.now() > deadline) {
         await this.kill();
         throw new HarnessError(
           "WEAVE_E2E_SETUP",
-          `etcd in "${this.netns}" was not healthy within ${opts.readyTimeoutMs ?? 30_000} ms:\n${await this.log()}`,
+          `etcd "${this.name}" in "${this.netns}" was not healthy within ${opts.readyTimeoutMs ?? 30_000} ms:\n${await this.log()}`,
         );
       }
       await sleep(100);
@@ -223,6 +217,18 @@ export class Etcd implements Resource {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * This member's ID and the leader it knows (`POST /v3/maintenance/status`). Throws
+   * `WEAVE_E2E_COMMAND_FAILED` when it does not answer.
+   */
+  async status(): Promise<EtcdStatus> {
+    const answer = (await this.post("/v3/maintenance/status", {})) as {
+      header?: { member_id?: string | number };
+      leader?: string | number;
+    };
+    return { memberId: String(answer.header?.member_id ?? ""), leader: String(answer.leader ?? "") };
   }
 
   /**
@@ -298,7 +304,7 @@ export class Etcd implements Resource {
       if (!(await settlesWithin(done, 10_000))) {
         throw new HarnessError(
           "WEAVE_E2E_CLEANUP",
-          `etcd in "${this.netns}" (pid ${child.pid}) does not exit`,
+          `etcd "${this.name}" in "${this.netns}" (pid ${child.pid}) does not exit`,
         );
       }
     }

@@ -156,6 +156,10 @@ void describe("EtcdStore requests and answers", () => {
       .expect(at(E1, "/v3/lease/revoke"), {
         status: 503,
         json: { error: "etcdserver: no leader", code: 14 },
+      })
+      .expect(at(E2, "/v3/lease/revoke"), {
+        status: 503,
+        json: { error: "etcdserver: no leader", code: 14 },
       });
     const s = store(http);
     assert.equal(await s.grantLease(15), "7587869");
@@ -169,7 +173,8 @@ void describe("EtcdStore requests and answers", () => {
     assert.equal(await s.keepAlive("7587869"), 0, "an expired lease renews to TTL 0 (left out)");
     await s.revokeLease("7587869");
     await s.revokeLease("7587869"); // already gone: fine
-    await rejectsWith(s.revokeLease("7587869"), "WEAVE_STATE", /no leader/);
+    // A cluster without a leader cannot serve: as unreachable (one round: timeoutMs < retryPauseMs).
+    await rejectsWith(s.revokeLease("7587869"), "WEAVE_TIMEOUT", /cannot serve now: etcdserver: no leader$/);
     http.assertDone();
   });
 });
@@ -185,7 +190,6 @@ void describe("EtcdStore failures", () => {
           message: "etcdserver: request is too large",
         },
       })
-      .expect(at(E1, "/v3/kv/range"), { status: 503, json: { message: "etcdserver: no leader" } })
       .expect(at(E1, "/v3/kv/range"), { status: 502, text: "<html>Bad Gateway</html>" })
       .expect(at(E1, "/v3/kv/range"), { json: { kvs: [{ value: b64("no key") }] } })
       .expect(at(E1, "/v3/kv/range"), { json: { header: { revision: "twelve" } } })
@@ -196,7 +200,6 @@ void describe("EtcdStore failures", () => {
       "WEAVE_STATE",
       /^etcd \/v3\/kv\/put failed: etcdserver: request is too large$/,
     );
-    await rejectsWith(s.get("/k"), "WEAVE_STATE", /^etcd \/v3\/kv\/range failed: etcdserver: no leader$/);
     await rejectsWith(
       s.get("/k"),
       "WEAVE_STATE",
@@ -236,6 +239,55 @@ void describe("EtcdStore failures", () => {
       at(E1, "/v3/kv/range"),
       at(E1, "/v3/kv/range"),
     ]);
+  });
+
+  void it("rides out a leader election: members that cannot serve are passed over and asked again", async () => {
+    const leaderChanged = {
+      status: 503,
+      json: { error: "etcdserver: leader changed", code: 14, message: "etcdserver: leader changed" },
+    };
+    const noLeader = {
+      status: 503,
+      json: { error: "etcdserver: no leader", code: 14, message: "etcdserver: no leader" },
+    };
+    const refused = Object.assign(new Error("connect ECONNREFUSED 10.0.0.3:2379"), { code: "ECONNREFUSED" });
+    const E3 = "http://10.0.0.3:2379";
+    const http = new ScriptedHttp()
+      // The leader E3 is dead; E1 lost it during the read, E2 has none yet; a round later E1 has one.
+      .expect(at(E3, "/v3/kv/range"), { error: refused })
+      .expect(at(E1, "/v3/kv/range"), leaderChanged)
+      .expect(at(E2, "/v3/kv/range"), noLeader)
+      .expect(at(E3, "/v3/kv/range"), { error: refused })
+      .expect(at(E1, "/v3/kv/range"), { json: { kvs: [kv("/k", "v", 4)], header: { revision: "9" } } })
+      // A write answered "request timed out" (a gRPC UNAVAILABLE) goes to the next member.
+      .expect(at(E1, "/v3/kv/txn"), {
+        status: 503,
+        json: { error: "etcdserver: request timed out", code: 14, message: "etcdserver: request timed out" },
+      })
+      .expect(at(E2, "/v3/kv/txn"), { json: { succeeded: true, header: { revision: "10" } } });
+    const s = store(http, { endpoints: [E3, E1, E2], timeoutMs: 1_000, retryPauseMs: 1 });
+    assert.equal((await s.get("/k"))?.value, "v");
+    assert.equal(await s.create("/n", "v"), true);
+    http.assertDone();
+  });
+
+  void it("gives up with WEAVE_TIMEOUT, saying why, when no member can serve for timeoutMs / retryPauseMs rounds", async () => {
+    const noLeader = {
+      status: 503,
+      json: { error: "etcdserver: no leader", code: 14, message: "etcdserver: no leader" },
+    };
+    const http = new ScriptedHttp()
+      .expect(at(E1, "/v3/kv/put"), noLeader)
+      .expect(at(E2, "/v3/kv/put"), noLeader)
+      .expect(at(E1, "/v3/kv/put"), noLeader)
+      .expect(at(E2, "/v3/kv/put"), noLeader);
+    const s = store(http, { timeoutMs: 1_000, retryPauseMs: 500 });
+    await rejectsWith(
+      s.put("/k", "v"),
+      "WEAVE_TIMEOUT",
+      new RegExp(`^etcd ${E2}/v3/kv/put cannot serve now: etcdserver: no leader$`),
+    );
+    http.assertDone();
   });
 
   void it("rejects with WEAVE_TIMEOUT and the last endpoint's failure when none answers", async () => {
