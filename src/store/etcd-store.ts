@@ -11,6 +11,14 @@
  * `http://` endpoints stay plain HTTP. TLS failures are reported as WEAVE_TIMEOUT ("cannot reach"),
  * so the next endpoint is tried, with a message that says TLS was the problem.
  *
+ * Paged listing (design note). A prefix may hold 100,000 keys (1,000 hosts x 100 containers), too
+ * many for one answer. `list` reads `pageSize` keys at a time; each next page starts just after the
+ * last key (its bytes plus a 0 byte) and is read at the first page's revision, so the pages together
+ * are one snapshot, whatever is written meanwhile, and that revision is the one returned (the
+ * owner watches from it + 1). If etcd compacts that revision away before the last page (it answers
+ * "required revision has been compacted"), the listing starts over at a fresh revision, at most
+ * LIST_ATTEMPTS times in all.
+ *
  * Watch liveness (design note). A watch is one long-lived streaming POST to one endpoint. If the
  * etcd process dies its kernel closes the connection and the watch fails at once; the hard case is a
  * connection that stalls silently (host down, network partition), which no read ever reports.
@@ -33,6 +41,7 @@ import { prefixEnd } from "./cluster-store.js";
 import {
   anyAnswer,
   b64,
+  isCompactedAnswer,
   deleteAnswer,
   etcdPost,
   grantAnswer,
@@ -62,6 +71,8 @@ export interface EtcdStoreOptions {
   tls?: EtcdTlsOptions;
   /** How often an open watch checks that its endpoint still answers, in ms (default 5000). */
   watchCheckMs?: number;
+  /** Keys per request of `list` (default 1000). */
+  pageSize?: number;
   /**
    * How requests are sent (default: node:http, and node:https with `tls` for https:// endpoints).
    * A transport given here is not closed by `close`.
@@ -69,8 +80,12 @@ export interface EtcdStoreOptions {
   http?: HttpTransport;
 }
 
+/** Listings started over when etcd compacts their revision away mid-way (see the design note). */
+const LIST_ATTEMPTS = 3;
+
 export class EtcdStore implements ClusterStore {
   private readonly timeoutMs: number;
+  private readonly pageSize: number;
   private readonly watchCheckMs: number;
   private readonly http: HttpTransport;
   /** The transport this store made (and closes); undefined when it was given one. */
@@ -103,6 +118,12 @@ export class EtcdStore implements ClusterStore {
       );
     this.timeoutMs = o.timeoutMs ?? 5_000;
     this.watchCheckMs = o.watchCheckMs ?? 5_000;
+    this.pageSize = o.pageSize ?? 1_000;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1)
+      throw new WeaveError(
+        "WEAVE_CONFIG",
+        `Invalid etcd page size ${this.pageSize}: expected an integer >= 1`,
+      );
     const secure = o.endpoints.some((e) => e.startsWith("https:"));
     if (secure) {
       try {
@@ -121,8 +142,24 @@ export class EtcdStore implements ClusterStore {
     return (await this.call("/v3/kv/range", { key: b64(key) }, rangeAnswer)).items[0];
   }
 
-  list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
-    return this.call("/v3/kv/range", { key: b64(prefix), range_end: b64(prefixEnd(prefix)) }, rangeAnswer);
+  /**
+   * Every key under `prefix` in key order, read `pageSize` at a time as one snapshot at the revision
+   * returned (see the design note). Rejects with WEAVE_STATE, also when etcd compacted the snapshot's
+   * revision away LIST_ATTEMPTS times in a row, or WEAVE_TIMEOUT.
+   */
+  async list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listOnce(prefix);
+      } catch (err) {
+        if (attempt >= LIST_ATTEMPTS || !isCompactedAnswer(err)) throw err;
+      }
+    }
+  }
+
+  /** Makes etcd drop the history before `revision` (POST /v3/kv/compaction); WEAVE_STATE when too old or new. */
+  async compact(revision: number): Promise<void> {
+    await this.call("/v3/kv/compaction", { revision: String(revision) }, anyAnswer);
   }
 
   put(key: string, value: string, options: PutOptions = {}): Promise<number> {
@@ -207,6 +244,32 @@ export class EtcdStore implements ClusterStore {
   async close(): Promise<void> {
     for (const stop of [...this.watches]) stop();
     this.ownHttp?.close();
+  }
+
+  /** One paged listing: the first page fixes the revision, the next ones are read at it. */
+  private async listOnce(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    const rangeEnd = b64(prefixEnd(prefix));
+    const limit = String(this.pageSize);
+    const first = await this.call(
+      "/v3/kv/range",
+      { key: b64(prefix), range_end: rangeEnd, limit },
+      rangeAnswer,
+    );
+    const items = first.items;
+    let page = first;
+    while (page.more) {
+      const last = page.items.at(-1);
+      if (!last)
+        throw new WeaveError(
+          "WEAVE_STATE",
+          `etcd answered a listing of "${prefix}" with more keys but none in the page`,
+        );
+      const key = b64(Buffer.concat([Buffer.from(last.key, "utf8"), Buffer.from([0])]));
+      const body = { key, range_end: rangeEnd, limit, revision: String(first.revision) };
+      page = await this.call("/v3/kv/range", body, rangeAnswer);
+      for (const kv of page.items) items.push(kv); // No spread: a page may be large.
+    }
+    return { items, revision: first.revision };
   }
 
   private putBody(key: string, value: string, options: PutOptions): Record<string, string> {
