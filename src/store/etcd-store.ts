@@ -11,13 +11,7 @@
  * `http://` endpoints stay plain HTTP. TLS failures are reported as WEAVE_TIMEOUT ("cannot reach"),
  * so the next endpoint is tried, with a message that says TLS was the problem.
  *
- * Paged listing (design note). A prefix may hold 100,000 keys (1,000 hosts x 100 containers), too
- * many for one answer. `list` reads `pageSize` keys at a time; each next page starts just after the
- * last key (its bytes plus a 0 byte) and is read at the first page's revision, so the pages together
- * are one snapshot, whatever is written meanwhile, and that revision is the one returned (the
- * owner watches from it + 1). If etcd compacts that revision away before the last page (it answers
- * "required revision has been compacted"), the listing starts over at a fresh revision, at most
- * LIST_ATTEMPTS times in all.
+ * Listings are paged, each one snapshot at one revision: see the design note of etcd-list.ts.
  *
  * Watch liveness (design note). A watch is one long-lived streaming POST to one endpoint. If the
  * etcd process dies its kernel closes the connection and the watch fails at once; the hard case is a
@@ -37,11 +31,9 @@ import type { Decoder, HttpTransport, NodeHttp } from "../core/index.js";
 import { WeaveError, createNodeHttp, errorMessage, nodeHttp } from "../core/index.js";
 import { createSecureContext } from "node:tls";
 import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "./cluster-store.js";
-import { prefixEnd } from "./cluster-store.js";
 import {
   anyAnswer,
   b64,
-  isCompactedAnswer,
   deleteAnswer,
   etcdPost,
   grantAnswer,
@@ -51,6 +43,7 @@ import {
   txnAnswer,
 } from "./etcd-wire.js";
 import { EtcdWatch } from "./etcd-watch.js";
+import { listPaged } from "./etcd-list.js";
 
 /** PEM contents (not file names) for TLS to etcd. */
 export interface EtcdTlsOptions {
@@ -79,9 +72,6 @@ export interface EtcdStoreOptions {
    */
   http?: HttpTransport;
 }
-
-/** Listings started over when etcd compacts their revision away mid-way (see the design note). */
-const LIST_ATTEMPTS = 3;
 
 export class EtcdStore implements ClusterStore {
   private readonly timeoutMs: number;
@@ -144,17 +134,11 @@ export class EtcdStore implements ClusterStore {
 
   /**
    * Every key under `prefix` in key order, read `pageSize` at a time as one snapshot at the revision
-   * returned (see the design note). Rejects with WEAVE_STATE, also when etcd compacted the snapshot's
-   * revision away LIST_ATTEMPTS times in a row, or WEAVE_TIMEOUT.
+   * returned (see etcd-list.ts). Rejects with WEAVE_STATE, also when etcd compacted the snapshot's
+   * revision away LIST_ATTEMPTS (3) times in a row, or WEAVE_TIMEOUT.
    */
-  async list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.listOnce(prefix);
-      } catch (err) {
-        if (attempt >= LIST_ATTEMPTS || !isCompactedAnswer(err)) throw err;
-      }
-    }
+  list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    return listPaged((body) => this.call("/v3/kv/range", body, rangeAnswer), prefix, this.pageSize);
   }
 
   /** Makes etcd drop the history before `revision` (POST /v3/kv/compaction); WEAVE_STATE when too old or new. */
@@ -244,32 +228,6 @@ export class EtcdStore implements ClusterStore {
   async close(): Promise<void> {
     for (const stop of [...this.watches]) stop();
     this.ownHttp?.close();
-  }
-
-  /** One paged listing: the first page fixes the revision, the next ones are read at it. */
-  private async listOnce(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
-    const rangeEnd = b64(prefixEnd(prefix));
-    const limit = String(this.pageSize);
-    const first = await this.call(
-      "/v3/kv/range",
-      { key: b64(prefix), range_end: rangeEnd, limit },
-      rangeAnswer,
-    );
-    const items = first.items;
-    let page = first;
-    while (page.more) {
-      const last = page.items.at(-1);
-      if (!last)
-        throw new WeaveError(
-          "WEAVE_STATE",
-          `etcd answered a listing of "${prefix}" with more keys but none in the page`,
-        );
-      const key = b64(Buffer.concat([Buffer.from(last.key, "utf8"), Buffer.from([0])]));
-      const body = { key, range_end: rangeEnd, limit, revision: String(first.revision) };
-      page = await this.call("/v3/kv/range", body, rangeAnswer);
-      for (const kv of page.items) items.push(kv); // No spread: a page may be large.
-    }
-    return { items, revision: first.revision };
   }
 
   private putBody(key: string, value: string, options: PutOptions): Record<string, string> {

@@ -107,8 +107,8 @@ export class MemoryClusterStore implements ClusterStore {
     if (revision > this.revision)
       throw new WeaveError("WEAVE_STATE", "etcdserver: mvcc: required revision is a future revision");
     this.compacted = revision;
-    const kept = this.history.filter((e) => e.modRevision >= revision);
-    this.history.splice(0, this.history.length, ...kept);
+    const keep = this.history.findIndex((e) => e.modRevision >= revision); // In revision order.
+    this.history.splice(0, keep === -1 ? this.history.length : keep);
   }
 
   /** Replays the history from `fromRevision`, then follows; onError (later) with WatchCompacted when it was dropped. */
