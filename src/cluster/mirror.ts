@@ -1,20 +1,30 @@
 /**
  * A local mirror of every key under one prefix of the cluster store: listed once, then kept up to
- * date by a watch from the listing's revision. When the watch breaks (store unreachable, revision
- * compacted) the mirror keeps what it has, so that answers go on from the last known state, and
- * lists and watches again with a growing delay (0.5 s to 5 s). A successful re-list replaces the
- * content as a whole, so deletes missed while disconnected are noticed.
+ * date by a watch from the listing's revision + 1. A listing is one snapshot (EtcdStore reads its
+ * pages at one revision), so the watch continues it with no gap.
+ *
+ * When the watch breaks (store unreachable) the mirror keeps what it has, so that answers go on from
+ * the last known state, and lists and watches again with a growing delay (0.5 s to 5 s), reporting
+ * the failure by onHealth. When the store compacted past the watch's revision (WatchCompacted) the
+ * store is fine but the changes since the listing are gone: the mirror lists again at once, without a
+ * delay or a failure report (a second compaction in a row, with no event between, waits the delay:
+ * no tight loop of listings). Either way a successful re-list replaces the content as a whole, so
+ * deletes missed meanwhile are noticed, and onChange says so with `{ kind: "reset" }`.
  */
 import type { Clock, Logger, Timer } from "../core/index.js";
 import { errorMessage, realClock } from "../core/index.js";
-import type { ClusterStore, KeyValue, Watch } from "../store/index.js";
+import type { ClusterStore, KeyValue, Watch, WatchEvent } from "../store/index.js";
+import { isWatchCompacted } from "../store/index.js";
+
+/** What changed: the whole content (a listing), or one key (a watch event; `value` undefined = deleted). */
+export type MirrorChange = { kind: "reset" } | { kind: "key"; key: string; value: KeyValue | undefined };
 
 export interface MirrorOptions {
   store: ClusterStore;
   prefix: string;
   logger: Logger;
-  /** Called after every change of the content (a listing or a watch event). */
-  onChange: () => void;
+  /** Called after every change of the content (a listing or a watch event), saying what changed. */
+  onChange: (change?: MirrorChange) => void;
   /** Reports whether the store answered (true) or failed (false). */
   onHealth?: (ok: boolean, error?: string) => void;
   /** The retry timer's clock (default: the real clock). */
@@ -31,6 +41,8 @@ export class PrefixMirror {
   private retryMs = MIN_RETRY_MS;
   private closed = false;
   private generation = 0;
+  /** True while the last relist was for a compaction and its watch has delivered nothing yet. */
+  private relistedForCompaction = false;
   /** True once a listing has succeeded. */
   synced = false;
 
@@ -71,7 +83,7 @@ export class PrefixMirror {
     const generation = ++this.generation;
     this.watch?.close();
     this.watch = undefined;
-    const { store, prefix, logger } = this.o;
+    const { store, prefix } = this.o;
     let listing;
     try {
       listing = await store.list(prefix);
@@ -85,38 +97,76 @@ export class PrefixMirror {
     this.synced = true;
     this.retryMs = MIN_RETRY_MS;
     this.o.onHealth?.(true);
-    this.o.onChange();
+    this.o.onChange({ kind: "reset" });
+    const from = listing.revision + 1;
     this.watch = store.watch(
       prefix,
-      listing.revision + 1,
+      from,
       (e) => {
         if (generation !== this.generation) return;
-        if (e.type === "delete") this.items.delete(e.key);
-        else {
-          const old = this.items.get(e.key);
-          this.items.set(e.key, {
-            key: e.key,
-            value: e.value,
-            createRevision: old?.createRevision ?? e.modRevision,
-            modRevision: e.modRevision,
-            lease: old?.lease ?? "",
-          });
-        }
-        this.o.onChange();
+        this.relistedForCompaction = false;
+        this.apply(e);
       },
       (err) => {
         if (generation !== this.generation) return;
-        logger.debug("watch broke; listing again", { prefix, error: errorMessage(err) });
-        this.failed(generation, err);
+        if (isWatchCompacted(err)) this.compacted(generation, from, err.compactRevision);
+        else {
+          this.o.logger.debug("watch broke; listing again", { prefix, error: errorMessage(err) });
+          this.failed(generation, err);
+        }
       },
     );
   }
 
+  /** One watch event into the content, and its onChange. */
+  private apply(e: WatchEvent): void {
+    if (e.type === "delete") {
+      this.items.delete(e.key);
+      this.o.onChange({ kind: "key", key: e.key, value: undefined });
+      return;
+    }
+    const old = this.items.get(e.key);
+    const kv = {
+      key: e.key,
+      value: e.value,
+      createRevision: old?.createRevision ?? e.modRevision,
+      modRevision: e.modRevision,
+      lease: old?.lease ?? "",
+    };
+    this.items.set(e.key, kv);
+    this.o.onChange({ kind: "key", key: e.key, value: kv });
+  }
+
+  /** The watch's start revision was compacted: the store is fine, list again now (see the design note). */
+  private compacted(generation: number, fromRevision: number, compactRevision: number): void {
+    if (this.closed || generation !== this.generation) return;
+    const { prefix, logger } = this.o;
+    logger.info("the store compacted past this watch; listing again", {
+      prefix,
+      fromRevision,
+      compactRevision,
+    });
+    this.watch?.close();
+    this.watch = undefined;
+    if (!this.relistedForCompaction) {
+      this.relistedForCompaction = true;
+      void this.relist();
+      return;
+    }
+    this.schedule();
+  }
+
   private failed(generation: number, err: unknown): void {
     if (this.closed || generation !== this.generation) return;
+    this.relistedForCompaction = false;
     this.o.onHealth?.(false, errorMessage(err));
     this.watch?.close();
     this.watch = undefined;
+    this.schedule();
+  }
+
+  /** Lists again after the back-off delay, which doubles up to MAX_RETRY_MS. */
+  private schedule(): void {
     const delay = this.retryMs;
     this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
     this.timer = (this.o.clock ?? realClock).setTimeout(() => void this.relist(), delay);

@@ -2,7 +2,14 @@
  * The cluster store port: the few etcd v3 operations multi-host weave builds on (keys, compare-and-
  * swap, leases, prefix watches). Keys and values are strings; revisions are etcd's store revisions.
  * Implementations: EtcdStore (etcd's v3 HTTP gateway) and MemoryClusterStore (tests).
+ *
+ * Compaction (design note). etcd keeps the history of changes only back to its compaction revision.
+ * A watch asked to start before it cannot replay what was dropped: it ends with WatchCompacted
+ * (code WEAVE_STATE, with the revision asked for and the oldest one kept), and the owner must list
+ * again (a fresh snapshot) and watch from that listing's revision + 1. A listing is one snapshot at
+ * one revision, however many requests it takes.
  */
+import { WeaveError } from "../core/index.js";
 
 export interface KeyValue {
   key: string;
@@ -52,7 +59,8 @@ export interface ClusterStore {
   revokeLease(lease: string): Promise<void>;
   /**
    * Calls `onEvent` for every change under `prefix` after `fromRevision` (inclusive), in order;
-   * `onError` when the watch breaks (the owner re-lists and watches again).
+   * `onError` when the watch breaks (the owner re-lists and watches again); with WatchCompacted when
+   * `fromRevision` is older than the store keeps.
    */
   watch(
     prefix: string,
@@ -61,6 +69,30 @@ export interface ClusterStore {
     onError: (err: Error) => void,
   ): Watch;
   close(): Promise<void>;
+}
+
+/**
+ * The error a watch ends with when its start revision was compacted: the changes since then are
+ * gone, so the owner lists again rather than waiting for a retry (see the design note).
+ */
+export class WatchCompacted extends WeaveError {
+  constructor(
+    readonly prefix: string,
+    /** The revision the watch asked to start at. */
+    readonly fromRevision: number,
+    /** The store's compaction revision: the oldest revision a watch may start at. */
+    readonly compactRevision: number,
+  ) {
+    super(
+      "WEAVE_STATE",
+      `The store compacted past the watch of "${prefix}": it asked for revision ${fromRevision}, the oldest kept is ${compactRevision}`,
+    );
+  }
+}
+
+/** True when `err` ends a watch because its start revision was compacted. */
+export function isWatchCompacted(err: unknown): err is WatchCompacted {
+  return err instanceof WatchCompacted;
 }
 
 /** The end of the key range of a prefix (etcd's range_end): the prefix with its last byte plus one. */

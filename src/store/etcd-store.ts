@@ -18,6 +18,8 @@
  * `http://` endpoints stay plain HTTP. TLS failures are reported as WEAVE_TIMEOUT ("cannot reach"),
  * so the next endpoint is tried, with a message that says TLS was the problem.
  *
+ * Listings are paged, each one snapshot at one revision: see the design note of etcd-list.ts.
+ *
  * Watch liveness (design note). A watch is one long-lived streaming POST to one endpoint. If the
  * etcd process dies its kernel closes the connection and the watch fails at once; the hard case is a
  * connection that stalls silently (host down, network partition), which no read ever reports.
@@ -36,7 +38,6 @@ import type { Decoder, HttpTransport, NodeHttp } from "../core/index.js";
 import { WeaveError, createNodeHttp, errorMessage, nodeHttp } from "../core/index.js";
 import { createSecureContext } from "node:tls";
 import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "./cluster-store.js";
-import { prefixEnd } from "./cluster-store.js";
 import {
   answeredUnavailable,
   anyAnswer,
@@ -50,6 +51,7 @@ import {
   txnAnswer,
 } from "./etcd-wire.js";
 import { EtcdWatch } from "./etcd-watch.js";
+import { listPaged } from "./etcd-list.js";
 
 /** PEM contents (not file names) for TLS to etcd. */
 export interface EtcdTlsOptions {
@@ -70,6 +72,8 @@ export interface EtcdStoreOptions {
   tls?: EtcdTlsOptions;
   /** How often an open watch checks that its endpoint still answers, in ms (default 5000). */
   watchCheckMs?: number;
+  /** Keys per request of `list` (default 1000). */
+  pageSize?: number;
   /**
    * Pause before asking the endpoints again when a member answered that it cannot serve now (no
    * leader during an election), in ms (default 250).
@@ -84,6 +88,7 @@ export interface EtcdStoreOptions {
 
 export class EtcdStore implements ClusterStore {
   private readonly timeoutMs: number;
+  private readonly pageSize: number;
   private readonly watchCheckMs: number;
   private readonly retryPauseMs: number;
   private readonly http: HttpTransport;
@@ -118,6 +123,12 @@ export class EtcdStore implements ClusterStore {
     this.timeoutMs = o.timeoutMs ?? 5_000;
     this.watchCheckMs = o.watchCheckMs ?? 5_000;
     this.retryPauseMs = Math.max(1, o.retryPauseMs ?? 250);
+    this.pageSize = o.pageSize ?? 1_000;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1)
+      throw new WeaveError(
+        "WEAVE_CONFIG",
+        `Invalid etcd page size ${this.pageSize}: expected an integer >= 1`,
+      );
     const secure = o.endpoints.some((e) => e.startsWith("https:"));
     if (secure) {
       try {
@@ -136,8 +147,18 @@ export class EtcdStore implements ClusterStore {
     return (await this.call("/v3/kv/range", { key: b64(key) }, rangeAnswer)).items[0];
   }
 
+  /**
+   * Every key under `prefix` in key order, read `pageSize` at a time as one snapshot at the revision
+   * returned (see etcd-list.ts). Rejects with WEAVE_STATE, also when etcd compacted the snapshot's
+   * revision away LIST_ATTEMPTS (3) times in a row, or WEAVE_TIMEOUT.
+   */
   list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
-    return this.call("/v3/kv/range", { key: b64(prefix), range_end: b64(prefixEnd(prefix)) }, rangeAnswer);
+    return listPaged((body) => this.call("/v3/kv/range", body, rangeAnswer), prefix, this.pageSize);
+  }
+
+  /** Makes etcd drop the history before `revision` (POST /v3/kv/compaction); WEAVE_STATE when too old or new. */
+  async compact(revision: number): Promise<void> {
+    await this.call("/v3/kv/compaction", { revision: String(revision) }, anyAnswer);
   }
 
   put(key: string, value: string, options: PutOptions = {}): Promise<number> {

@@ -1,12 +1,13 @@
 /**
  * One watch of EtcdStore: a long-lived streaming POST /v3/watch to one endpoint, and the liveness
  * checks that notice when that endpoint stalls (see the design note of etcd-store.ts). It ends once,
- * with `onError`, or by `close`.
+ * with `onError`, or by `close`. A start revision etcd has compacted away ends it with WatchCompacted
+ * (etcd cancels such a watch with `compact_revision` set), so the owner lists again at once.
  */
 import type { HttpStream, HttpTransport } from "../core/index.js";
 import { WeaveError, decodeJson, errorMessage, readText, textLines, toWeaveError } from "../core/index.js";
 import type { Watch, WatchEvent } from "./cluster-store.js";
-import { prefixEnd } from "./cluster-store.js";
+import { WatchCompacted, prefixEnd } from "./cluster-store.js";
 import type { WatchMessage } from "./etcd-wire.js";
 import { JSON_HEADERS, anyAnswer, b64, etcdPost, unreachable, watchMessage } from "./etcd-wire.js";
 
@@ -133,7 +134,9 @@ export class EtcdWatch implements Watch {
       return;
     }
     if ("ended" in msg) {
-      this.fail(new WeaveError("WEAVE_STATE", `etcd watch ended: ${msg.ended}`));
+      if (msg.compactRevision > 0)
+        this.fail(new WatchCompacted(this.o.prefix, this.o.fromRevision, msg.compactRevision));
+      else this.fail(new WeaveError("WEAVE_STATE", `etcd watch ended: ${msg.ended}`));
       return;
     }
     for (const e of msg.events) {

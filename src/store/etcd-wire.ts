@@ -44,11 +44,24 @@ const keyValue: Decoder<KeyValue> = (v, at) => {
 /** The store revision of an answer's header (0 when absent). */
 const revision: Decoder<number> = (v, at) => fields(v, at).sub("header").req("revision", count);
 
-/** /v3/kv/range: the keys and the revision the listing is consistent at. */
-export const rangeAnswer: Decoder<{ items: KeyValue[]; revision: number }> = (v, at) => ({
-  items: fields(v, at).req("kvs", orElse(arrayOf(keyValue), [])),
-  revision: revision(v, at),
-});
+/**
+ * /v3/kv/range: the keys, the store revision (of the header: the current one, also for a read at an
+ * older revision) and whether keys beyond `limit` remain (`more`, left out when false).
+ */
+export const rangeAnswer: Decoder<{ items: KeyValue[]; revision: number; more: boolean }> = (v, at) => {
+  const f = fields(v, at);
+  return {
+    items: f.req("kvs", orElse(arrayOf(keyValue), [])),
+    revision: revision(v, at),
+    more: f.req("more", orElse(bool, false)),
+  };
+};
+
+/** etcd's answer to a read at, or a compaction to, a revision it has compacted away. */
+export const isCompactedAnswer = (err: unknown): boolean =>
+  err instanceof WeaveError &&
+  err.code === "WEAVE_STATE" &&
+  /required revision has been compacted/.test(err.message);
 
 /** /v3/kv/put: the new revision. */
 export const putAnswer: Decoder<number> = revision;
@@ -71,8 +84,11 @@ export const keepAliveAnswer: Decoder<number> = (v, at) => fields(v, at).sub("re
 /** Any JSON object (an answer only waited for, such as a revoke or a liveness check). */
 export const anyAnswer: Decoder<void> = (v, at) => void fields(v, at);
 
-/** One message of a watch stream: changes, or the end of the watch with etcd's reason. */
-export type WatchMessage = { events: WatchEvent[] } | { ended: string };
+/**
+ * One message of a watch stream: changes, or the end of the watch with etcd's reason and, when the
+ * start revision was compacted, etcd's compaction revision (0 otherwise).
+ */
+export type WatchMessage = { events: WatchEvent[] } | { ended: string; compactRevision: number };
 
 const watchEvent: Decoder<WatchEvent> = (v, at) => {
   const f = fields(v, at);
@@ -85,9 +101,15 @@ export const watchMessage: Decoder<WatchMessage> = (v, at) => {
   const f = fields(v, at);
   const error: unknown = f.req("error", anything);
   const result = f.sub("result");
-  if (error || result.req("canceled", orElse(bool, false))) {
+  // etcd 3.4 cancels a watch from a compacted revision with compact_revision and no cancel_reason.
+  const compactRevision = error ? 0 : result.req("compact_revision", count);
+  if (error || compactRevision > 0 || result.req("canceled", orElse(bool, false))) {
     const message = typeof error === "object" ? f.sub("error").opt("message", str).message : undefined;
-    return { ended: message ?? result.opt("cancel_reason", str).cancel_reason ?? "canceled" };
+    const reason = message ?? result.opt("cancel_reason", str).cancel_reason;
+    return {
+      ended: reason ?? (compactRevision > 0 ? "mvcc: required revision has been compacted" : "canceled"),
+      compactRevision,
+    };
   }
   return { events: result.req("events", orElse(arrayOf(watchEvent), [])) };
 };

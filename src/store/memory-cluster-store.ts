@@ -1,5 +1,12 @@
-/** An in-memory ClusterStore with etcd's semantics (revisions, leases, watches) for unit tests. */
+/**
+ * An in-memory ClusterStore with etcd's semantics (revisions, leases, watches, compaction) for unit
+ * tests. `compact(revision)` drops the history before `revision`, as etcd does; a watch from before
+ * the compaction revision then ends with WatchCompacted (asynchronously, as from etcd). A listing is
+ * always one snapshot (it is synchronous).
+ */
+import { WeaveError } from "../core/index.js";
 import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "./cluster-store.js";
+import { WatchCompacted } from "./cluster-store.js";
 
 interface Lease {
   ttl: number;
@@ -8,6 +15,8 @@ interface Lease {
 
 export class MemoryClusterStore implements ClusterStore {
   private revision = 1;
+  /** The oldest revision a watch may start at (etcd's compact revision; 0 before any compaction). */
+  private compacted = 0;
   private readonly kvs = new Map<string, KeyValue>();
   private readonly leases = new Map<string, Lease>();
   private readonly history: WatchEvent[] = [];
@@ -88,7 +97,33 @@ export class MemoryClusterStore implements ClusterStore {
     this.dropLease(lease);
   }
 
-  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void): Watch {
+  /**
+   * Drops the history before `revision`, as etcd's compaction does. Rejects with WEAVE_STATE, as etcd,
+   * for a revision already compacted or not reached yet.
+   */
+  async compact(revision: number): Promise<void> {
+    if (revision <= this.compacted)
+      throw new WeaveError("WEAVE_STATE", "etcdserver: mvcc: required revision has been compacted");
+    if (revision > this.revision)
+      throw new WeaveError("WEAVE_STATE", "etcdserver: mvcc: required revision is a future revision");
+    this.compacted = revision;
+    const keep = this.history.findIndex((e) => e.modRevision >= revision); // In revision order.
+    this.history.splice(0, keep === -1 ? this.history.length : keep);
+  }
+
+  /** Replays the history from `fromRevision`, then follows; onError (later) with WatchCompacted when it was dropped. */
+  watch(
+    prefix: string,
+    fromRevision: number,
+    onEvent: (e: WatchEvent) => void,
+    onError: (err: Error) => void,
+  ): Watch {
+    if (fromRevision < this.compacted) {
+      let closed = false;
+      const err = new WatchCompacted(prefix, fromRevision, this.compacted);
+      queueMicrotask(() => closed || onError(err));
+      return { close: () => void (closed = true) };
+    }
     for (const e of this.history) if (e.modRevision >= fromRevision && e.key.startsWith(prefix)) onEvent(e);
     const w = { prefix, onEvent };
     this.watchers.add(w);

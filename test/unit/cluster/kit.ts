@@ -76,7 +76,11 @@ export class FlakyStore implements ClusterStore {
     onError: (err: Error) => void,
   ): Watch {
     this.calls.push(`watch ${prefix}`);
-    const w = { inner: this.inner.watch(prefix, fromRevision, onEvent), onError };
+    const ended = (err: Error) => {
+      this.watches.delete(w);
+      onError(err);
+    };
+    const w = { inner: this.inner.watch(prefix, fromRevision, onEvent, ended), onError };
     this.watches.add(w);
     return {
       close: () => {

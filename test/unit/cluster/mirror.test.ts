@@ -1,30 +1,66 @@
 /** PrefixMirror: a local copy of one prefix, kept by a watch, on stepped time over an in-memory store. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import type { MirrorChange } from "../../../src/cluster/mirror.js";
 import { PrefixMirror } from "../../../src/cluster/mirror.js";
 import { FakeClock } from "../../../src/core/index.js";
+import type { KeyValue } from "../../../src/store/index.js";
 import { MemoryClusterStore } from "../../../src/store/index.js";
 import { captureLogger, FlakyStore } from "./kit.js";
 
 const PREFIX = "weave/peers/";
 
+/**
+ * A FlakyStore whose listings can be followed by other hosts' writes and a compaction before the
+ * lister gets the answer (as when a big listing takes a while), so that the watch from the listing's
+ * revision + 1 starts on a compacted revision.
+ */
+class CompactingStore extends FlakyStore {
+  /** Run once each, in turn, after a listing and before its answer. */
+  readonly afterList: (() => Promise<void>)[] = [];
+
+  override async list(prefix: string): Promise<{ items: KeyValue[]; revision: number }> {
+    const listing = await super.list(prefix);
+    await this.afterList.shift()?.();
+    return listing;
+  }
+
+  /** Another host's writes, then a compaction at the store's revision. */
+  async writeAndCompact(writes: [key: string, value: string | undefined][]): Promise<void> {
+    for (const [key, value] of writes)
+      if (value === undefined) await this.inner.delete(PREFIX + key);
+      else await this.inner.put(PREFIX + key, value);
+    await this.inner.compact((await this.inner.list(PREFIX)).revision);
+  }
+}
+
 function setup() {
   const clock = new FakeClock(1_000_000);
   const memory = new MemoryClusterStore(() => clock.now());
-  const store = new FlakyStore(memory);
+  const store = new CompactingStore(memory);
   const log = captureLogger();
   const health: string[] = [];
-  let changes = 0;
+  const changes: (MirrorChange | undefined)[] = [];
   const mirror = new PrefixMirror({
     store,
     prefix: PREFIX,
     logger: log.logger,
     clock,
-    onChange: () => changes++,
+    onChange: (change) => changes.push(change),
     onHealth: (ok, error) => health.push(ok ? "ok" : `failed: ${error ?? ""}`),
   });
-  return { clock, memory, store, log, health, mirror, changes: () => changes };
+  return { clock, memory, store, log, health, mirror, changes: () => changes.length, changeList: changes };
 }
+
+/** The changes as short text: "reset", "put KEY=VALUE", "delete KEY". */
+const described = (changes: (MirrorChange | undefined)[]) =>
+  changes.map((c) =>
+    c?.kind === "key"
+      ? c.value
+        ? `put ${c.key.slice(PREFIX.length)}=${c.value.value}`
+        : `delete ${c.key.slice(PREFIX.length)}`
+      : (c?.kind ?? "none"),
+  );
 
 const content = (m: PrefixMirror) => Object.fromEntries([...m.entries()].map((kv) => [kv.key, kv.value]));
 
@@ -133,5 +169,90 @@ void describe("PrefixMirror", () => {
     assert.equal(closedWhileRetrying.clock.pending, 0);
     await closedWhileRetrying.clock.advance(10_000);
     assert.equal(closedWhileRetrying.store.count("list"), 1);
+  });
+
+  void it("says what changed: a reset after each listing, then each key a watch event touched", async () => {
+    const h = setup();
+    await h.memory.put(PREFIX + "a", "1");
+    h.mirror.start();
+    await h.clock.settle();
+    await h.memory.put(PREFIX + "b", "2");
+    await h.memory.put(PREFIX + "a", "11");
+    const put = h.changeList.at(-1);
+    assert.equal(put?.kind === "key" && put.value, h.mirror.get(PREFIX + "a"), "the mirrored entry itself");
+    await h.memory.delete(PREFIX + "b");
+    await h.mirror.refresh();
+    assert.deepEqual(described(h.changeList), ["reset", "put b=2", "put a=11", "delete b", "reset"]);
+    h.mirror.close();
+  });
+
+  void it("lists again at once, with no failure reported, when the store compacted past its watch", async () => {
+    const h = setup();
+    await h.memory.put(PREFIX + "a", "1");
+    await h.memory.put(PREFIX + "b", "2");
+    const listedAt = await h.memory.put(PREFIX + "x", "9");
+    // Between the listing and the watch: b and x go, c comes, a changes, and the history goes.
+    h.store.afterList.push(() =>
+      h.store.writeAndCompact([
+        ["b", undefined],
+        ["c", "3"],
+        ["a", "11"],
+        ["x", undefined],
+        ["d", "4"],
+      ]),
+    );
+    h.mirror.start();
+    await h.clock.settle();
+    assert.equal(h.store.count("list"), 2, "listed again without waiting");
+    assert.deepEqual(content(h.mirror), { [PREFIX + "a"]: "11", [PREFIX + "c"]: "3", [PREFIX + "d"]: "4" });
+    assert.deepEqual(h.health, ["ok", "ok"], "no failure reported");
+    assert.deepEqual(described(h.changeList), ["reset", "reset"]);
+    const line = h.log.lines.find((l) => l.msg === "the store compacted past this watch; listing again");
+    assert.equal(line?.level, "info");
+    assert.deepEqual(
+      [line["prefix"], line["fromRevision"], line["compactRevision"]],
+      [PREFIX, listedAt + 1, listedAt + 5],
+    );
+    assert.equal(h.clock.pending, 0, "no retry timer");
+    await h.memory.put(PREFIX + "e", "5");
+    assert.equal(h.mirror.get(PREFIX + "e")?.value, "5", "watching again");
+    h.mirror.close();
+  });
+
+  void it("waits the back-off before a second listing in a row lost to compaction", async () => {
+    const h = setup();
+    await h.memory.put(PREFIX + "a", "1");
+    for (const v of ["2", "3"])
+      h.store.afterList.push(() =>
+        h.store.writeAndCompact([
+          ["a", v],
+          ["b", v],
+        ]),
+      );
+    h.mirror.start();
+    await h.clock.settle();
+    assert.equal(h.store.count("list"), 2);
+    await h.clock.advance(499);
+    assert.equal(h.store.count("list"), 2, "no tight loop of listings");
+    await h.clock.advance(1);
+    assert.equal(h.store.count("list"), 3);
+    assert.deepEqual(content(h.mirror), { [PREFIX + "a"]: "3", [PREFIX + "b"]: "3" });
+    assert.equal(h.health.includes("ok") && h.health.every((x) => x === "ok"), true, h.health.join());
+    assert.equal(h.log.messages("info").length, 2);
+    // A watch that delivered events has made progress: the next compaction lists at once again.
+    await h.memory.put(PREFIX + "c", "4");
+    h.store.afterList.push(() =>
+      h.store.writeAndCompact([
+        ["d", "5"],
+        ["c", undefined],
+      ]),
+    );
+    h.store.cut();
+    h.store.down = false;
+    await h.clock.advance(500);
+    assert.equal(h.store.count("list"), 5, "the retry after the cut, then at once after the compaction");
+    assert.equal(h.clock.pending, 0, "no retry timer");
+    assert.deepEqual(content(h.mirror), { [PREFIX + "a"]: "3", [PREFIX + "b"]: "3", [PREFIX + "d"]: "5" });
+    h.mirror.close();
   });
 });

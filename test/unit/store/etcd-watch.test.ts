@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ErrorCode, ScriptedAnswer } from "../../../src/core/index.js";
 import { ScriptedBody, ScriptedHttp, isWeaveError } from "../../../src/core/index.js";
 import type { EtcdStoreOptions, WatchEvent } from "../../../src/store/index.js";
-import { EtcdStore } from "../../../src/store/index.js";
+import { EtcdStore, isWatchCompacted } from "../../../src/store/index.js";
 
 const E1 = "http://10.0.0.1:2379";
 const E2 = "http://10.0.0.2:2379";
@@ -90,7 +90,13 @@ void describe("EtcdStore.watch", () => {
           `${JSON.stringify({ result: { canceled: true, compact_revision: "40", cancel_reason: "mvcc: required revision has been compacted" } })}\n`,
         ),
       "WEAVE_STATE",
-      /^etcd watch ended: mvcc: required revision has been compacted$/,
+      /^The store compacted past the watch of "\/w\/": it asked for revision 11, the oldest kept is 40$/,
+    ],
+    [
+      "a cancel without a compaction",
+      (b) => b.push(`${JSON.stringify({ result: { canceled: true, cancel_reason: "no space" } })}\n`),
+      "WEAVE_STATE",
+      /^etcd watch ended: no space$/,
     ],
     [
       "an error message",
@@ -151,6 +157,25 @@ void describe("EtcdStore.watch", () => {
       http.assertDone();
     });
   }
+
+  void it("ends with WatchCompacted, carrying the revisions, when etcd cancels it for a compaction", async () => {
+    const body = new ScriptedBody();
+    const http = new ScriptedHttp().expect(WATCH1, { stream: body }, watchBody("/w/", 11, "/w0"));
+    const s = store(http);
+    const w = watcher(s);
+    // What etcd 3.4.23 sends for a start revision below its compaction: no cancel_reason.
+    body.push(
+      `${JSON.stringify({ result: { header: { raft_term: "2" }, canceled: true, compact_revision: "40" } })}\n`,
+    );
+    await until(() => w.errors.length > 0, "onError");
+    const err = w.errors[0];
+    assert.ok(isWatchCompacted(err), `expected WatchCompacted, got ${String(err)}`);
+    assert.ok(isWeaveError(err, "WEAVE_STATE"));
+    assert.deepEqual([err.prefix, err.fromRevision, err.compactRevision], ["/w/", 11, 40]);
+    assert.equal(body.cancelled, true);
+    await s.close();
+    http.assertDone();
+  });
 
   void it("ends with onError when the event handler throws, delivering no later event", async () => {
     const body = new ScriptedBody();
