@@ -16,26 +16,44 @@ import type {
 const fdbKey = (dev: string, mac: string, dst: string): string => `${dev} ${mac} ${dst}`;
 const neighKey = (dev: string, ip: string): string => `${dev} ${ip}`;
 
-/** The state's entries by key, changed in place by applyOp; each entry is a fresh object. */
+/**
+ * The state's entries by key. Entries are never changed in place (the state folded from is not
+ * changed): a changed entry is a new object.
+ */
 interface Model {
   links: Map<string, ObservedVxlan>;
   fdb: Map<string, ObservedFdb>;
-  /** The keys of the remotes of each `dev mac`, in the kernel's order (the first is replaced). */
-  remotes: Map<string, string[]>;
+  /** The keys of the remotes of each `dev mac`, in the kernel's order (the first is replaced);
+   * built the first time a replace needs it (rare: plans delete a moved MAC's remote first). */
+  remotes: Map<string, string[]> | undefined;
   neigh: Map<string, ObservedNeigh>;
 }
 
 function modelOf(state: ObservedOverlay): Model {
-  const m: Model = { links: new Map(), fdb: new Map(), remotes: new Map(), neigh: new Map() };
-  for (const l of state.links) m.links.set(l.name, { ...l });
-  for (const e of state.fdb) addRemote(m, { ...e });
-  for (const e of state.neigh) m.neigh.set(neighKey(e.dev, e.ip), { ...e });
-  return m;
+  return {
+    links: new Map(state.links.map((l) => [l.name, l])),
+    fdb: new Map(state.fdb.map((e) => [fdbKey(e.dev, e.mac, e.dst), e])),
+    remotes: undefined,
+    neigh: new Map(state.neigh.map((e) => [neighKey(e.dev, e.ip), e])),
+  };
+}
+
+function remotesOf(m: Model): Map<string, string[]> {
+  if (m.remotes) return m.remotes;
+  const remotes = new Map<string, string[]>();
+  for (const [key, e] of m.fdb) {
+    const mac = `${e.dev} ${e.mac}`;
+    const list = remotes.get(mac);
+    if (list) list.push(key);
+    else remotes.set(mac, [key]);
+  }
+  m.remotes = remotes;
+  return remotes;
 }
 
 function addRemote(m: Model, e: ObservedFdb): void {
   const key = fdbKey(e.dev, e.mac, e.dst);
-  if (!m.fdb.has(key)) {
+  if (!m.fdb.has(key) && m.remotes) {
     const mac = `${e.dev} ${e.mac}`;
     m.remotes.set(mac, [...(m.remotes.get(mac) ?? []), key]);
   }
@@ -44,7 +62,7 @@ function addRemote(m: Model, e: ObservedFdb): void {
 
 function deleteRemote(m: Model, dev: string, mac: string, dst: string): void {
   const key = fdbKey(dev, mac, dst);
-  if (!m.fdb.delete(key)) return;
+  if (!m.fdb.delete(key) || !m.remotes) return;
   const rest = (m.remotes.get(`${dev} ${mac}`) ?? []).filter((k) => k !== key);
   if (rest.length > 0) m.remotes.set(`${dev} ${mac}`, rest);
   else m.remotes.delete(`${dev} ${mac}`);
@@ -79,22 +97,26 @@ function applyOp(m: Model, op: OverlayOp): void {
     case "fix-vxlan": {
       const link = m.links.get(op.name);
       if (!link) return;
-      if (op.nolearning) link.learning = false;
-      if (op.mtu !== undefined) link.mtu = op.mtu;
-      if (op.master !== undefined) link.master = op.master;
-      link.up = true;
+      m.links.set(op.name, {
+        ...link,
+        up: true,
+        ...(op.nolearning ? { learning: false } : {}),
+        ...(op.mtu !== undefined ? { mtu: op.mtu } : {}),
+        ...(op.master !== undefined ? { master: op.master } : {}),
+      });
       return;
     }
     case "del-fdb":
       return deleteRemote(m, op.dev, op.mac, op.dst);
     case "add-fdb": {
-      const existing = m.fdb.get(fdbKey(op.dev, op.mac, op.dst));
+      const key = fdbKey(op.dev, op.mac, op.dst);
+      const existing = m.fdb.get(key);
       if (existing) {
-        existing.permanent = true;
+        if (!existing.permanent) m.fdb.set(key, { ...existing, permanent: true });
         return;
       }
       // replace: the MAC's first remote becomes `dst`; append (the flood MAC): one more remote.
-      const first = op.mac === FLOOD_MAC ? undefined : m.remotes.get(`${op.dev} ${op.mac}`)?.[0];
+      const first = op.mac === FLOOD_MAC ? undefined : remotesOf(m).get(`${op.dev} ${op.mac}`)?.[0];
       const old = first === undefined ? undefined : m.fdb.get(first);
       if (old) deleteRemote(m, old.dev, old.mac, old.dst);
       addRemote(m, { dev: op.dev, mac: op.mac, dst: op.dst, permanent: true });
