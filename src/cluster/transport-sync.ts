@@ -4,11 +4,13 @@
  * WireGuard layer first: the others send into it). Containers of peers whose registration is gone
  * (lease expired) are left out, so their entries disappear everywhere within a second of the
  * expiry. Changes are coalesced (a burst of watch events costs one pass) and a full pass also runs
- * periodically, which repairs what was removed behind weave's back. The paths of the last pass are
+ * periodically, which repairs what was removed behind weave's back: only a full pass has the
+ * transports read the kernel's state; a pass a change asked for plans against what they remember
+ * (TransportPass), so that it costs work proportional to the change. The paths of the last pass are
  * kept for `weave status peers` and the metrics.
  */
 import type { Clock, Logger } from "../core/index.js";
-import { errorMessage, Reconciler } from "../core/index.js";
+import { errorMessage, realClock, Reconciler } from "../core/index.js";
 import type { PathOptions, PeerPath } from "./paths.js";
 import { choosePaths, usablePaths } from "./paths.js";
 import type { ViewInputs } from "./transport-view.js";
@@ -42,17 +44,24 @@ export class TransportSync {
   paths: PeerPath[] = [];
   /** True once a pass has programmed every transport without an error. */
   programmed = false;
+  private readonly clock: Clock;
+  private readonly intervalMs: number;
+  /** When the last full pass started (undefined: none yet, or the last pass failed). */
+  private lastFullAt: number | undefined;
 
   constructor(private readonly o: TransportSyncOptions) {
+    this.clock = o.clock ?? realClock;
+    this.intervalMs = o.intervalMs ?? 10_000;
     this.loop = new Reconciler({
       pass: () => this.run(),
       onError: (err) => {
         this.lastError = errorMessage(err);
         this.programmed = false;
+        this.lastFullAt = undefined;
         o.logger.warning("programming the transports failed; retrying", { error: this.lastError });
       },
       coalesceMs: o.coalesceMs ?? 20,
-      intervalMs: o.intervalMs ?? 10_000,
+      intervalMs: this.intervalMs,
       backoff: { minMs: RETRY_MS, maxMs: RETRY_MS },
       clock: o.clock,
     });
@@ -85,11 +94,24 @@ export class TransportSync {
     this.paths = paths;
     const tunnel = this.o.tunnel();
     const input = { view, paths: usablePaths(paths), local: this.o.local, ...(tunnel ? { tunnel } : {}) };
+    const pass = { full: this.fullPassDue() };
     for (const t of this.o.transports) {
-      const report = await t.apply(input);
+      const report = await t.apply(input, pass);
       if (report.applied.length > 0) this.o.logger.debug(`${t.name} programmed`, { applied: report.applied });
     }
     this.lastError = "";
     this.programmed = true;
+  }
+
+  /**
+   * True when this pass reads the kernel for real: the first, the one after a failure, and one
+   * at least every `intervalMs` (the periodic pass, or a pass a change asked for when changes come
+   * so often that the periodic one never comes). Marks the pass's start as the last full one's.
+   */
+  private fullPassDue(): boolean {
+    const now = this.clock.now();
+    const due = this.lastFullAt === undefined || now - this.lastFullAt >= this.intervalMs;
+    if (due) this.lastFullAt = now;
+    return due;
   }
 }

@@ -28,8 +28,14 @@ import {
   vxlanTransport,
   WireguardLayer,
 } from "../cluster/index.js";
-import type { Dataplane, OverlayDataplane, RoutedDataplane, WireguardDataplane } from "../dataplane/index.js";
-import { DEFAULT_BRIDGE } from "../dataplane/index.js";
+import type {
+  Dataplane,
+  OverlayDataplane,
+  RoutedDataplane,
+  SysctlPort,
+  WireguardDataplane,
+} from "../dataplane/index.js";
+import { DEFAULT_BRIDGE, NeighLimits } from "../dataplane/index.js";
 import type { DockerApi } from "../docker/index.js";
 import { NetworkDriver } from "../driver/index.js";
 import { IpamService, parsePrefix } from "../ipam/index.js";
@@ -65,6 +71,8 @@ export interface ClusterAdapters {
   overlay: OverlayDataplane;
   routed: RoutedDataplane;
   wireguard: WireguardDataplane;
+  /** The kernel's parameters (the neighbour table limits the VXLAN transport raises). */
+  sysctl: SysctlPort;
   /** This host's WireGuard key pair (the state directory's key file). */
   keys: KeyStore;
 }
@@ -242,7 +250,11 @@ function composeCluster(o: ComposeOptions, ipam: IpamService, dns: DnsService | 
   const encryption = facts.presharedKey === undefined ? undefined : wireguardLayer(o, c, facts.presharedKey);
   const transports: Transport[] = [
     encryption ?? noWireguard(c.wireguard),
-    vxlanTransport(c.overlay, config.vxlanPort),
+    vxlanTransport(
+      c.overlay,
+      config.vxlanPort,
+      new NeighLimits({ sysctl: c.sysctl, logger: logger.child("neigh-limits") }),
+    ),
     routedTransport(c.routed),
   ];
   return new Cluster({

@@ -17,7 +17,13 @@ import {
 } from "../core/index.js";
 import type { Config } from "../config/index.js";
 import { parseStoreUrl } from "../config/index.js";
-import { IprouteDataplane, IprouteOverlay, IprouteRouted, WireguardDevice } from "../dataplane/index.js";
+import {
+  ExecSysctl,
+  IprouteDataplane,
+  IprouteOverlay,
+  IprouteRouted,
+  WireguardDevice,
+} from "../dataplane/index.js";
 import { KeyFile, transportOverhead } from "../cluster/index.js";
 import { DockerClient } from "../docker/index.js";
 import type { PortRange } from "../ports/index.js";
@@ -141,6 +147,7 @@ async function hostAdapters(
     overlay: new IprouteOverlay({ exec, logger: log.child("overlay") }),
     routed: new IprouteRouted({ exec, logger: log.child("routed") }),
     wireguard: new WireguardDevice({ exec, logger: log.child("wireguard") }),
+    sysctl: new ExecSysctl(exec),
     keys: new KeyFile(config.stateDir),
   };
   return {

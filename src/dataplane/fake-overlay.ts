@@ -2,7 +2,8 @@
  * An in-memory OverlayDataplane for unit tests. It keeps a small model of the kernel's VXLAN devices,
  * FDB remotes and neighbour entries, plans with the same pure planner as IprouteOverlay, applies the
  * plan to the model with the kernel's semantics, and records the commands the real adapter would run
- * as text (`ip link add vxw4096 mtu 1350 type vxlan ...`, `bridge fdb replace ...`).
+ * as text (`ip link add vxw4096 mtu 1350 type vxlan ...`, `bridge fdb replace ...`), reads included
+ * (`bridge -json fdb show`): like the real adapter, it reads only on full passes (see cached-state.ts).
  */
 import { WeaveError } from "../core/index.js";
 import { CommandRecorder } from "./fake-commands.js";
@@ -21,10 +22,22 @@ import type {
   OverlayOp,
 } from "./overlay-planner.js";
 import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
-import type { ReconcileReport } from "./types.js";
+import type { ReconcileOptions, ReconcileReport } from "./types.js";
+import { CachedState } from "./cached-state.js";
+import { overlayScope } from "./iproute-overlay.js";
+import { foldOverlayOps } from "./overlay-state.js";
+
+/** The commands IprouteOverlay observes with, in order. */
+export const OVERLAY_READS = [
+  "ip -json -details link show type vxlan",
+  "bridge -json fdb show",
+  "ip -json neigh show",
+];
 
 /** In-memory implementation of the OverlayDataplane port that records its commands. */
 export class FakeOverlay extends CommandRecorder implements OverlayDataplane {
+  /** What the adapter remembers between full passes (as IprouteOverlay's). */
+  readonly cache = new CachedState<ObservedOverlay, OverlayOp>(foldOverlayOps);
   /** The fake kernel's VXLAN devices by name (foreign ones included). */
   readonly links = new Map<string, ObservedVxlan>();
   fdb: ObservedFdb[] = [];
@@ -50,13 +63,38 @@ export class FakeOverlay extends CommandRecorder implements OverlayDataplane {
     };
   }
 
-  async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
-    const ops = overlayPlan(desired)(this.observe());
-    for (const op of ops) {
-      for (const line of renderOverlayOp(op)) this.run(`${overlayOpTool(op)} ${line}`);
-      this.applyToModel(op);
+  /**
+   * As IprouteOverlay: the reads (recorded) happen when `full` (the default), the first time, after
+   * a failure and when the networks change; otherwise the cache stands for them. An injected
+   * failure rejects (no retry), leaving the operations before it applied.
+   */
+  async reconcile(
+    desired: readonly OverlayNetwork[],
+    options: ReconcileOptions = {},
+  ): Promise<ReconcileReport> {
+    const plan = overlayPlan(desired);
+    const observed = await this.cache.get(async () => this.read(), {
+      fresh: options.full ?? true,
+      scope: overlayScope(desired),
+    });
+    const ops = plan(observed);
+    try {
+      for (const op of ops) {
+        for (const line of renderOverlayOp(op)) this.run(`${overlayOpTool(op)} ${line}`);
+        this.applyToModel(op);
+      }
+    } catch (err) {
+      this.cache.forget();
+      throw err;
     }
+    this.cache.applied(ops);
     return { applied: ops.map(describeOverlayOp) };
+  }
+
+  /** Records the commands the real adapter reads with and returns the model as it would read it. */
+  private read(): ObservedOverlay {
+    for (const cmd of OVERLAY_READS) this.run(cmd);
+    return this.observe();
   }
 
   async routeMtu(address: string): Promise<number | undefined> {

@@ -3,7 +3,8 @@
  * (protocol 87, main table), proxy neighbour entries and sysctls, plans with the same pure planner as
  * IprouteRouted, applies the plan to the model with the kernel's semantics, and records the commands
  * the real adapter would run as text (`ip route replace 10.40.0.3/32 via 192.168.1.2 proto 87`,
- * `sysctl -qw net.ipv4.neigh.weave.proxy_delay=0`).
+ * `sysctl -qw net.ipv4.neigh.weave.proxy_delay=0`), reads included (`ip -json neigh show proxy`):
+ * like the real adapter, it reads only on full passes (see cached-state.ts).
  */
 import { isIP } from "node:net";
 import { WeaveError } from "../core/index.js";
@@ -15,13 +16,26 @@ import {
   renderRoutedOp,
   routedOpTool,
   routedPlan,
+  routedSysctls,
 } from "./routed-planner.js";
 import type { ObservedProxy, ObservedRoute, ObservedRouted, RoutedOp } from "./routed-planner.js";
 import type { RoutedDataplane, RoutedNetwork } from "./routed-types.js";
-import type { ReconcileReport } from "./types.js";
+import type { ReconcileOptions, ReconcileReport } from "./types.js";
+import { CachedState } from "./cached-state.js";
+import { routedScope } from "./iproute-routed.js";
+import { foldRoutedOps } from "./routed-state.js";
+
+/** The commands IprouteRouted observes its routes and proxy entries with, in order (then `sysctl KEY...`). */
+export const ROUTED_READS = [
+  "ip -json route show proto 87",
+  "ip -json -6 route show proto 87",
+  "ip -json neigh show proxy",
+];
 
 /** In-memory implementation of the RoutedDataplane port that records its commands. */
 export class FakeRouted extends CommandRecorder implements RoutedDataplane {
+  /** What the adapter remembers between full passes (as IprouteRouted's). */
+  readonly cache = new CachedState<ObservedRouted, RoutedOp>(foldRoutedOps);
   /** The fake kernel's protocol-87 routes of the main table. */
   routes: ObservedRoute[] = [];
   /** Proxy entries (on any device: the real adapter only observes those on weave's bridges). */
@@ -40,15 +54,42 @@ export class FakeRouted extends CommandRecorder implements RoutedDataplane {
     };
   }
 
-  async reconcile(desired: readonly RoutedNetwork[]): Promise<ReconcileReport> {
-    const ops = routedPlan(desired)(this.observe());
-    for (const op of ops) {
-      for (const line of renderRoutedOp(op)) {
-        this.run(routedOpTool(op) === "sysctl" ? `sysctl -qw ${line}` : `ip ${line}`);
+  /**
+   * As IprouteRouted: the reads (recorded) happen when `full` (the default), the first time, after a
+   * failure and when the scope changes; otherwise the cache stands for them. An injected failure
+   * rejects (no retry), leaving the operations before it applied.
+   */
+  async reconcile(
+    desired: readonly RoutedNetwork[],
+    options: ReconcileOptions = {},
+  ): Promise<ReconcileReport> {
+    const plan = routedPlan(desired);
+    const keys = routedSysctls(desired).map(([key]) => key);
+    const observed = await this.cache.get(async () => this.read(keys), {
+      fresh: options.full ?? true,
+      scope: routedScope(desired),
+    });
+    const ops = plan(observed);
+    try {
+      for (const op of ops) {
+        for (const line of renderRoutedOp(op)) {
+          this.run(routedOpTool(op) === "sysctl" ? `sysctl -qw ${line}` : `ip ${line}`);
+        }
+        this.applyToModel(op);
       }
-      this.applyToModel(op);
+    } catch (err) {
+      this.cache.forget();
+      throw err;
     }
+    this.cache.applied(ops);
     return { applied: ops.map(describeRoutedOp) };
+  }
+
+  /** Records the commands the real adapter reads with and returns the model as it would read it. */
+  private read(keys: readonly string[]): ObservedRouted {
+    for (const cmd of ROUTED_READS) this.run(cmd);
+    if (keys.length > 0) this.run(`sysctl ${keys.join(" ")}`);
+    return this.observe();
   }
 
   private needDevice(name: string): void {

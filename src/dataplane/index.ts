@@ -9,12 +9,32 @@ export { FakeDataplane } from "./fake-dataplane.js";
 export type { FakeLink } from "./fake-dataplane.js";
 export * from "./overlay-types.js";
 export * from "./overlay-planner.js";
-export { IprouteOverlay, parseFdbJson, parseNeighJson, parseVxlanLinksJson } from "./iproute-overlay.js";
-export { FakeOverlay } from "./fake-overlay.js";
+export {
+  IprouteOverlay,
+  overlayScope,
+  parseFdbJson,
+  parseNeighJson,
+  parseVxlanLinksJson,
+} from "./iproute-overlay.js";
+export { FakeOverlay, OVERLAY_READS } from "./fake-overlay.js";
+export { BATCH_LINES, CachedState, chunkOps, converge } from "./cached-state.js";
+export type { ConvergeSteps } from "./cached-state.js";
+export { foldOverlayOps } from "./overlay-state.js";
+export { foldRoutedOps } from "./routed-state.js";
+export { gcThreshKeys, NeighLimits, neighCounts, raisedNeighLimits } from "./neigh-limits.js";
+export type { GcThresholds, NeighCounts, NeighFamily } from "./neigh-limits.js";
+export { ExecSysctl, FakeSysctl } from "./sysctl.js";
+export type { SysctlPort } from "./sysctl.js";
 export * from "./routed-types.js";
 export * from "./routed-planner.js";
-export { IprouteRouted, parseProxyJson, parseRoutedRoutesJson, parseSysctlOutput } from "./iproute-routed.js";
-export { FakeRouted } from "./fake-routed.js";
+export {
+  IprouteRouted,
+  parseProxyJson,
+  parseRoutedRoutesJson,
+  parseSysctlOutput,
+  routedScope,
+} from "./iproute-routed.js";
+export { FakeRouted, ROUTED_READS } from "./fake-routed.js";
 export * from "./wireguard-types.js";
 export * from "./wireguard-config.js";
 export * from "./wireguard-planner.js";

@@ -1,14 +1,19 @@
 /**
  * What the iproute2 adapters (IprouteDataplane, IprouteOverlay) share: commands run through the
  * injected Exec with failures turned into WEAVE_DATAPLANE, link deletes that succeed when the link
- * is gone already, and the observe-plan-apply loop that retries once after observing again.
+ * is gone already, the observe-plan-apply loop that retries once after observing again (see
+ * cached-state.ts), and batches of bounded size.
  */
 import { errorMessage, WeaveError } from "../core/index.js";
 import type { Exec, ExecResult, Logger } from "../core/index.js";
+import { BATCH_LINES, chunkOps, converge } from "./cached-state.js";
+import type { ConvergeSteps } from "./cached-state.js";
 
 export interface IprouteOptions {
   exec: Exec;
   logger: Logger;
+  /** The most lines one `-batch` run gets (default BATCH_LINES, 5,000). */
+  batchLines?: number;
 }
 
 /** What iproute2 prints when the object to delete is already gone. */
@@ -18,10 +23,12 @@ const GONE = /Cannot find device|does not exist|No such/;
 export class IprouteAdapter {
   protected readonly exec: Exec;
   protected readonly logger: Logger;
+  protected readonly batchLines: number;
 
   constructor(options: IprouteOptions) {
     this.exec = options.exec;
     this.logger = options.logger;
+    this.batchLines = Math.max(1, options.batchLines ?? BATCH_LINES);
   }
 
   /**
@@ -50,26 +57,32 @@ export class IprouteAdapter {
   }
 
   /**
-   * Observes, plans and applies; when applying fails, observes and plans once more and applies
-   * that (logging `retrying` at debug level), or reports the first plan as done when nothing is
-   * left to do. Returns the descriptions of the operations applied; rejects with what apply throws.
+   * Observes (through `cache` when given, see cached-state.ts), plans and applies; when applying
+   * fails, observes for real and plans once more and applies that (logging `retrying` at debug
+   * level), or reports the first plan as done when nothing is left to do. Returns the descriptions
+   * of the operations applied; rejects with what apply throws.
    */
-  protected async converge<Observed, Op>(steps: {
-    observe: () => Promise<Observed>;
-    plan: (observed: Observed) => Op[];
-    apply: (ops: Op[]) => Promise<string[]>;
-    describe: (op: Op) => string;
-    retrying: string;
-  }): Promise<string[]> {
-    const ops = steps.plan(await steps.observe());
-    if (ops.length === 0) return [];
-    try {
-      return await steps.apply(ops);
-    } catch (err) {
-      const retry = steps.plan(await steps.observe());
-      if (retry.length === 0) return ops.map(steps.describe);
-      this.logger.debug(steps.retrying, { error: errorMessage(err) });
-      return await steps.apply(retry);
+  protected converge<Observed, Op>(
+    steps: Omit<ConvergeSteps<Observed, Op>, "onRetry"> & { retrying: string },
+  ): Promise<string[]> {
+    const { retrying, ...rest } = steps;
+    return converge({ ...rest, onRetry: (err) => this.logger.debug(retrying, { error: errorMessage(err) }) });
+  }
+
+  /**
+   * Runs `tool -batch -` with the lines of `ops`, at most `batchLines` lines per run (a resync of
+   * 100,000 entries is 20 runs, not one giant stdin), naming the first operation of each run.
+   */
+  protected async runBatches<Op>(
+    tool: string,
+    ops: readonly Op[],
+    render: (op: Op) => string[],
+    describe: (op: Op) => string,
+  ): Promise<void> {
+    for (const chunk of chunkOps(ops, render, this.batchLines)) {
+      const first = chunk[0] as Op;
+      const what = chunk.length === 1 ? describe(first) : `${describe(first)} (+${chunk.length - 1})`;
+      await this.run(tool, ["-batch", "-"], what, chunk.flatMap(render).join("\n") + "\n");
     }
   }
 }

@@ -4,9 +4,11 @@
  * writes with `ip -batch -` and `bridge -batch -` (lines on stdin). Every process goes through the
  * injected Exec, so tests can run it inside a scratch network namespace.
  *
- * Design note: as in IprouteDataplane, reconcile observes, plans (overlay-planner.ts) and applies.
- * A batch that fails (something changed in between, e.g. an entry already gone) is retried once after
- * observing again; device deletes run one by one so that "Cannot find device" counts as success.
+ * Design note: as in IprouteDataplane, reconcile observes, plans (overlay-planner.ts) and applies,
+ * at most BATCH_LINES lines per batch. Between full passes the state observed is the one remembered
+ * (cached-state.ts). A batch that fails (something changed in between, e.g. an entry already gone) is
+ * retried once after observing again for real; device deletes run one by one so that "Cannot find
+ * device" counts as success.
  */
 import { isIP } from "node:net";
 import { WeaveError } from "../core/index.js";
@@ -29,7 +31,9 @@ import { normalizeCidr } from "./planner.js";
 import { list, num, obj, parseJsonArray, str } from "./ip-json.js";
 import type { Obj } from "./ip-json.js";
 import { IprouteAdapter } from "./iproute-adapter.js";
-import type { ReconcileReport } from "./types.js";
+import type { ReconcileOptions, ReconcileReport } from "./types.js";
+import { CachedState } from "./cached-state.js";
+import { foldOverlayOps } from "./overlay-state.js";
 
 /** Converts `ip -json -details link show type vxlan` output into observed VXLAN links. */
 export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
@@ -88,8 +92,26 @@ function onWeaveVxlans(text: string, what: string, devField: string): { dev: str
   });
 }
 
-/** The iproute2 implementation of the OverlayDataplane port. */
+/**
+ * What the overlay's entries hang on besides its own devices: the bridges they are enslaved to.
+ * A pass whose networks or bridges differ from the last one's reads the kernel (see CachedState).
+ */
+export function overlayScope(desired: readonly OverlayNetwork[]): string {
+  return desired
+    .map((n) => `${n.spec.name}>${n.spec.bridge}`)
+    .sort()
+    .join(" ");
+}
+
+/**
+ * The iproute2 implementation of the OverlayDataplane port. It remembers the state it read and the
+ * operations it applied since (CachedState): a pass that is not `full` reads nothing when the
+ * networks are the same as the last pass's.
+ */
 export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
+  /** The state last read plus the operations applied since. */
+  readonly cache = new CachedState<ObservedOverlay, OverlayOp>(foldOverlayOps);
+
   /** Reads weave's VXLAN devices and their FDB remotes and neighbour entries. */
   async observe(): Promise<ObservedOverlay> {
     const links = await this.run(
@@ -106,7 +128,10 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
     };
   }
 
-  async reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport> {
+  async reconcile(
+    desired: readonly OverlayNetwork[],
+    options: ReconcileOptions = {},
+  ): Promise<ReconcileReport> {
     const plan = overlayPlan(desired);
     const applied = await this.converge({
       observe: () => this.observe(),
@@ -114,6 +139,9 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
       apply: (ops) => this.apply(ops),
       describe: describeOverlayOp,
       retrying: "Retrying overlay operations",
+      cache: this.cache,
+      full: options.full ?? true,
+      scope: overlayScope(desired),
     });
     return { applied };
   }
@@ -136,7 +164,7 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
     return mtu > 0 ? mtu : undefined;
   }
 
-  /** Applies ops in order: device deletes one by one, runs of same-tool ops as one batch each. */
+  /** Applies ops in order: device deletes one by one, runs of same-tool ops in batches. */
   private async apply(ops: OverlayOp[]): Promise<string[]> {
     let i = 0;
     while (i < ops.length) {
@@ -153,9 +181,7 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
         if (next.op === "delete-vxlan" || overlayOpTool(next) !== tool) break;
         batch.push(next);
       }
-      const what =
-        batch.length === 1 ? describeOverlayOp(op) : `${describeOverlayOp(op)} (+${batch.length - 1})`;
-      await this.run(tool, ["-batch", "-"], what, batch.flatMap(renderOverlayOp).join("\n") + "\n");
+      await this.runBatches(tool, batch, renderOverlayOp, describeOverlayOp);
     }
     const applied = ops.map(describeOverlayOp);
     for (const line of applied) this.logger.info("Overlay changed", { op: line });

@@ -4,8 +4,9 @@
  * `sysctl KEY...`, and writes with `ip -batch -` (lines on stdin) and `sysctl -qw KEY=VALUE...`.
  * Every process goes through the injected Exec, so tests can run it inside a scratch namespace.
  *
- * Design note: as in IprouteOverlay, reconcile observes, plans (routed-planner.ts) and applies; a
- * batch that fails (e.g. a route already gone) is retried once after observing again.
+ * Design note: as in IprouteOverlay, reconcile observes (or recalls, between full passes: see
+ * cached-state.ts), plans (routed-planner.ts) and applies in batches of at most BATCH_LINES lines;
+ * a batch that fails (e.g. a route already gone) is retried once after observing again for real.
  */
 import { formatAddress, parseAddress } from "../core/index.js";
 import { list, obj, num, parseJsonArray, str } from "./ip-json.js";
@@ -21,7 +22,9 @@ import {
 import type { ObservedProxy, ObservedRoute, ObservedRouted, RoutedOp } from "./routed-planner.js";
 import { WEAVE_ROUTE_PROTO } from "./routed-types.js";
 import type { RoutedDataplane, RoutedNetwork } from "./routed-types.js";
-import type { ReconcileReport } from "./types.js";
+import type { ReconcileOptions, ReconcileReport } from "./types.js";
+import { CachedState, chunkOps } from "./cached-state.js";
+import { foldRoutedOps } from "./routed-state.js";
 
 /** Canonical text of an address (RFC 5952 for IPv6); the text itself when it is none. */
 function canonicalIp(ip: string): string {
@@ -85,8 +88,28 @@ export function parseSysctlOutput(text: string): Record<string, string> {
   return out;
 }
 
-/** The iproute2 implementation of the RoutedDataplane port. */
+/**
+ * What the routed state hangs on besides weave's routes: the bridges and sysctl keys in use, and
+ * the devices routes go into (the WireGuard device). A pass whose scope differs from the last
+ * one's reads the kernel (see CachedState).
+ */
+export function routedScope(desired: readonly RoutedNetwork[]): string {
+  const devices = new Set(
+    desired.flatMap((n) => n.remotes.flatMap((r) => (r.dev !== undefined ? [r.dev] : []))),
+  );
+  const keys = routedSysctls(desired).map(([key]) => key);
+  return [...keys.sort(), ...[...devices].sort().map((d) => `dev ${d}`)].join(" ");
+}
+
+/**
+ * The iproute2 implementation of the RoutedDataplane port. It remembers the state it read and the
+ * operations it applied since (CachedState): a pass that is not `full` reads nothing when its
+ * scope (routedScope) is the last pass's.
+ */
 export class IprouteRouted extends IprouteAdapter implements RoutedDataplane {
+  /** The state last read plus the operations applied since. */
+  readonly cache = new CachedState<ObservedRouted, RoutedOp>(foldRoutedOps);
+
   /** Reads weave's routes (both families), the proxy entries on weave's bridges and `sysctlKeys`. */
   async observe(sysctlKeys: readonly string[] = []): Promise<ObservedRouted> {
     const proto = String(WEAVE_ROUTE_PROTO);
@@ -107,7 +130,10 @@ export class IprouteRouted extends IprouteAdapter implements RoutedDataplane {
     };
   }
 
-  async reconcile(desired: readonly RoutedNetwork[]): Promise<ReconcileReport> {
+  async reconcile(
+    desired: readonly RoutedNetwork[],
+    options: ReconcileOptions = {},
+  ): Promise<ReconcileReport> {
     const plan = routedPlan(desired);
     const keys = routedSysctls(desired).map(([key]) => key);
     const applied = await this.converge({
@@ -116,23 +142,31 @@ export class IprouteRouted extends IprouteAdapter implements RoutedDataplane {
       apply: (ops) => this.apply(ops),
       describe: describeRoutedOp,
       retrying: "Retrying routed operations",
+      cache: this.cache,
+      full: options.full ?? true,
+      scope: routedScope(desired),
     });
     return { applied };
   }
 
-  /** Applies ops in order, each run of same-tool ops as one `ip -batch -` or `sysctl -qw` call. */
+  /** Applies ops in order, runs of same-tool ops in `ip -batch -` or `sysctl -qw` calls. */
   private async apply(ops: RoutedOp[]): Promise<string[]> {
     let i = 0;
     while (i < ops.length) {
-      const first = ops[i] as RoutedOp;
-      const tool = routedOpTool(first);
+      const tool = routedOpTool(ops[i] as RoutedOp);
       const batch: RoutedOp[] = [];
       for (; i < ops.length && routedOpTool(ops[i] as RoutedOp) === tool; i++) batch.push(ops[i] as RoutedOp);
-      const what =
-        batch.length === 1 ? describeRoutedOp(first) : `${describeRoutedOp(first)} (+${batch.length - 1})`;
-      const lines = batch.flatMap(renderRoutedOp);
-      if (tool === "sysctl") await this.run("sysctl", ["-qw", ...lines], what);
-      else await this.run("ip", ["-batch", "-"], what, lines.join("\n") + "\n");
+      if (tool === "ip") {
+        await this.runBatches("ip", batch, renderRoutedOp, describeRoutedOp);
+        continue;
+      }
+      for (const chunk of chunkOps(batch, renderRoutedOp, this.batchLines)) {
+        await this.run(
+          "sysctl",
+          ["-qw", ...chunk.flatMap(renderRoutedOp)],
+          describeRoutedOp(chunk[0] as RoutedOp),
+        );
+      }
     }
     const applied = ops.map(describeRoutedOp);
     for (const line of applied) this.logger.info("Routes changed", { op: line });

@@ -6,7 +6,7 @@
  * containers are answered by the local kernel. Broadcast and unknown traffic goes by head-end
  * replication to each flood peer (one all-zero FDB entry per peer). Weave owns the names `vxw<digits>`.
  */
-import type { ReconcileReport } from "./types.js";
+import type { ReconcileOptions, ReconcileReport } from "./types.js";
 
 /** One VXLAN device of one weave network on this host, enslaved to the network's bridge. */
 export interface VxlanSpec {
@@ -51,8 +51,9 @@ export interface OverlayDataplane {
    * differ is deleted and recreated), adds/replaces/removes FDB and neighbour entries so that each
    * device holds exactly the desired ones, and deletes vxw* devices that `desired` does not name.
    * Idempotent; returns the human-readable operations applied. Rejects with WeaveError WEAVE_DATAPLANE
-   * (or WEAVE_BAD_REQUEST for invalid specs, checked before anything is run). */
-  reconcile(desired: readonly OverlayNetwork[]): Promise<ReconcileReport>;
+   * (or WEAVE_BAD_REQUEST for invalid specs, checked before anything is run). With `full: false`
+   * the kernel's state may be the one the port read last plus what it applied since. */
+  reconcile(desired: readonly OverlayNetwork[], options?: ReconcileOptions): Promise<ReconcileReport>;
   /** The MTU of the device that carries traffic to `address` (ip route get), or undefined. */
   routeMtu(address: string): Promise<number | undefined>;
 }

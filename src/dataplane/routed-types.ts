@@ -5,7 +5,7 @@
  * the network's bridge answers ARP and IPv6 neighbour discovery for it (a proxy neighbour entry), so
  * containers keep one flat subnet across hosts and see no router hop.
  */
-import type { ReconcileReport } from "./types.js";
+import type { ReconcileOptions, ReconcileReport } from "./types.js";
 
 /** One remote container address, reached through a peer. */
 export interface RoutedRemote {
@@ -39,6 +39,7 @@ export interface RoutedDataplane {
    * delay; IPv6 proxy_ndp) and forwarding of the families in use (net.ipv4.ip_forward,
    * net.ipv6.conf.all.forwarding), writing only values that differ. Removes weave routes and proxy
    * entries `desired` does not name. Returns the human-readable operations applied ([] when the
-   * kernel already matches). */
-  reconcile(desired: readonly RoutedNetwork[]): Promise<ReconcileReport>;
+   * kernel already matches). With `full: false` the kernel's state may be the one the port read
+   * last plus what it applied since. */
+  reconcile(desired: readonly RoutedNetwork[], options?: ReconcileOptions): Promise<ReconcileReport>;
 }

@@ -58,6 +58,13 @@ export type DesiredState = DataplaneState | (() => DataplaneState);
 
 export type ReconcileMode = "full" | "create" | "orphans";
 
+/** How a transport port reconciles (OverlayDataplane, RoutedDataplane). */
+export interface ReconcileOptions {
+  /** Read the kernel's state for real (the periodic pass; the default). When false, the port may
+   * plan against the state it read before plus the operations it applied since (see cached-state.ts). */
+  full?: boolean;
+}
+
 export interface ReconcileReport {
   /** Human-readable list of the operations that were applied, e.g. `create bridge weave-1a2b3c4d5`. */
   applied: string[];

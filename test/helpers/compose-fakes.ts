@@ -11,7 +11,13 @@ import { realClock, silentLogger } from "../../src/core/index.js";
 import type { Clock, Logger } from "../../src/core/index.js";
 import type { Adapters, Daemon } from "../../src/daemon/index.js";
 import { composeDaemon } from "../../src/daemon/index.js";
-import { FakeDataplane, FakeOverlay, FakeRouted, FakeWireguard } from "../../src/dataplane/index.js";
+import {
+  FakeDataplane,
+  FakeOverlay,
+  FakeRouted,
+  FakeSysctl,
+  FakeWireguard,
+} from "../../src/dataplane/index.js";
 import { MemoryKeyStore } from "./transport-fakes.js";
 import { FakeDocker } from "../../src/docker/index.js";
 import { DEFAULT_EPHEMERAL_RANGE, FakePortDataplane, FakePortReserver } from "../../src/ports/index.js";
@@ -38,6 +44,7 @@ export function clusterFakes(store: ClusterStore) {
     overlay: new FakeOverlay(),
     routed: new FakeRouted(),
     wireguard: new FakeWireguard(),
+    sysctl: new FakeSysctl(),
     keys: new MemoryKeyStore(),
   };
 }

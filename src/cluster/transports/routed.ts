@@ -33,5 +33,8 @@ export function sameFamily(ip: string, nextHop: string): boolean {
 }
 
 export function routedTransport(routed: RoutedDataplane): Transport {
-  return { name: "routed", apply: (input) => routed.reconcile(routedNetworks(input)) };
+  return {
+    name: "routed",
+    apply: (input, pass) => routed.reconcile(routedNetworks(input), { full: pass.full }),
+  };
 }

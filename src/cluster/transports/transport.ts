@@ -27,10 +27,19 @@ export interface TransportInput {
   tunnel?: TunnelSelf;
 }
 
+/** What kind of pass runs a transport. */
+export interface TransportPass {
+  /** True on the periodic pass, the first one and the one after a failure: the transport reads the
+   * kernel's state for real (and repairs what changed behind weave's back). False on a pass that a
+   * change asked for: the transport may plan against the state it remembers (see
+   * src/dataplane/cached-state.ts), so that the pass costs work proportional to the change. */
+  full: boolean;
+}
+
 export interface Transport {
   /** For messages and logs, e.g. "vxlan". */
   readonly name: string;
-  apply(input: TransportInput): Promise<ReconcileReport>;
+  apply(input: TransportInput, pass: TransportPass): Promise<ReconcileReport>;
 }
 
 /** The paths of one transport by peer name. */

@@ -13,7 +13,8 @@
  * underlay (without WireGuard) do get neighbour entries, and their traffic goes by VXLAN.
  */
 import type { OverlayDataplane, OverlayNetwork, RemoteEndpoint } from "../../dataplane/index.js";
-import { vxlanName } from "../../dataplane/index.js";
+import type { NeighLimits } from "../../dataplane/index.js";
+import { neighCounts, vxlanName } from "../../dataplane/index.js";
 import type { Transport, TransportInput } from "./transport.js";
 import { sameFamily } from "./routed.js";
 import { pathsOf } from "./transport.js";
@@ -57,6 +58,17 @@ export function vxlanNetworks(input: TransportInput, port: number): OverlayNetwo
   });
 }
 
-export function vxlanTransport(overlay: OverlayDataplane, port: number): Transport {
-  return { name: "vxlan", apply: (input) => overlay.reconcile(vxlanNetworks(input, port)) };
+/**
+ * The VXLAN transport over `overlay`. With `limits`, the kernel's neighbour table limits are raised
+ * before programming when the neighbour entries needed come near them (see NeighLimits).
+ */
+export function vxlanTransport(overlay: OverlayDataplane, port: number, limits?: NeighLimits): Transport {
+  return {
+    name: "vxlan",
+    apply: async (input, pass) => {
+      const networks = vxlanNetworks(input, port);
+      await limits?.ensure(neighCounts(networks), pass.full);
+      return overlay.reconcile(networks, { full: pass.full });
+    },
+  };
 }

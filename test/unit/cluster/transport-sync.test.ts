@@ -5,7 +5,7 @@ import { TransportSync } from "../../../src/cluster/transport-sync.js";
 import type { ViewInputs } from "../../../src/cluster/transport-view.js";
 import { vxlanTransport } from "../../../src/cluster/transports/vxlan.js";
 import { FakeClock } from "../../../src/core/index.js";
-import { FakeOverlay } from "../../../src/dataplane/index.js";
+import { FakeOverlay, OVERLAY_READS } from "../../../src/dataplane/index.js";
 import { captureLogger, clusterNetwork, localNetwork } from "./kit.js";
 
 const CID = "00000000000000c1";
@@ -25,9 +25,9 @@ function setup() {
   /** Fake times (from the clock's start) of every reconcile. */
   const reconciles: number[] = [];
   const reconcile = overlay.reconcile.bind(overlay);
-  overlay.reconcile = (desired) => {
+  overlay.reconcile = (desired, options) => {
     reconciles.push(clock.now() - 1_000_000);
-    return reconcile(desired);
+    return reconcile(desired, options);
   };
   const h = { clock, overlay, log, reconciles, inputs: INPUTS as ViewInputs | undefined };
   const sync = new TransportSync({
@@ -117,5 +117,78 @@ void describe("TransportSync", () => {
     await h.clock.advance(60_000);
     assert.deepEqual(h.reconciles, [0, 0]);
     assert.equal(h.clock.pending, 0);
+  });
+
+  void it("only the periodic pass reads the kernel; a change behind weave's back waits for it", async () => {
+    const h = setup();
+    const reads = () => h.overlay.commands.filter((c) => OVERLAY_READS.includes(c)).length;
+    h.sync.start();
+    await h.clock.advance(0);
+    assert.equal(reads(), 3, "the first pass reads");
+    h.sync.kick();
+    await h.clock.advance(3_000);
+    h.sync.kick();
+    await h.clock.advance(3_000);
+    assert.deepEqual(h.reconciles, [0, 20, 3_020]);
+    assert.equal(reads(), 3, "passes a change asked for read nothing");
+    h.overlay.links.delete("vxw4096"); // behind weave's back
+    h.sync.kick();
+    await h.clock.advance(100);
+    assert.ok(!h.overlay.links.has("vxw4096"), "not seen by a pass a change asked for");
+    await h.clock.advance(10_000);
+    assert.equal(reads(), 6, "the periodic pass reads");
+    assert.ok(h.overlay.links.has("vxw4096"), "and repairs");
+    await h.sync.close();
+  });
+
+  void it("passes are full at start, after a failure and at least every interval, even under constant changes", async () => {
+    const clock = new FakeClock(0);
+    const fulls: [number, boolean][] = [];
+    let fail = false;
+    const sync = new TransportSync({
+      transports: [
+        {
+          name: "probe",
+          apply: async (_input, pass) => {
+            fulls.push([clock.now(), pass.full]);
+            if (fail) {
+              fail = false;
+              throw new Error("boom");
+            }
+            return { applied: [] };
+          },
+        },
+      ],
+      local: "192.168.1.1",
+      paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
+      tunnel: () => undefined,
+      logger: captureLogger().logger,
+      clock,
+      inputs: () => INPUTS,
+    });
+    sync.start();
+    await clock.advance(0);
+    for (let i = 0; i < 8; i++) {
+      sync.kick(); // a change every 2 s: the periodic pass never comes
+      await clock.advance(2_000);
+    }
+    fail = true;
+    sync.kick();
+    await clock.advance(20);
+    await clock.advance(1_000);
+    assert.deepEqual(fulls, [
+      [0, true],
+      [20, false],
+      [2_020, false],
+      [4_020, false],
+      [6_020, false],
+      [8_020, false],
+      [10_020, true],
+      [12_020, false],
+      [14_020, false],
+      [16_020, false],
+      [17_020, true],
+    ]);
+    await sync.close();
   });
 });
