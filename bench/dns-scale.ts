@@ -11,11 +11,23 @@
  *   zone is the figure to watch;
  * - time to apply one change at N names, and the size of its worker message;
  * - size and time of the worker's start message (the snapshot): serialise, parse, load.
+ *
+ *   npm run bench:dns-scale -- --idle [NAMES]
+ *
+ * Idle memory instead: a DnsServer as dns-service makes it (one --dns-workers process, listening
+ * on 127.0.0.1) with an empty zone and with NAMES names, workers on demand and always on, each in
+ * a fresh process; prints the RSS of that process and of its worker processes after 3 idle
+ * seconds. Under tsx, so a few MB above the compiled daemon.
  */
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { createLogger } from "../src/core/index.js";
 import {
   ALL_NETWORKS,
+  DnsServer,
   RRType,
   Zone,
   type ZoneChange,
@@ -137,8 +149,78 @@ function snapshot(zone: Zone, n: number, perName: number): void {
   );
 }
 
+/** Resident memory of process `pid`, bytes (VmRSS). */
+function rss(pid: number): number {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kb ?? 0) * 1024;
+}
+
+/** This process's child processes (forked by any of its threads). */
+function children(): number[] {
+  const tasks = readdirSync(`/proc/${process.pid}/task`);
+  return tasks.flatMap((t) =>
+    readFileSync(`/proc/${process.pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number),
+  );
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One idle run (in its own process): prints `{names, mode, daemon, workers}` as JSON, bytes. */
+async function idleRun(n: number, mode: string): Promise<void> {
+  const zone = new Zone();
+  fill(zone, 0, n);
+  const server = new DnsServer({
+    zone,
+    logger: createLogger({ level: "warning" }),
+    port: 20_000 + Math.floor(Math.random() * 30_000),
+    upstream: { servers: ["127.0.0.1:9"] },
+    udpWorkers: 1,
+    workerLogLevel: "warning",
+    ...(mode === "on-demand" ? { workersOnDemand: {} } : {}),
+  });
+  await server.start();
+  await server.setAddresses(["127.0.0.1"]);
+  await sleep(3000);
+  gc();
+  await sleep(500);
+  const workers = children().map(rss);
+  console.log(JSON.stringify({ names: n, mode, daemon: rss(process.pid), workers }));
+  await server.close();
+}
+
+function idle(n: number): void {
+  console.log(`Idle RSS of a DnsServer with --dns-workers 1 (tsx; process RSS, worker processes' RSS):`);
+  for (const names of [0, n]) {
+    for (const mode of ["always", "on-demand"]) {
+      const self = fileURLToPath(import.meta.url);
+      const out = execFileSync(
+        process.execPath,
+        [...process.execArgv, self, "--idle-run", String(names), mode],
+        {
+          encoding: "utf8",
+        },
+      );
+      const r = JSON.parse(out.trim().split("\n").pop() ?? "") as { daemon: number; workers: number[] };
+      const total = r.daemon + r.workers.reduce((a, b) => a + b, 0);
+      console.log(
+        `  ${String(names).padStart(6)} names, workers ${mode.padEnd(9)}: daemon ${mb(r.daemon)}, ` +
+          `workers [${r.workers.map(mb).join(", ")}], total ${mb(total)}`,
+      );
+    }
+  }
+}
+
 function main(): void {
-  const n = Number(process.argv[2] ?? 100_000);
+  const [first, second, third] = process.argv.slice(2);
+  if (first === "--idle-run") {
+    idleRun(Number(second), third ?? "always").catch((err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    });
+    return;
+  }
+  if (first === "--idle") return idle(Number(second ?? 100_000));
+  const n = Number(first ?? 100_000);
   if (!Number.isInteger(n) || n < 10_000) throw new Error(`Invalid name count "${process.argv[2]}"`);
   const big = memory(n);
   console.log(`Zone with ${n} names (${HOSTS} hosts, ${NETWORKS} networks), Node ${process.version}`);
