@@ -6,6 +6,7 @@
  * `stopRate` for `stopAfterMs` it stops them again. The gap between the two rates and the long
  * quiet period keep a bursty host from starting and stopping processes over and over.
  */
+import { WeaveError } from "../core/index.js";
 
 /** Thresholds of WorkerDemand (all optional; defaults in DEFAULT_WORKER_DEMAND). */
 export interface WorkerDemandOptions {
@@ -37,17 +38,20 @@ export class WorkerDemand {
   /** Start of the current run of samples that point the other way (above start / below stop). */
   private streak: number | undefined;
 
-  /** Throws RangeError for a negative threshold or a stop rate above the start rate. */
+  /** Throws WEAVE_CONFIG for a negative threshold or a stop rate above the start rate. */
   constructor(options: WorkerDemandOptions = {}) {
     const o = { ...DEFAULT_WORKER_DEMAND };
     for (const key of Object.keys(o) as (keyof typeof o)[]) {
       const v = options[key];
       if (v === undefined) continue;
-      if (!(v >= 0)) throw new RangeError(`Invalid DNS worker demand ${key} ${v}`);
+      if (!(v >= 0)) throw new WeaveError("WEAVE_CONFIG", `Invalid DNS worker threshold ${key} ${v}`);
       o[key] = v;
     }
     if (o.stopRate > o.startRate) {
-      throw new RangeError(`DNS worker stop rate ${o.stopRate} is above the start rate ${o.startRate}`);
+      throw new WeaveError(
+        "WEAVE_CONFIG",
+        `Invalid DNS worker thresholds: stop rate ${o.stopRate} is above start rate ${o.startRate}`,
+      );
     }
     this.o = o;
   }

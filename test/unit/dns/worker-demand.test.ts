@@ -45,7 +45,7 @@ void describe("WorkerDemand", () => {
   void it("takes other thresholds and rejects inconsistent ones", () => {
     const demand = new WorkerDemand({ startRate: 10, startAfterMs: 0, stopRate: 1, stopAfterMs: 3000 });
     assert.deepEqual(run(demand, [11, 0, 0, 0, 0]), ["start@0s", "stop@3s"]);
-    assert.throws(() => new WorkerDemand({ startRate: 100, stopRate: 200 }), RangeError);
-    assert.throws(() => new WorkerDemand({ stopAfterMs: -1 }), RangeError);
+    assert.throws(() => new WorkerDemand({ startRate: 100, stopRate: 200 }), { code: "WEAVE_CONFIG" });
+    assert.throws(() => new WorkerDemand({ stopAfterMs: -1 }), { code: "WEAVE_CONFIG" });
   });
 });
