@@ -202,7 +202,9 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: "--dns-workers",
     env: "WEAVE_DNS_WORKERS",
     default: "1",
-    help: "Extra processes answering weaveDNS queries over UDP (0: the daemon alone)",
+    help:
+      "Extra processes answering weaveDNS queries over UDP (0: the daemon alone), started on demand: " +
+      "above 2,000 UDP queries/s for 2 s; stopped after 5 min under 200 queries/s",
     validate: (v) => (/^\d{1,2}$/.test(v) ? undefined : "expected a number from 0 to 99"),
   },
   {

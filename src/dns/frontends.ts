@@ -55,6 +55,7 @@ class ErrorLog {
 /** Serves DNS over UDP sockets. */
 export class UdpFrontend {
   private readonly errors: ErrorLog;
+  private received = 0;
 
   constructor(
     private readonly responder: Responder,
@@ -71,7 +72,13 @@ export class UdpFrontend {
     socket.on("error", (err) => this.errors.report("DNS UDP socket error", err));
   }
 
+  /** Datagrams received so far on every attached socket (the query rate of WorkerScaler). */
+  get datagrams(): number {
+    return this.received;
+  }
+
   private onMessage(socket: dgram.Socket, local: string, msg: Buffer, port: number, address: string): void {
+    this.received++;
     try {
       const res = this.responder.respond(msg, false, address, local);
       if (res === null) return;

@@ -12,7 +12,9 @@
  *   Our own endpoints are excluded from forwarding, so we never query ourselves.
  * - Scaling: Node answers on one core. With `udpWorkers: N`, N child processes read the same UDP
  *   sockets (handles passed over IPC; the kernel gives each datagram to one reader), each with a
- *   zone replica kept current by ZoneChange broadcasts. TCP stays in this process.
+ *   zone replica kept current by ZoneChange broadcasts. TCP stays in this process. With
+ *   `workersOnDemand`, they run only while the UDP query rate is high (WorkerDemand): an idle
+ *   worker costs a Node process and a zone copy for nothing.
  */
 import dgram from "node:dgram";
 import type { EventEmitter } from "node:events";
@@ -23,6 +25,8 @@ import { canonicalIp } from "./ip.js";
 import type { Endpoint } from "./resolv-conf.js";
 import { type QueryHook, Responder } from "./responder.js";
 import { Upstream } from "./upstream.js";
+import { WorkerDemand, type WorkerDemandOptions } from "./worker-demand.js";
+import { WorkerScaler } from "./worker-scaler.js";
 import { UdpWorkerPool } from "./workers.js";
 import type { Zone } from "./zone.js";
 
@@ -61,6 +65,11 @@ export interface DnsServerOptions {
   maxTcpConnectionsPerClient?: number | undefined;
   /** Extra processes sharing the UDP sockets; default 0 (this process only). */
   udpWorkers?: number | undefined;
+  /**
+   * Start the UDP workers only while the query rate is high, and stop them when it has been low
+   * (thresholds: WorkerDemandOptions, `{}` for the defaults). Without it they run from start().
+   */
+  workersOnDemand?: WorkerDemandOptions | undefined;
   /** Log level of worker processes; default "info". */
   workerLogLevel?: LogLevel | undefined;
   /** Random source for shuffling (tests); workers always use Math.random. */
@@ -107,6 +116,7 @@ export class DnsServer {
   private readonly udp: UdpFrontend;
   private readonly tcp: TcpFrontend;
   private readonly pool: UdpWorkerPool | undefined;
+  private readonly scaler: WorkerScaler | undefined;
   private readonly listeners = new Map<string, Listener>();
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
@@ -164,12 +174,23 @@ export class DnsServer {
           },
         },
       });
+      const onDemand = options.workersOnDemand;
+      if (onDemand !== undefined) {
+        const pool = this.pool;
+        this.scaler = new WorkerScaler({
+          pool,
+          demand: new WorkerDemand(onDemand),
+          queries: () => this.udp.datagrams + pool.queries,
+          logger: this.log,
+        });
+      }
     }
   }
 
   /**
-   * Starts the UDP workers (if any); listening starts with `setAddresses`. Aborting `signal`
-   * closes the server. Rejects with WEAVE_TIMEOUT when a worker does not start within 15 s.
+   * Starts the UDP workers (if any; on demand: starts watching the query rate); listening starts
+   * with `setAddresses`. Aborting `signal` closes the server. Rejects with WEAVE_TIMEOUT when a
+   * worker does not start within 15 s.
    */
   async start(signal?: AbortSignal): Promise<void> {
     const stop = (): void => {
@@ -179,7 +200,13 @@ export class DnsServer {
     };
     if (signal?.aborted) return stop();
     signal?.addEventListener("abort", stop, { once: true });
-    await this.pool?.start();
+    if (this.scaler) this.scaler.start();
+    else await this.pool?.start();
+  }
+
+  /** Worker processes running now (0 while on-demand workers are stopped). */
+  runningWorkers(): number {
+    return this.pool?.running ? this.pool.size : 0;
   }
 
   /** The addresses listened on now (canonical form). */
@@ -221,6 +248,7 @@ export class DnsServer {
     this.queue = this.queue.then(async () => {
       for (const ip of [...this.listeners.keys()]) await this.unbind(ip);
       this.tcp.closeAll();
+      await this.scaler?.close();
       await this.pool?.close();
       await this.upstream.close();
     });

@@ -2,10 +2,12 @@
  * UDP worker processes: extra Node processes that read the SAME UDP sockets as the DnsServer
  * (the bound handle is passed over IPC, so the kernel hands each datagram to one reader) and
  * answer from their own zone replica. The parent sends a snapshot at start, then every
- * ZoneChange in order; workers send metric counts back once per second. A worker that dies is
- * started again after a second and gets the snapshot and the sockets again.
+ * ZoneChange in order (one small message per change, never the zone again); workers send metric
+ * counts back once per second. A worker that dies is started again after a second and gets the
+ * snapshot and the sockets again. The pool can be stopped and started again (workers on demand,
+ * see worker-demand.ts); the sockets stay with the parent meanwhile.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { fork } from "node:child_process";
 import type dgram from "node:dgram";
 import { fileURLToPath } from "node:url";
 import { errorMessage, type Logger, type LogLevel, WeaveError } from "../core/index.js";
@@ -34,8 +36,28 @@ export type ToWorker =
 /** Worker → parent messages. */
 export type FromWorker = { type: "ready" } | { type: "metrics"; counts: [string, QueryOutcome, number][] };
 
+/** The part of a forked ChildProcess the pool uses (a fake in unit tests). */
+export interface WorkerProcess {
+  readonly pid?: number | undefined;
+  readonly connected: boolean;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  send(message: ToWorker, handle: dgram.Socket | undefined, callback: (err: Error | null) => void): boolean;
+  kill(signal: NodeJS.Signals): boolean;
+  on(event: "message", listener: (message: FromWorker) => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  on(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+}
+
+/** Starts a worker process running `entry` with Node flags `execArgv`. */
+export type SpawnWorker = (entry: string, execArgv: string[]) => WorkerProcess;
+
+const forkWorker: SpawnWorker = (entry, execArgv) =>
+  fork(entry, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+
 interface Slot {
-  child: ChildProcess | undefined;
+  child: WorkerProcess | undefined;
   restart: NodeJS.Timeout | undefined;
 }
 
@@ -51,7 +73,10 @@ export class UdpWorkerPool {
   private readonly slots: Slot[];
   private readonly sockets = new Map<string, dgram.Socket>();
   private own: Endpoint[] = [];
-  private closing = false;
+  /** False while stopped: dead workers are not restarted. */
+  private active = false;
+  private closed = false;
+  private answered = 0;
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -63,15 +88,46 @@ export class UdpWorkerPool {
       onQuery?: QueryHook | undefined;
       /** Worker entry module; default ./worker-main.js next to this file. */
       entry?: string | undefined;
+      /** Starts a worker process; default child_process.fork with an IPC channel. */
+      spawn?: SpawnWorker | undefined;
     },
   ) {
     this.slots = Array.from({ length: options.count }, () => ({ child: undefined, restart: undefined }));
   }
 
-  /** Starts the workers and resolves once each has loaded the zone. Rejects with WEAVE_TIMEOUT after 15 s. */
+  /** Number of worker processes when running. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** True between start() and stop()/close(). */
+  get running(): boolean {
+    return this.active;
+  }
+
+  /** Queries the workers have answered so far (reported once per second). */
+  get queries(): number {
+    return this.answered;
+  }
+
+  /**
+   * Starts the workers and resolves once each has loaded the zone; nothing when running. Rejects
+   * with WEAVE_TIMEOUT after 15 s, WEAVE_NOT_RUNNING after close().
+   */
   async start(): Promise<void> {
+    if (this.closed) throw new WeaveError("WEAVE_NOT_RUNNING", "The DNS worker pool is closed");
+    if (this.active) return;
+    this.active = true;
     this.unsubscribe = this.options.zone.subscribe((change) => this.broadcast({ type: "zone", change }));
     await Promise.all(this.slots.map((slot) => this.spawn(slot)));
+  }
+
+  /** Stops every worker (SIGTERM, then SIGKILL after 2 s); start() may start them again. */
+  async stop(): Promise<void> {
+    this.active = false;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    await Promise.all(this.slots.map((slot) => this.stopSlot(slot)));
   }
 
   /** Shares a bound UDP socket (identified by `key`) with every worker. */
@@ -91,30 +147,27 @@ export class UdpWorkerPool {
     this.broadcast({ type: "own", endpoints: this.own });
   }
 
-  /** Stops every worker (SIGTERM, then SIGKILL after 2 s). */
+  /** Stops every worker for good (SIGTERM, then SIGKILL after 2 s). */
   async close(): Promise<void> {
-    this.closing = true;
-    this.unsubscribe?.();
-    await Promise.all(
-      this.slots.map(async (slot) => {
-        clearTimeout(slot.restart);
-        const child = slot.child;
-        if (!child || child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    this.closed = true;
+    await this.stop();
+  }
+
+  private async stopSlot(slot: Slot): Promise<void> {
+    clearTimeout(slot.restart);
+    const child = slot.child;
+    slot.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+    await exited;
+    clearTimeout(timer);
   }
 
   private spawn(slot: Slot): Promise<void> {
     const log = this.options.logger;
-    const child = fork(this.options.entry ?? WORKER_ENTRY, [], {
-      execArgv: workerExecArgv(),
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
+    const child = (this.options.spawn ?? forkWorker)(this.options.entry ?? WORKER_ENTRY, workerExecArgv());
     slot.child = child;
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -124,8 +177,11 @@ export class UdpWorkerPool {
         if (m.type === "ready") {
           clearTimeout(timer);
           resolve();
-        } else if (m.type === "metrics" && this.options.onQuery) {
-          for (const [qtype, outcome, n] of m.counts) this.options.onQuery(qtype, outcome, n);
+        } else if (m.type === "metrics") {
+          for (const [qtype, outcome, n] of m.counts) {
+            this.answered += n;
+            this.options.onQuery?.(qtype, outcome, n);
+          }
         }
       });
       child.once("exit", (code, signal) => {
@@ -137,7 +193,7 @@ export class UdpWorkerPool {
     });
     child.on("error", (err) => log.warning("DNS worker error", { err: errorMessage(err) }));
     child.on("exit", (code, signal) => {
-      if (this.closing || slot.child !== child) return;
+      if (!this.active || slot.child !== child) return;
       log.error("DNS worker exited; restarting in 1 s", { pid: child.pid, code, signal });
       slot.child = undefined;
       slot.restart = setTimeout(() => {
@@ -153,7 +209,7 @@ export class UdpWorkerPool {
     return ready;
   }
 
-  private sendSocket(child: ChildProcess, key: string, socket: dgram.Socket): void {
+  private sendSocket(child: WorkerProcess, key: string, socket: dgram.Socket): void {
     const msg: ToWorker = { type: "udp", key };
     child.send(msg, socket, (err) => {
       if (err)
@@ -164,9 +220,9 @@ export class UdpWorkerPool {
     });
   }
 
-  private send(child: ChildProcess, msg: ToWorker): void {
+  private send(child: WorkerProcess, msg: ToWorker): void {
     if (!child.connected) return;
-    child.send(msg, (err) => {
+    child.send(msg, undefined, (err) => {
       if (err)
         this.options.logger.warning("Cannot message a DNS worker", {
           type: msg.type,

@@ -150,15 +150,22 @@ export class Zone {
   readonly ttl: number;
   private readonly random: () => number;
   private versionNo = 0;
-  private readonly owners = new Map<string, NormalizedEntry[]>();
-  /** name → `owner \0 scope \0 member` → entry */
-  private readonly names = new Map<string, Map<string, NormalizedEntry>>();
-  /** canonical address → `scope \0 name` → number of entries registering that pair */
-  private readonly reverse = new Map<string, Map<string, number>>();
+  /*
+   * Memory: a 1,000-host cluster puts 100,000 names here, almost all with one owner, one entry and
+   * one address. So the indexes hold the entry objects themselves (found again by identity), and
+   * a single value rather than a one-element array or Map (see OneOrMany): no per-name key strings,
+   * Maps or Sets. bench/dns-scale.ts measures it.
+   */
+  /** owner → its entries */
+  private readonly owners = new Map<string, OneOrMany<NormalizedEntry>>();
+  /** name → the entries registering it (any owner, scope, membership), in registration order */
+  private readonly names = new Map<string, OneOrMany<NormalizedEntry>>();
+  /** canonical address → the entries that hold it */
+  private readonly reverse = new Map<string, OneOrMany<NormalizedEntry>>();
   /** empty non-terminals (ancestors of names below the apex) → scope ("" every network) → count */
   private readonly interior = new Map<string, Map<string, number>>();
-  /** member address → owners whose own address it is */
-  private readonly members = new Map<string, Set<string>>();
+  /** member address → owners whose own address it is (each once) */
+  private readonly members = new Map<string, OneOrMany<string>>();
   /** gateway address → the network (scope) it serves */
   private gateways = new Map<string, string>();
   /** interned views by their sorted scopes; and the view of each asker, until the next change */
@@ -191,7 +198,7 @@ export class Zone {
     const normalized = this.normalize(entries);
     if (normalized.length === 0) return this.remove(owner);
     const old = this.owners.get(owner);
-    if (old && JSON.stringify(old) === JSON.stringify(normalized)) return false;
+    if (old && JSON.stringify(listOf(old)) === JSON.stringify(normalized)) return false;
     this.commit({ op: "set", owner, entries: normalized, version: this.versionNo + 1 });
     return true;
   }
@@ -224,7 +231,8 @@ export class Zone {
 
   /** The entries registered for `owner`. */
   get(owner: string): readonly NormalizedEntry[] | undefined {
-    return this.owners.get(owner);
+    const entries = this.owners.get(owner);
+    return entries === undefined ? undefined : listOf(entries);
   }
 
   /** All owner keys (for reconciliation against running containers). */
@@ -239,7 +247,10 @@ export class Zone {
   }
 
   snapshot(): ZoneSnapshot {
-    return { version: this.versionNo, owners: [...this.owners.entries()], gateways: [...this.gateways] };
+    const owners: [string, NormalizedEntry[]][] = [];
+    for (const [owner, entries] of this.owners)
+      owners.push([owner, Array.isArray(entries) ? entries : [entries]]);
+    return { version: this.versionNo, owners, gateways: [...this.gateways] };
   }
 
   /** Replaces the whole content with `snapshot` (a replica's start). */
@@ -268,8 +279,8 @@ export class Zone {
       scopes = undefined;
     } else if (owners !== undefined) {
       const set = new Set<string>();
-      for (const owner of owners)
-        for (const e of this.owners.get(owner) ?? []) if (e.member && e.scope) set.add(e.scope);
+      for (const owner of listOf(owners))
+        for (const e of listOf(this.owners.get(owner))) if (e.member && e.scope) set.add(e.scope);
       scopes = [...set];
     } else {
       const gateway = this.gateways.get(canonicalIp(local) ?? local);
@@ -369,31 +380,28 @@ export class Zone {
     return { kind: "nxdomain", authority: negative };
   }
 
-  private visible(owners: Map<string, NormalizedEntry>, view: ZoneView): boolean {
+  private visible(entries: OneOrMany<NormalizedEntry>, view: ZoneView): boolean {
     if (view.scopes === undefined) return true;
-    for (const e of owners.values()) if (sees(view, e.scope)) return true;
+    if (!Array.isArray(entries)) return sees(view, entries.scope);
+    for (const e of entries) if (sees(view, e.scope)) return true;
     return false;
   }
 
   private pointerRecords(name: string, qname: string, view: ZoneView): ResourceRecord[] {
     const ip = addressFromReverseName(name);
-    const targets = ip === undefined ? undefined : this.reverse.get(ip);
+    const holders = ip === undefined ? undefined : this.reverse.get(ip);
     const answers: ResourceRecord[] = [];
-    if (!targets) return answers;
     const seen = new Set<string>();
-    for (const key of targets.keys()) {
-      const cut = key.indexOf("\u0000");
-      const scope = key.slice(0, cut);
-      const target = key.slice(cut + 1);
-      if (seen.has(target) || !sees(view, scope || undefined)) continue;
-      seen.add(target);
-      answers.push({ type: "PTR", name: qname, ttl: this.ttl, target });
+    for (const e of listOf(holders)) {
+      if (seen.has(e.name) || !sees(view, e.scope)) continue;
+      seen.add(e.name);
+      answers.push({ type: "PTR", name: qname, ttl: this.ttl, target: e.name });
     }
     return answers;
   }
 
   private addressRecords(
-    owners: Map<string, NormalizedEntry>,
+    entries: OneOrMany<NormalizedEntry>,
     qname: string,
     qtype: number,
     view: ZoneView,
@@ -402,16 +410,26 @@ export class Zone {
     const wantA = qtype === RRType.A || qtype === RRType.ANY;
     const wantAAAA = qtype === RRType.AAAA || qtype === RRType.ANY;
     if (!wantA && !wantAAAA) return out;
-    const v4 = new Set<string>();
-    const v6 = new Set<string>();
-    for (const e of owners.values()) {
-      if (!sees(view, e.scope)) continue;
-      if (wantA) for (const ip of e.ipv4) v4.add(ip);
-      if (wantAAAA) for (const ip of e.ipv6) v6.add(ip);
+    let v4: string[];
+    let v6: string[];
+    if (!Array.isArray(entries)) {
+      // One entry (the usual case): its addresses are already unique.
+      const seen = sees(view, entries.scope);
+      v4 = seen && wantA ? [...entries.ipv4] : [];
+      v6 = seen && wantAAAA ? [...entries.ipv6] : [];
+    } else {
+      const s4 = new Set<string>();
+      const s6 = new Set<string>();
+      for (const e of entries) {
+        if (!sees(view, e.scope)) continue;
+        if (wantA) for (const ip of e.ipv4) s4.add(ip);
+        if (wantAAAA) for (const ip of e.ipv6) s6.add(ip);
+      }
+      v4 = [...s4];
+      v6 = [...s6];
     }
-    for (const address of this.shuffle([...v4])) out.push({ type: "A", name: qname, ttl: this.ttl, address });
-    for (const address of this.shuffle([...v6]))
-      out.push({ type: "AAAA", name: qname, ttl: this.ttl, address });
+    for (const address of this.shuffle(v4)) out.push({ type: "A", name: qname, ttl: this.ttl, address });
+    for (const address of this.shuffle(v6)) out.push({ type: "AAAA", name: qname, ttl: this.ttl, address });
     return out;
   }
 
@@ -478,42 +496,37 @@ export class Zone {
   }
 
   private register(owner: string, entries: NormalizedEntry[]): void {
-    this.owners.set(owner, entries);
+    this.owners.set(owner, entries.length === 1 ? (entries[0] as NormalizedEntry) : entries);
     for (const e of entries) {
-      const scope = e.scope ?? "";
-      let owners = this.names.get(e.name);
-      if (!owners) {
-        owners = new Map();
-        this.names.set(e.name, owners);
-      }
-      owners.set(entryKey(owner, e), e);
-      for (const anc of this.ancestors(e.name)) count(this.interior, anc, scope, 1);
-      for (const ip of [...e.ipv4, ...e.ipv6]) {
-        count(this.reverse, ip, `${scope}\u0000${e.name}`, 1);
-        if (e.member) {
-          const set = this.members.get(ip) ?? new Set<string>();
-          this.members.set(ip, set.add(owner));
-        }
-      }
+      add(this.names, e.name, e);
+      for (const anc of this.ancestors(e.name)) count(this.interior, anc, e.scope ?? "", 1);
+      for (const ip of e.ipv4) this.registerAddress(owner, e, ip);
+      for (const ip of e.ipv6) this.registerAddress(owner, e, ip);
     }
+  }
+
+  private registerAddress(owner: string, e: NormalizedEntry, ip: string): void {
+    add(this.reverse, ip, e);
+    if (!e.member) return;
+    const owners = this.members.get(ip);
+    if (owners === undefined || !listOf(owners).includes(owner)) add(this.members, ip, owner);
   }
 
   private unregister(owner: string): void {
     const entries = this.owners.get(owner);
     if (!entries) return;
     this.owners.delete(owner);
-    for (const e of entries) {
-      const scope = e.scope ?? "";
-      const owners = this.names.get(e.name);
-      owners?.delete(entryKey(owner, e));
-      if (owners?.size === 0) this.names.delete(e.name);
-      for (const anc of this.ancestors(e.name)) count(this.interior, anc, scope, -1);
-      for (const ip of [...e.ipv4, ...e.ipv6]) {
-        count(this.reverse, ip, `${scope}\u0000${e.name}`, -1);
-        const set = this.members.get(ip);
-        if (set?.delete(owner) && set.size === 0) this.members.delete(ip);
-      }
+    for (const e of listOf(entries)) {
+      drop(this.names, e.name, e);
+      for (const anc of this.ancestors(e.name)) count(this.interior, anc, e.scope ?? "", -1);
+      for (const ip of e.ipv4) this.unregisterAddress(owner, e, ip);
+      for (const ip of e.ipv6) this.unregisterAddress(owner, e, ip);
     }
+  }
+
+  private unregisterAddress(owner: string, e: NormalizedEntry, ip: string): void {
+    drop(this.reverse, ip, e);
+    drop(this.members, ip, owner);
   }
 
   /** Proper ancestors of `name` strictly below the apex. */
@@ -536,8 +549,38 @@ function nextViewId(): number {
   return ++lastViewId;
 }
 
-const entryKey = (owner: string, e: NormalizedEntry): string =>
-  `${owner}\u0000${e.scope ?? ""}\u0000${e.member ? 1 : 0}`;
+/** One value, or several in an array (values are never arrays themselves). */
+type OneOrMany<T> = T | T[];
+
+const NONE: readonly never[] = [];
+
+/** The values of a OneOrMany slot, as a list (read-only: it may be the slot's own array). */
+function listOf<T>(slot: OneOrMany<T> | undefined): readonly T[] {
+  if (slot === undefined) return NONE;
+  return Array.isArray(slot) ? slot : [slot];
+}
+
+/** Adds `value` to the slot at `key` (a duplicate is added again). */
+function add<T>(map: Map<string, OneOrMany<T>>, key: string, value: T): void {
+  const slot = map.get(key);
+  if (slot === undefined) map.set(key, value);
+  else if (Array.isArray(slot)) slot.push(value);
+  else map.set(key, [slot, value]);
+}
+
+/** Removes `value` (by identity) from the slot at `key`, dropping slots that empty. */
+function drop<T>(map: Map<string, OneOrMany<T>>, key: string, value: T): void {
+  const slot = map.get(key);
+  if (slot === undefined) return;
+  if (!Array.isArray(slot)) {
+    if (slot === value) map.delete(key);
+    return;
+  }
+  const i = slot.indexOf(value);
+  if (i < 0) return;
+  slot.splice(i, 1);
+  if (slot.length === 1) map.set(key, slot[0] as T);
+}
 
 /** Adds `delta` to a two-level reference count, dropping entries that reach zero. */
 function count(map: Map<string, Map<string, number>>, outer: string, inner: string, delta: number): void {

@@ -99,6 +99,41 @@ void describe("Zone", () => {
     assert.ok(orders.size > 1, "order changes between replies");
   });
 
+  void it("shares names and addresses between owners and forgets each owner's part alone", () => {
+    // The indexes hold one entry per name or address until a second owner shares it.
+    const zone = new Zone();
+    const view = (src: string): string[] => {
+      const scopes = zone.viewFor(src, "10.32.0.1").scopes;
+      return scopes === undefined ? ["(every network)"] : [...scopes].sort();
+    };
+    zone.set("c1", [
+      { name: "web", ipv4: ["10.32.0.5"], scope: "front", member: true },
+      { name: "www", ipv4: ["10.32.0.5"], scope: "front", member: true },
+    ]);
+    zone.set("c2", [{ name: "web", ipv4: ["10.32.0.6"], scope: "back", member: true }]);
+    zone.set("m", [{ name: "web", ipv4: ["10.32.0.5"] }]);
+    assert.deepEqual(addresses(zone.lookup("web.weave.local.", A)).sort(), ["10.32.0.5", "10.32.0.6"]);
+    assert.deepEqual(addresses(zone.lookup("5.0.32.10.in-addr.arpa.", RRType.PTR)).sort(), [
+      "web.weave.local.",
+      "www.weave.local.",
+    ]);
+    assert.deepEqual(view("10.32.0.5"), ["front"]);
+    zone.remove("c1");
+    assert.deepEqual(addresses(zone.lookup("web.weave.local.", A)).sort(), ["10.32.0.5", "10.32.0.6"]);
+    assert.deepEqual(addresses(zone.lookup("5.0.32.10.in-addr.arpa.", RRType.PTR)), ["web.weave.local."]);
+    assert.equal(zone.lookup("www.weave.local.", A).kind, "nxdomain");
+    assert.deepEqual(view("10.32.0.5"), ["(every network)"], "a stranger now: no container owns it");
+    zone.remove("m");
+    assert.deepEqual(addresses(zone.lookup("web.weave.local.", A)), ["10.32.0.6"]);
+    assert.deepEqual(zone.get("c2"), [
+      { name: "web.weave.local.", ipv4: ["10.32.0.6"], ipv6: [], scope: "back", member: true },
+    ]);
+    zone.remove("c2");
+    assert.equal(zone.lookup("web.weave.local.", A).kind, "nxdomain");
+    assert.equal(zone.lookup("5.0.32.10.in-addr.arpa.", RRType.PTR).kind, "notauth");
+    assert.deepEqual(zone.snapshot().owners, []);
+  });
+
   void it("replaces an owner's records atomically and bumps the version only on change", () => {
     const zone = new Zone();
     const v0 = zone.version;
