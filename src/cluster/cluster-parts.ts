@@ -22,7 +22,7 @@ import { ClusterIpam } from "./cluster-ipam.js";
 import type { ReplicaZone } from "./dns-replica.js";
 import { DnsReplica } from "./dns-replica.js";
 import { StoreHealth } from "./health.js";
-import { PrefixMirror } from "./mirror.js";
+import { type MirrorChange, PrefixMirror } from "./mirror.js";
 import { NetworkSync } from "./network-sync.js";
 import type { TransportMode } from "./paths.js";
 import { TransportSync } from "./transport-sync.js";
@@ -73,6 +73,12 @@ export interface TransportChoice {
 
 export type MirrorName = "peers" | "pools" | "networks" | "endpoints" | "dns";
 
+/** A change of one mirror (undefined `change`: a change not described, as after a listing). */
+export interface MirrorEvent {
+  mirror: MirrorName;
+  change: MirrorChange | undefined;
+}
+
 export interface ClusterParts {
   health: StoreHealth;
   session: Session;
@@ -87,7 +93,7 @@ export interface ClusterParts {
   peers: PeerTracker;
 }
 
-export function buildClusterParts(o: ClusterOptions, changes: EventStream<MirrorName>): ClusterParts {
+export function buildClusterParts(o: ClusterOptions, changes: EventStream<MirrorEvent>): ClusterParts {
   const { store, logger, now, state, clock } = o;
   const health = new StoreHealth(logger, now, o.storeUrl);
   const peer = {
@@ -105,7 +111,7 @@ export function buildClusterParts(o: ClusterOptions, changes: EventStream<Mirror
       prefix,
       logger,
       clock,
-      onChange: () => changes.emit(name),
+      onChange: (change) => changes.emit({ mirror: name, change }),
       onHealth: (ok, error) => (ok ? health.ok() : health.failed(error ?? "")),
     });
   const mirrors = {

@@ -10,7 +10,7 @@ import type { CreateNetworkBody } from "../docker/index.js";
 import type { DriverEvent } from "../driver/index.js";
 import type { IpamPort } from "../ipam/index.js";
 import { clusterIdOf } from "../store/index.js";
-import type { ClusterOptions, ClusterParts, MirrorName } from "./cluster-parts.js";
+import type { ClusterOptions, ClusterParts, MirrorEvent } from "./cluster-parts.js";
 import { buildClusterParts } from "./cluster-parts.js";
 import type { ClusterPort, ClusterStatus } from "./port.js";
 import { removePeer } from "./peers.js";
@@ -30,7 +30,7 @@ export class Cluster implements ClusterPort {
   private periodic: Reconciler[] = [];
 
   constructor(private readonly o: ClusterOptions) {
-    const changes = new EventStream<MirrorName>((err, mirror) =>
+    const changes = new EventStream<MirrorEvent>((err, { mirror }) =>
       o.logger.error("handling a cluster change failed", { mirror, error: errorMessage(err) }),
     );
     this.p = buildClusterParts(o, changes);
@@ -41,7 +41,7 @@ export class Cluster implements ClusterPort {
       againDelayMs: 200,
       clock: o.clock,
     });
-    changes.subscribe((mirror) => this.mirrorChanged(mirror));
+    changes.subscribe((event) => this.mirrorChanged(event));
     this.p.health.onChange((reachable) => {
       if (reachable) this.kickNetworks();
     });
@@ -217,7 +217,7 @@ export class Cluster implements ClusterPort {
     };
   }
 
-  private mirrorChanged(mirror: MirrorName): void {
+  private mirrorChanged({ mirror, change }: MirrorEvent): void {
     switch (mirror) {
       case "peers":
         this.p.peers.changed(this.p.view.peers());
@@ -234,7 +234,7 @@ export class Cluster implements ClusterPort {
         this.p.transportSync.kick();
         return;
       case "dns":
-        this.p.dnsReplica?.apply();
+        this.p.dnsReplica?.changed(change);
         return;
     }
   }

@@ -7,7 +7,8 @@
  */
 import type { Logger } from "../core/index.js";
 import type { NormalizedEntry, ZoneChange, ZoneEntry } from "../dns/index.js";
-import type { PrefixMirror } from "./mirror.js";
+import type { KeyValue } from "../store/index.js";
+import type { MirrorChange, PrefixMirror } from "./mirror.js";
 import type { LeasedPublisher } from "./publisher.js";
 import { DNS, dnsKey, keyParts, parseDnsRecordSet } from "./records.js";
 
@@ -25,8 +26,8 @@ const isLocalOwner = (owner: string): boolean => owner.startsWith("c:") || owner
 
 export class DnsReplica {
   private readonly desired = new Map<string, string>();
-  /** Zone owners copied from the mirror, with the value they were copied from. */
-  private readonly applied = new Map<string, string>();
+  /** Zone owners copied from the mirror, with the revision of the record they were copied from. */
+  private readonly applied = new Map<string, number>();
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -54,32 +55,56 @@ export class DnsReplica {
     this.unsubscribe?.();
   }
 
-  /** Copies the other hosts' records from the mirror into the zone (call on every mirror change). */
-  apply(): void {
-    const { zone, host, mirror, logger } = this.o;
-    const wanted = new Map<string, string>();
-    for (const kv of mirror.entries()) {
-      const parts = keyParts(kv.key, DNS);
-      if (!parts || parts.length !== 2) continue;
-      const [peer = "", owner = ""] = parts;
-      if (peer === host) continue;
-      wanted.set(`${REMOTE_OWNER_PREFIX}${peer}:${decodeURIComponent(owner)}`, kv.value);
+  /**
+   * Follows one change of the mirror: a key's change is copied alone (a burst of 100,000 lease
+   * expiries costs 100,000 small steps, not 100,000 passes over the zone); a (re)listing compares
+   * everything.
+   */
+  changed(change?: MirrorChange): void {
+    if (change?.kind !== "key") {
+      this.apply();
+      return;
     }
-    for (const [owner, value] of wanted) {
-      if (this.applied.get(owner) === value) continue;
-      const set = parseDnsRecordSet(value);
-      if (!set) {
-        logger.warning("ignoring DNS records weave cannot read", { owner });
-        continue;
-      }
-      zone.set(owner, set.entries);
-      this.applied.set(owner, value);
+    const owner = this.ownerOf(change.key);
+    if (owner === undefined) return;
+    if (change.value) this.copy(owner, change.value);
+    else if (this.applied.delete(owner)) this.o.zone.remove(owner);
+  }
+
+  /** Copies the other hosts' records from the mirror into the zone, and drops those gone. */
+  apply(): void {
+    const wanted = new Set<string>();
+    for (const kv of this.o.mirror.entries()) {
+      const owner = this.ownerOf(kv.key);
+      if (owner === undefined) continue;
+      wanted.add(owner);
+      this.copy(owner, kv);
     }
     for (const owner of [...this.applied.keys()]) {
       if (wanted.has(owner)) continue;
-      zone.remove(owner);
+      this.o.zone.remove(owner);
       this.applied.delete(owner);
     }
+  }
+
+  /** The zone owner of another host's dns/<host>/<owner> key; undefined for this host's and others. */
+  private ownerOf(key: string): string | undefined {
+    const parts = keyParts(key, DNS);
+    if (!parts || parts.length !== 2) return undefined;
+    const [peer = "", owner = ""] = parts;
+    return peer === this.o.host ? undefined : `${REMOTE_OWNER_PREFIX}${peer}:${decodeURIComponent(owner)}`;
+  }
+
+  /** Sets one remote owner in the zone from its record, unless that revision is there already. */
+  private copy(owner: string, kv: KeyValue): void {
+    if (this.applied.get(owner) === kv.modRevision) return;
+    const set = parseDnsRecordSet(kv.value);
+    if (!set) {
+      this.o.logger.warning("ignoring DNS records weave cannot read", { owner });
+      return;
+    }
+    this.o.zone.set(owner, set.entries);
+    this.applied.set(owner, kv.modRevision);
   }
 
   /** Updates the published copy of one local owner; true when it changed. */

@@ -47,8 +47,14 @@ async function member(store: MemoryClusterStore, name: string, zone = new Zone()
     store,
     prefix: DNS,
     logger: silentLogger,
-    onChange: () => ref.replica?.apply(),
+    onChange: (change) => ref.replica?.changed(change),
   });
+  const scans = { count: 0 };
+  const entries = mirror.entries.bind(mirror);
+  mirror.entries = () => {
+    scans.count++;
+    return entries();
+  };
   const replica = new DnsReplica({ zone, host: name, mirror, publisher, logger: silentLogger });
   ref.replica = replica;
   mirror.start();
@@ -61,7 +67,7 @@ async function member(store: MemoryClusterStore, name: string, zone = new Zone()
   );
   while (!mirror.synced) await new Promise((r) => setImmediate(r));
   await publisher.flush();
-  return { zone, session, publisher, replica, lease: session.lease };
+  return { zone, session, publisher, replica, lease: session.lease, scans };
 }
 
 /** What dns/<host>/ holds: owner (decoded) → parsed value, and the leases the keys hang on. */
@@ -128,6 +134,23 @@ void describe("DnsReplica", () => {
     assert.equal(a.zone.get("r:b:c:xyz"), undefined);
     assert.deepEqual(addresses(a.zone, "db.weave.local."), []);
     assert.deepEqual(a.zone.get("r:c:m:ext.weave.local."), [EXT], "other hosts' records stay");
+  });
+
+  void it("follows a watch event by its key alone: a burst of changes never scans the whole mirror", async () => {
+    const store = new MemoryClusterStore();
+    const a = await member(store, "a");
+    const before = a.scans.count;
+    for (let i = 0; i < 200; i++)
+      await store.put(
+        dnsKey("b", `c:${i}`),
+        JSON.stringify({ entries: [{ ...DB, name: `n${i}.weave.local.` }] }),
+      );
+    assert.equal(a.zone.ownerKeys().filter((o) => o.startsWith("r:b:")).length, 200);
+    for (let i = 0; i < 200; i++) await store.delete(dnsKey("b", `c:${i}`));
+    assert.equal(a.zone.ownerKeys().filter((o) => o.startsWith("r:b:")).length, 0);
+    assert.equal(a.scans.count, before, "400 key changes, no scan of the mirror");
+    a.replica.changed({ kind: "reset" });
+    assert.equal(a.scans.count, before + 1, "a listing compares everything once");
   });
 
   void it("skips records it cannot read and keys of another shape, and keeps the rest", async () => {
