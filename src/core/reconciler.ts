@@ -24,10 +24,13 @@ export interface ReconcilerOptions {
   clock?: Clock | undefined;
   /** Once started: time from the end of a pass to the next periodic pass (ms; read after each pass). */
   intervalMs?: number | (() => number);
-  /** How long `kick()` waits before the pass, gathering further kicks (ms; default 0: at once). */
-  coalesceMs?: number;
-  /** Delay before a pass asked for while one ran, or by the pass itself (ms; default 0). */
-  againDelayMs?: number;
+  /**
+   * How long `kick()` waits before the pass, gathering further kicks (ms; default 0: at once; a
+   * function is read at each kick).
+   */
+  coalesceMs?: number | (() => number);
+  /** Delay before a pass asked for while one ran, or by the pass itself (ms; default 0; read each time). */
+  againDelayMs?: number | (() => number);
   /** Retry of a failed pass: `minMs`, doubling up to `maxMs` while passes fail. None: wait for a kick or the period. */
   backoff?: { minMs: number; maxMs: number };
 }
@@ -79,7 +82,7 @@ export class Reconciler {
       this.again = true;
       return;
     }
-    const coalesceMs = this.o.coalesceMs ?? 0;
+    const coalesceMs = read(this.o.coalesceMs);
     if (coalesceMs > 0) this.schedule(coalesceMs);
     else this.run();
   }
@@ -143,7 +146,7 @@ export class Reconciler {
     this.failed = outcome === "failed" ? this.failed + 1 : 0;
     if (this.again || outcome === "again") {
       this.again = false;
-      const delay = this.o.againDelayMs ?? 0;
+      const delay = read(this.o.againDelayMs);
       if (delay > 0) this.schedule(delay);
       else this.run();
       return;
@@ -153,9 +156,7 @@ export class Reconciler {
       this.schedule(Math.min(backoff.maxMs, backoff.minMs * 2 ** (this.failed - 1)));
       return;
     }
-    const interval = this.o.intervalMs;
-    if (this.started && interval !== undefined)
-      this.schedule(typeof interval === "number" ? interval : interval());
+    if (this.started && this.o.intervalMs !== undefined) this.schedule(read(this.o.intervalMs));
   }
 
   /** Makes the next pass run `ms` from now, unless a pass is already due sooner. */
@@ -185,4 +186,9 @@ export class Reconciler {
     }
     this.waiters = waiting;
   }
+}
+
+/** A delay option's value now (0 when unset). */
+function read(ms: number | (() => number) | undefined): number {
+  return typeof ms === "function" ? ms() : (ms ?? 0);
 }
