@@ -26,6 +26,7 @@ import type {
   ReconcileReport,
   VethSpec,
 } from "./types.js";
+import { logApplied } from "./applied-log.js";
 
 /**
  * Converts the output of `ip -json -details address show` into observed links. Link-local IPv6
@@ -160,7 +161,7 @@ export class IprouteDataplane extends IprouteAdapter implements Dataplane {
     }
     await flush();
     const applied = ops.map(describeOp);
-    for (const line of applied) this.logger.info("Data plane changed", { op: line });
+    logApplied(this.logger, "Data plane changed", applied);
     return applied;
   }
 

@@ -34,6 +34,7 @@ import { IprouteAdapter } from "./iproute-adapter.js";
 import type { ReconcileOptions, ReconcileReport } from "./types.js";
 import { CachedState } from "./cached-state.js";
 import { foldOverlayOps } from "./overlay-state.js";
+import { logApplied } from "./applied-log.js";
 
 /** Converts `ip -json -details link show type vxlan` output into observed VXLAN links. */
 export function parseVxlanLinksJson(text: string): ObservedVxlan[] {
@@ -184,7 +185,7 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
       await this.runBatches(tool, batch, renderOverlayOp, describeOverlayOp);
     }
     const applied = ops.map(describeOverlayOp);
-    for (const line of applied) this.logger.info("Overlay changed", { op: line });
+    logApplied(this.logger, "Overlay changed", applied);
     return applied;
   }
 }

@@ -25,6 +25,7 @@ import type { RoutedDataplane, RoutedNetwork } from "./routed-types.js";
 import type { ReconcileOptions, ReconcileReport } from "./types.js";
 import { CachedState, chunkOps } from "./cached-state.js";
 import { foldRoutedOps } from "./routed-state.js";
+import { logApplied } from "./applied-log.js";
 
 /** Canonical text of an address (RFC 5952 for IPv6); the text itself when it is none. */
 function canonicalIp(ip: string): string {
@@ -169,7 +170,7 @@ export class IprouteRouted extends IprouteAdapter implements RoutedDataplane {
       }
     }
     const applied = ops.map(describeRoutedOp);
-    for (const line of applied) this.logger.info("Routes changed", { op: line });
+    logApplied(this.logger, "Routes changed", applied);
     return applied;
   }
 }

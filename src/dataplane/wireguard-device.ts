@@ -41,6 +41,7 @@ import type {
   WireguardPeerState,
   WireguardSpec,
 } from "./wireguard-types.js";
+import { logApplied } from "./applied-log.js";
 
 /** Converts `ip -details -json link show` output into weave's WireGuard links. */
 export function parseWireguardLinksJson(text: string): ObservedWireguardLink[] {
@@ -200,7 +201,7 @@ export class WireguardDevice extends IprouteAdapter implements WireguardDataplan
       }
     }
     const applied = ops.map(describeWireguardOp);
-    for (const line of applied) this.logger.info("WireGuard changed", { op: line });
+    logApplied(this.logger, "WireGuard changed", applied);
     return applied;
   }
 
