@@ -11,8 +11,10 @@
  *
  * Pacing: a pass still builds the view and plans over the whole cluster (linear in its size: about
  * 40 ms at 10,000 remote containers on this project's 2-core test VM), so under a steady stream of
- * changes passes are spaced by PACE x the last pass's duration: the transports never take more
- * than 1 / (1 + PACE) of a core, and a change waits at most about (1 + PACE) x one pass.
+ * changes passes are spaced by PACE x the last change-driven pass's duration: those passes never
+ * take more than 1 / (1 + PACE) of a core, and a change waits at most about (1 + PACE) x one pass.
+ * A full pass (it reads the kernel: seconds at that size) does not set the pace: it comes at most
+ * once per interval already, and pacing by it would hold every change back by several seconds.
  */
 import type { Clock, Logger } from "../core/index.js";
 import { errorMessage, realClock, Reconciler } from "../core/index.js";
@@ -55,7 +57,7 @@ export class TransportSync {
   private readonly intervalMs: number;
   /** When the last full pass started (undefined: none yet, or the last pass failed). */
   private lastFullAt: number | undefined;
-  /** How long the last pass took (ms). */
+  /** How long the last change-driven (not full) pass took (ms): it sets the pace. */
   lastPassMs = 0;
 
   constructor(private readonly o: TransportSyncOptions) {
@@ -97,23 +99,21 @@ export class TransportSync {
   }
 
   private async run(): Promise<void> {
-    const started = this.clock.now();
-    try {
-      await this.pass();
-    } finally {
-      this.lastPassMs = this.clock.now() - started;
-    }
-  }
-
-  private async pass(): Promise<void> {
     const inputs = this.o.inputs();
     if (!inputs) return;
+    const started = this.clock.now();
+    const full = this.fullPassDue();
+    await this.pass(inputs, full);
+    if (!full) this.lastPassMs = this.clock.now() - started;
+  }
+
+  private async pass(inputs: ViewInputs, full: boolean): Promise<void> {
     const view = transportView(inputs);
     const paths = choosePaths(view.peers, this.o.paths());
     this.paths = paths;
     const tunnel = this.o.tunnel();
     const input = { view, paths: usablePaths(paths), local: this.o.local, ...(tunnel ? { tunnel } : {}) };
-    const pass = { full: this.fullPassDue() };
+    const pass = { full };
     for (const t of this.o.transports) {
       const report = await t.apply(input, pass);
       if (report.applied.length > 0) this.o.logger.debug(`${t.name} programmed`, { applied: report.applied });

@@ -53,23 +53,33 @@ export function transportView(i: ViewInputs): TransportView {
   const vniOf = new Map(i.cluster.map((n) => [n.clusterId, n.vni]));
   const peers = i.peers.filter((p) => p.name !== i.host);
   const registered = new Set(peers.map((p) => p.name));
+  // One walk over the endpoints, grouped by network: the view costs O(endpoints), not O(networks x endpoints).
+  const byNetwork = new Map<string, RemoteContainer[]>();
+  for (const ep of i.endpoints) {
+    if (ep.host === i.host || !registered.has(ep.host)) continue;
+    let remotes = byNetwork.get(ep.clusterId);
+    if (!remotes) byNetwork.set(ep.clusterId, (remotes = []));
+    remotes.push({
+      peer: ep.host,
+      mac: ep.mac,
+      ...(ep.ipv4 ? { ipv4: plain(ep.ipv4) } : {}),
+      ...(ep.ipv6 ? { ipv6: plain(ep.ipv6) } : {}),
+    });
+  }
   const networks: RemoteNetwork[] = [];
   for (const n of i.networks) {
     const clusterId = clusterIdOf(n);
     const vni = clusterId ? vniOf.get(clusterId) : undefined;
     if (!clusterId || vni === undefined) continue;
-    const remotes: RemoteContainer[] = [];
-    for (const ep of i.endpoints) {
-      if (ep.clusterId !== clusterId || ep.host === i.host || !registered.has(ep.host)) continue;
-      remotes.push({
-        peer: ep.host,
-        mac: ep.mac,
-        ...(ep.ipv4 ? { ipv4: plain(ep.ipv4) } : {}),
-        ...(ep.ipv6 ? { ipv6: plain(ep.ipv6) } : {}),
-      });
-    }
     const subnets = [...n.ipv4, ...n.ipv6].map((s) => s.Pool);
-    networks.push({ clusterId, vni, bridge: n.bridge, mtu: n.mtu, subnets, remotes });
+    networks.push({
+      clusterId,
+      vni,
+      bridge: n.bridge,
+      mtu: n.mtu,
+      subnets,
+      remotes: byNetwork.get(clusterId) ?? [],
+    });
   }
   return { self: i.host, peers, networks };
 }

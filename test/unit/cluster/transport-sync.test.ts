@@ -1,7 +1,7 @@
 /** TransportSync's loop (when it programs, retries and stops), on stepped time over FakeOverlay. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { TransportSync } from "../../../src/cluster/transport-sync.js";
+import { PACE, TransportSync } from "../../../src/cluster/transport-sync.js";
 import type { ViewInputs } from "../../../src/cluster/transport-view.js";
 import { vxlanTransport } from "../../../src/cluster/transports/vxlan.js";
 import { FakeClock } from "../../../src/core/index.js";
@@ -188,6 +188,44 @@ void describe("TransportSync", () => {
       [14_020, false],
       [16_020, false],
       [17_020, true],
+    ]);
+    await sync.close();
+  });
+
+  void it("paces change-driven passes by PACE x the last one's duration; a slow full pass does not hold changes back", async () => {
+    const fake = new FakeClock(0);
+    let spent = 0; // time the passes "took": the clock reads it on top of the fake time
+    const clock = { now: () => fake.now() + spent, setTimeout: fake.setTimeout.bind(fake) };
+    const passes: [number, boolean][] = [];
+    const sync = new TransportSync({
+      transports: [
+        {
+          name: "probe",
+          apply: async (_input, pass) => {
+            passes.push([fake.now(), pass.full]);
+            spent += pass.full ? 5_000 : 100; // a full pass reads the kernel: slow
+            return { applied: [] };
+          },
+        },
+      ],
+      local: "192.168.1.1",
+      paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
+      tunnel: () => undefined,
+      logger: captureLogger().logger,
+      clock,
+      inputs: () => INPUTS,
+    });
+    sync.start();
+    await fake.advance(0);
+    sync.kick();
+    await fake.advance(1_000);
+    assert.equal(sync.lastPassMs, 100, "the change-driven pass sets the pace, not the 5 s full one");
+    sync.kick();
+    await fake.advance(1_000);
+    assert.deepEqual(passes, [
+      [0, true],
+      [20, false], // the first change waits only the 20 ms coalescing delay
+      [1_000 + PACE * 100, false], // the next waits PACE x 100 ms
     ]);
     await sync.close();
   });
