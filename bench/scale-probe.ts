@@ -37,6 +37,7 @@ const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 const added = new Map<string, number>();
 const removed = new Map<string, number>();
 let kernelChanges = 0;
+let kernelDeletes = 0;
 
 function follow(cmd: string, args: string[], keyOf: (line: string) => string | undefined): void {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -45,8 +46,10 @@ function follow(cmd: string, args: string[], keyOf: (line: string) => string | u
     if (!key) return;
     kernelChanges++;
     const now = Date.now();
-    if (line.startsWith("Deleted")) removed.set(key, now);
-    else added.set(key, now);
+    if (line.startsWith("Deleted")) {
+      kernelDeletes++;
+      removed.set(key, now);
+    } else added.set(key, now);
   });
   process.on("exit", () => child.kill());
 }
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
   } else resolver.setServers([process.argv[3] ?? "127.0.0.1"]);
   const pending = new Set<Expectation>();
   createInterface({ input: process.stdin }).on("line", (line) => {
-    if (line === "count") out({ count: kernelChanges });
+    if (line === "count") out({ count: kernelChanges, deletes: kernelDeletes });
     else pending.add(JSON.parse(line) as Expectation);
   });
   for (;;) {

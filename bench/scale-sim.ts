@@ -65,6 +65,8 @@ interface SimHost {
   /** Per network: the block's base (third and fourth octets counted from the subnet). */
   blocks: Map<string, { clusterId: string; base: number; used: number }>;
   renewing: boolean;
+  /** When its lease was last renewed (or granted). */
+  renewedAt: number;
 }
 
 interface Net {
@@ -152,7 +154,15 @@ async function addHost(index: number, nets: Net[]): Promise<SimHost> {
   const name = `sim${index}`;
   const lease = await store.grantLease(TTL_S);
   const address = ipOf(ipNum("10.250.0.0") + index + 1);
-  const h: SimHost = { name, lease, address, containers: new Map(), blocks: new Map(), renewing: true };
+  const h: SimHost = {
+    name,
+    lease,
+    address,
+    containers: new Map(),
+    blocks: new Map(),
+    renewing: true,
+    renewedAt: Date.now(),
+  };
   const peer: PeerRecord = {
     name,
     address,
@@ -202,15 +212,17 @@ function go(): Promise<void> {
 }
 
 function renewLoop(hosts: Map<string, SimHost>): NodeJS.Timeout {
-  let cursor = 0;
-  // Every host once per RENEW_MS, spread evenly over the interval.
+  // Each tick renews the hosts whose last renewal is RENEW_MS old: every live host once per
+  // RENEW_MS, spread over the interval as the hosts were granted.
   const tickMs = 100;
   return setInterval(() => {
-    const list = [...hosts.values()].filter((h) => h.renewing);
-    const n = Math.ceil((list.length * tickMs) / RENEW_MS);
-    for (let i = 0; i < n && list.length > 0; i++) {
-      const h = list[cursor++ % list.length] as SimHost;
-      void store.keepAlive(h.lease).catch(() => undefined);
+    const now = Date.now();
+    for (const h of hosts.values()) {
+      if (!h.renewing || now - h.renewedAt < RENEW_MS) continue;
+      h.renewedAt = now;
+      void store.keepAlive(h.lease).catch((err: unknown) => {
+        process.stderr.write(`scale-sim: renewing ${h.name}'s lease failed: ${String(err)}\n`);
+      });
     }
   }, tickMs);
 }
@@ -238,6 +250,8 @@ async function main(): Promise<void> {
   await go();
   const changes = await churn(hosts, nets, () => index++);
   emit({ kind: "done", t: Date.now(), changes, writes });
+  // The hosts stay alive (renewed) until the orchestrator closes stdin: it still measures a restart.
+  await new Promise((resolve) => process.stdin.once("end", resolve));
   clearInterval(renew);
 }
 

@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     },
   );
   const report = await drive(host, sim, kernel, dns, etcd.url);
+  sim.stdin.end();
   for (const c of [kernel.child, dns.child, sim]) c.kill();
   await destroyAll();
   console.log(report.join("\n"));
@@ -143,6 +144,8 @@ interface Tally {
   kernel: number[];
   dns: number[];
   lost: number;
+  /** Endpoints the churn added or removed (a host joining or dying counts all of its containers). */
+  endpoints: number;
 }
 
 /** Runs the phases (populate, converge, churn, restart) and returns the report's lines. */
@@ -196,7 +199,9 @@ async function drive(
     `  daemon + DNS workers (${after.pids} processes): RSS ${mb(after.rss)} MB after the churn (${mb(before.rss)} MB before)`,
     `  CPU during the churn: ${((100 * cpuS) / seconds).toFixed(1)} % of one core, ${((1000 * cpuS) / Math.max(1, changes)).toFixed(1)} ms per change`,
     `  etcd -> host: ${Math.round((after.rx - before.rx) / seconds)} bytes/s received on the underlay during the churn`,
-    `  kernel changes: ${changesAfter - changesBefore} FDB/neighbour events for ${changes} cluster changes`,
+    `  kernel changes: ${changesAfter.count - changesBefore.count} FDB/neighbour events ` +
+      `(${changesAfter.deletes - changesBefore.deletes} deletions) for ${changes} cluster changes ` +
+      `(${tally.endpoints} endpoints added or removed)`,
   );
   lines.push(await restart(host, etcdUrl));
   return lines;
@@ -212,9 +217,12 @@ async function churn(
   let seen = 0;
   const kernelIds: number[] = [];
   const dnsIds: number[] = [];
+  let endpoints = 0;
   const handle = (e: SimEvent) => {
+    if (e.kind === "die") endpoints += e.containers.length;
     const cs = e.kind === "add" || e.kind === "remove" ? [e.c] : e.kind === "join" ? e.containers : [];
     if (cs.length === 0) return;
+    endpoints += cs.length;
     const present = e.kind !== "remove";
     kernelIds.push(++id);
     kernel.expect({ id, t: e.t, present, macs: cs.map((c) => c.mac), ips: cs.map((c) => c.ip) });
@@ -243,12 +251,17 @@ async function churn(
     kernel: k.filter((v) => v >= 0),
     dns: d.filter((v) => v >= 0),
     lost: [...k, ...d].filter((v) => v < 0).length,
+    endpoints,
   };
 }
 
-async function kernelCount(kernel: Probe): Promise<number> {
-  const got = new Promise<number>((resolve) =>
-    kernel.lines((v) => typeof v["count"] === "number" && resolve(v["count"])),
+async function kernelCount(kernel: Probe): Promise<{ count: number; deletes: number }> {
+  const got = new Promise<{ count: number; deletes: number }>((resolve) =>
+    kernel.lines(
+      (v) =>
+        typeof v["count"] === "number" &&
+        resolve({ count: v["count"], deletes: typeof v["deletes"] === "number" ? v["deletes"] : 0 }),
+    ),
   );
   kernel.child.stdin!.write("count\n");
   return got;
