@@ -1,8 +1,11 @@
 /**
  * A throwaway etcd (Debian's etcd-server) on loopback for the integration tests: its own random
- * ports and data directory, stopped by its PID.
+ * ports and data directory, stopped by its PID. It can be killed and started again on the same ports
+ * and data directory (keys and leases persist), as an etcd restart.
  */
+import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +22,12 @@ export function etcdMissing(): string | undefined {
 
 export interface TestEtcd {
   endpoint: string;
+  /** Kills etcd (if running) and removes its data directory. */
   stop(): void;
+  /** Stops etcd (SIGTERM) and resolves once it has exited; the data directory stays. */
+  kill(): Promise<void>;
+  /** Starts etcd again on the same ports and data directory; resolves once it answers (10 s). */
+  start(): Promise<void>;
 }
 
 /** Starts etcd and resolves once it answers (rejects after 10 s). */
@@ -28,29 +36,45 @@ export async function startEtcd(): Promise<TestEtcd> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const endpoint = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${port + 1}`;
-  const etcd = spawn(
-    "etcd",
-    [
-      ...["--data-dir", join(dir, "data")],
-      ...["--listen-client-urls", endpoint, "--advertise-client-urls", endpoint],
-      ...["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer],
-      ...["--initial-cluster", `default=${peer}`],
-    ],
-    { stdio: "ignore" },
-  );
+  const args = [
+    ...["--data-dir", join(dir, "data")],
+    ...["--listen-client-urls", endpoint, "--advertise-client-urls", endpoint],
+    ...["--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer],
+    ...["--initial-cluster", `default=${peer}`],
+  ];
+  let etcd: ChildProcess | undefined;
+  const running = (p: ChildProcess | undefined): p is ChildProcess =>
+    p?.pid !== undefined && p.exitCode === null && p.signalCode === null;
+  const kill = async () => {
+    const p = etcd;
+    if (!running(p) || p.pid === undefined) return;
+    const exited = once(p, "exit");
+    process.kill(p.pid, "SIGTERM");
+    await exited;
+  };
   const stop = () => {
-    if (etcd.pid && etcd.exitCode === null) process.kill(etcd.pid, "SIGTERM");
+    if (running(etcd) && etcd.pid !== undefined) process.kill(etcd.pid, "SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   };
-  const probe = new EtcdStore({ endpoints: [endpoint], timeoutMs: 500 });
-  for (let i = 0; i < 100; i++) {
-    try {
-      await probe.get("/probe");
-      return { endpoint, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
+  const start = async () => {
+    if (running(etcd)) throw new Error("etcd is already running");
+    etcd = spawn("etcd", args, { stdio: "ignore" });
+    const probe = new EtcdStore({ endpoints: [endpoint], timeoutMs: 500 });
+    for (let i = 0; i < 100; i++) {
+      try {
+        await probe.get("/probe");
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
+    throw new Error("etcd did not start");
+  };
+  try {
+    await start();
+  } catch (err) {
+    stop();
+    throw err;
   }
-  stop();
-  throw new Error("etcd did not start");
+  return { endpoint, stop, kill, start };
 }
