@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { PACE, TransportSync } from "../../../src/cluster/transport-sync.js";
 import type { ViewInputs } from "../../../src/cluster/transport-view.js";
 import { vxlanTransport } from "../../../src/cluster/transports/vxlan.js";
-import { FakeClock } from "../../../src/core/index.js";
+import { type Clock, FakeClock } from "../../../src/core/index.js";
 import { FakeOverlay, OVERLAY_READS } from "../../../src/dataplane/index.js";
 import { captureLogger, clusterNetwork, localNetwork } from "./kit.js";
 
@@ -40,6 +40,27 @@ function setup() {
     inputs: () => h.inputs,
   });
   return { ...h, sync, set: (i: ViewInputs | undefined) => (h.inputs = i) };
+}
+
+/** A TransportSync over one transport that calls `seen` with each pass (and programs nothing). */
+function probeSync(clock: Clock, seen: (pass: { full: boolean }) => void): TransportSync {
+  return new TransportSync({
+    transports: [
+      {
+        name: "probe",
+        apply: async (_input, pass) => {
+          seen(pass);
+          return { applied: [] };
+        },
+      },
+    ],
+    local: "192.168.1.1",
+    paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
+    tunnel: () => undefined,
+    logger: captureLogger().logger,
+    clock,
+    inputs: () => INPUTS,
+  });
 }
 
 void describe("TransportSync", () => {
@@ -145,26 +166,12 @@ void describe("TransportSync", () => {
     const clock = new FakeClock(0);
     const fulls: [number, boolean][] = [];
     let fail = false;
-    const sync = new TransportSync({
-      transports: [
-        {
-          name: "probe",
-          apply: async (_input, pass) => {
-            fulls.push([clock.now(), pass.full]);
-            if (fail) {
-              fail = false;
-              throw new Error("boom");
-            }
-            return { applied: [] };
-          },
-        },
-      ],
-      local: "192.168.1.1",
-      paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
-      tunnel: () => undefined,
-      logger: captureLogger().logger,
-      clock,
-      inputs: () => INPUTS,
+    const sync = probeSync(clock, (pass) => {
+      fulls.push([clock.now(), pass.full]);
+      if (fail) {
+        fail = false;
+        throw new Error("boom");
+      }
     });
     sync.start();
     await clock.advance(0);
@@ -197,23 +204,9 @@ void describe("TransportSync", () => {
     let spent = 0; // time the passes "took": the clock reads it on top of the fake time
     const clock = { now: () => fake.now() + spent, setTimeout: fake.setTimeout.bind(fake) };
     const passes: [number, boolean][] = [];
-    const sync = new TransportSync({
-      transports: [
-        {
-          name: "probe",
-          apply: async (_input, pass) => {
-            passes.push([fake.now(), pass.full]);
-            spent += pass.full ? 5_000 : 100; // a full pass reads the kernel: slow
-            return { applied: [] };
-          },
-        },
-      ],
-      local: "192.168.1.1",
-      paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
-      tunnel: () => undefined,
-      logger: captureLogger().logger,
-      clock,
-      inputs: () => INPUTS,
+    const sync = probeSync(clock, (pass) => {
+      passes.push([fake.now(), pass.full]);
+      spent += pass.full ? 5_000 : 100; // a full pass reads the kernel: slow
     });
     sync.start();
     await fake.advance(0);
