@@ -8,24 +8,17 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  Cluster,
   dnsKey,
   endpointKey,
   endpointPrefix,
-  networkKey,
   parsePeer,
   parsePublishedEndpoint,
   peerKey,
-  poolKey,
-  vniKey,
 } from "../../src/cluster/index.js";
-import { silentLogger } from "../../src/core/index.js";
 import { Zone } from "../../src/dns/index.js";
 import type { FakeOverlay } from "../../src/dataplane/index.js";
-import { FakeDocker } from "../../src/docker/index.js";
-import { IpamService, parsePrefix } from "../../src/ipam/index.js";
-import { EtcdStore, openSqliteState } from "../../src/store/index.js";
-import { fakeTransports } from "../helpers/transport-fakes.js";
+import { EtcdStore } from "../../src/store/index.js";
+import { localEndpoint, publishNetwork, testCluster } from "../helpers/cluster.js";
 import type { TestEtcd } from "./helpers/etcd.js";
 import { etcdMissing, startEtcd } from "./helpers/etcd.js";
 
@@ -91,57 +84,14 @@ async function inParallel<T>(items: T[], width: number, f: (item: T) => Promise<
 
 /** Host a: the real Cluster over an EtcdStore, with one local endpoint of its own. */
 function hostA(endpoint: string) {
-  const state = openSqliteState(":memory:");
-  state.putNetwork({
-    id: "net-a",
-    bridge: "weave",
-    mtu: 1350,
-    internal: false,
-    ipv4: [{ Pool: "10.32.0.0/12", Gateway: "10.32.0.1/12" }],
-    ipv6: [],
-    options: { "weave.cluster.id": CID },
-    createdAt: Date.now(),
-  });
-  state.putEndpoint({
-    id: "a".repeat(64),
-    networkId: "net-a",
-    hostIf: "vwaaaaaaaaaaa",
-    peerIf: "vwpaaaaaaaaaa",
-    mac: A_MAC,
-    ipv4: "10.32.0.2/12",
-    ipv6: null,
-    sandboxKey: null,
-    createdAt: Date.now(),
-  });
-  const ipam = new IpamService(
-    state,
-    {
-      range: parsePrefix("10.32.0.0/12"),
-      subnetBits: 12,
-      rangeV6: parsePrefix("fd00::/48"),
-      subnetBitsV6: 64,
-      replayWindowMs: 1_000,
-    },
-    () => Date.now(),
-  );
-  const { overlay, transports, transport, containerMtu } = fakeTransports();
   const zone = new Zone({ domain: "weave.local." });
-  const cluster = new Cluster({
+  const { cluster, overlay } = testCluster({
     store: new EtcdStore({ endpoints: [endpoint], timeoutMs: 1_000, watchCheckMs: 1_000 }),
     storeUrl: endpoint,
-    state,
-    docker: new FakeDocker(),
-    ipam,
-    transports,
-    transport,
-    containerMtu,
-    logger: silentLogger,
-    now: () => Date.now(),
-    name: "a",
-    advertiseAddr: "192.168.1.1",
-    vxlanPort: 4789,
-    driverName: "weave",
-    defaultNetwork: "",
+    clusterId: CID,
+    bits: 12,
+    createdAt: Date.now(),
+    endpoints: [localEndpoint("a", "10.32.0.2/12", Date.now())],
     dnsZone: zone,
   });
   return { cluster, overlay, zone };
@@ -177,16 +127,7 @@ void describe(
     void it("programs every endpoint and name of 100 hosts", async () => {
       assert.ok(etcd && writer);
       const store = writer;
-      await store.put(
-        poolKey("10.32.0.0/12"),
-        JSON.stringify({ clusterId: CID, host: "a", createdAt: Date.now() }),
-      );
-      await store.put(vniKey(4096), CID);
-      const network = {
-        ...{ clusterId: CID, name: "weave", vni: 4096, ipv6: [], internal: false, options: {} },
-        ...{ ipv4: [{ pool: "10.32.0.0/12", gateway: "10.32.0.1" }], host: "a", createdAt: Date.now() },
-      };
-      await store.put(networkKey("weave"), JSON.stringify(network));
+      await publishNetwork(store, CID, { bits: 12, gateway: "10.32.0.1", createdAt: Date.now() });
       a = hostA(etcd.endpoint);
       a.cluster.start();
 

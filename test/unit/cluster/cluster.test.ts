@@ -5,14 +5,10 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Cluster, networkKey, peerKey, poolKey, vniKey } from "../../../src/cluster/index.js";
-import { silentLogger } from "../../../src/core/index.js";
-import { fakeTransports } from "../../helpers/transport-fakes.js";
+import { peerKey } from "../../../src/cluster/index.js";
 import { Zone } from "../../../src/dns/index.js";
-import { FakeDocker } from "../../../src/docker/index.js";
-import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
-import type { LocalState } from "../../../src/store/index.js";
-import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
+import { MemoryClusterStore } from "../../../src/store/index.js";
+import { localEndpoint, publishNetwork, testCluster } from "../../helpers/cluster.js";
 
 const CID = "00000000000000c1";
 
@@ -24,66 +20,19 @@ async function eventually(what: string, check: () => boolean, ms = 3_000): Promi
   }
 }
 
-function member(name: string, address: string, store: MemoryClusterStore) {
-  const state: LocalState = openSqliteState(":memory:");
-  state.putNetwork({
-    id: `net-${name}`,
-    bridge: "weave",
-    mtu: 1350,
-    internal: false,
-    ipv4: [{ Pool: "10.32.0.0/24", Gateway: "10.32.0.1/24" }],
-    ipv6: [],
-    options: { "weave.cluster.id": CID },
-    createdAt: Date.now(),
-  });
-  const ipam = new IpamService(
-    state,
-    {
-      range: parsePrefix("10.32.0.0/12"),
-      subnetBits: 24,
-      rangeV6: parsePrefix("fd00::/48"),
-      subnetBitsV6: 64,
-      replayWindowMs: 1_000,
-    },
-    () => Date.now(),
-  );
-  const { overlay, transports, transport, containerMtu } = fakeTransports();
+function member(name: string, advertiseAddr: string, store: MemoryClusterStore) {
   const zone = new Zone({ domain: "weave.local." });
-  const docker = new FakeDocker();
-  const cluster = new Cluster({
-    store,
-    storeUrl: "etcd://test",
-    state,
-    docker,
-    ipam,
-    transports,
-    transport,
-    containerMtu,
-    logger: silentLogger,
-    now: () => Date.now(),
+  const createdAt = Date.now();
+  return {
     name,
-    advertiseAddr: address,
-    vxlanPort: 4789,
-    driverName: "weave",
-    defaultNetwork: "",
-    dnsZone: zone,
-  });
-  return { name, state, overlay, zone, cluster };
+    zone,
+    ...testCluster({ store, clusterId: CID, name, advertiseAddr, createdAt, dnsZone: zone }),
+  };
 }
 
 void describe("Cluster (two hosts, in-memory store)", () => {
   const store = new MemoryClusterStore();
-  const record = {
-    clusterId: CID,
-    name: "weave",
-    vni: 4096,
-    ipv4: [{ pool: "10.32.0.0/24", gateway: "10.32.0.1" }],
-    ipv6: [],
-    internal: false,
-    options: {},
-    host: "a",
-    createdAt: Date.now(),
-  };
+  const createdAt = Date.now();
   const a = member("a", "192.168.1.1", store);
   const b = member("b", "192.168.1.2", store);
   after(async () => {
@@ -92,12 +41,7 @@ void describe("Cluster (two hosts, in-memory store)", () => {
   });
 
   void it("registers both hosts and programs each one's overlay with the other's endpoints", async () => {
-    await store.put(
-      poolKey("10.32.0.0/24"),
-      JSON.stringify({ clusterId: CID, host: "a", createdAt: Date.now() }),
-    );
-    await store.put(vniKey(4096), CID);
-    await store.put(networkKey("weave"), JSON.stringify(record));
+    await publishNetwork(store, CID, { gateway: "10.32.0.1", createdAt });
     a.cluster.start();
     b.cluster.start();
     await eventually(
@@ -106,17 +50,7 @@ void describe("Cluster (two hosts, in-memory store)", () => {
     );
     assert.ok(await store.get(peerKey("b")));
 
-    const endpoint = {
-      id: "e".repeat(64),
-      networkId: "net-a",
-      hostIf: "vweeeeeeeeeee",
-      peerIf: "vwpeeeeeeeeee",
-      mac: "02:42:0a:20:00:02",
-      ipv4: "10.32.0.2/24",
-      ipv6: null,
-      sandboxKey: null,
-      createdAt: Date.now(),
-    };
+    const endpoint = localEndpoint("e", "10.32.0.2/24", Date.now());
     a.state.putEndpoint(endpoint);
     a.cluster.driverEvent({ kind: "endpoint-added", endpoint });
     await eventually("b has a's endpoint", () =>

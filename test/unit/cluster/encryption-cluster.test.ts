@@ -7,55 +7,29 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { ClusterStatus } from "../../../src/cluster/index.js";
-import {
-  Cluster,
-  derivePresharedKey,
-  networkKey,
-  poolKey,
-  tunnelAddress,
-  vniKey,
-  wireguardDeviceName,
-} from "../../../src/cluster/index.js";
-import { silentLogger } from "../../../src/core/index.js";
-import { FakeDocker } from "../../../src/docker/index.js";
-import { IpamService, parsePrefix } from "../../../src/ipam/index.js";
-import { MemoryClusterStore, openSqliteState } from "../../../src/store/index.js";
-import { fakeTransports } from "../../helpers/transport-fakes.js";
+import { derivePresharedKey, tunnelAddress, wireguardDeviceName } from "../../../src/cluster/index.js";
+import { MemoryClusterStore } from "../../../src/store/index.js";
+import { publishNetwork, testCluster } from "../../helpers/cluster.js";
 import { until } from "../../helpers/wait.js";
-import { clusterNetwork, localNetwork } from "./kit.js";
 
 const CID = "00000000000000e1";
 
-function member(name: string, address: string, store: MemoryClusterStore, presharedKey?: string) {
-  const state = openSqliteState(":memory:");
-  state.putNetwork(localNetwork(`net-${name}`, CID));
-  const range = { range: parsePrefix("10.32.0.0/12"), subnetBits: 24, rangeV6: parsePrefix("fd00::/48") };
-  const ipam = new IpamService(state, { ...range, subnetBitsV6: 64, replayWindowMs: 1_000 }, Date.now);
-  const t = fakeTransports({
-    mode: "auto",
+function member(name: string, advertiseAddr: string, store: MemoryClusterStore, presharedKey?: string) {
+  const transports = {
+    mode: "auto" as const,
     attached: ["192.168.1.0/24"],
     ...(presharedKey !== undefined ? { encryption: { presharedKey, name } } : {}),
-  });
-  const cluster = new Cluster({
+  };
+  const h = testCluster({
     store,
-    storeUrl: "etcd://test",
-    state,
-    docker: new FakeDocker(),
-    ipam,
-    transports: t.transports,
-    transport: t.transport,
-    encryption: t.encryption,
-    containerMtu: 1270,
-    logger: silentLogger,
-    now: Date.now,
+    clusterId: CID,
     name,
-    advertiseAddr: address,
-    vxlanPort: 4789,
-    driverName: "weave",
-    defaultNetwork: "",
+    advertiseAddr,
+    transports,
+    containerMtu: 1270,
     intervalMs: 500,
   });
-  return { name, state, ...t, cluster };
+  return { name, ...h };
 }
 
 const peerOf = (s: ClusterStatus, name: string) => s.peers.find((p) => p.name === name);
@@ -75,9 +49,7 @@ void describe("encryption between hosts (Cluster over an in-memory store)", asyn
   });
 
   void it("makes hosts with the same password WireGuard peers, and refuses the others", async () => {
-    await store.put(poolKey("10.32.0.0/24"), JSON.stringify({ clusterId: CID, host: "a", createdAt: 0 }));
-    await store.put(vniKey(4096), CID);
-    await store.put(networkKey("weave"), JSON.stringify(clusterNetwork(CID, 4096)));
+    await publishNetwork(store, CID);
     const ep = (m: typeof a, ip: string, mac: string) =>
       m.state.putEndpoint({
         id: `${m.name}`.repeat(64),

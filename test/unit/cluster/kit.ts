@@ -1,18 +1,10 @@
 /**
- * Test helpers for the cluster parts: a store that can be cut off, a logger that keeps its lines,
- * and the records of one cluster network.
+ * Test helpers for the cluster parts: a store that can be cut off and a logger that keeps its lines
+ * (the records of one cluster network are in test/helpers/cluster.ts).
  */
-import type { ClusterNetwork } from "../../../src/cluster/index.js";
 import type { Logger, LogLevel } from "../../../src/core/index.js";
 import { createLogger, WeaveError } from "../../../src/core/index.js";
-import type {
-  ClusterStore,
-  KeyValue,
-  NetworkRecord,
-  PutOptions,
-  Watch,
-  WatchEvent,
-} from "../../../src/store/index.js";
+import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "../../../src/store/index.js";
 import type { MemoryClusterStore } from "../../../src/store/index.js";
 
 /**
@@ -121,34 +113,4 @@ export function captureLogger(): {
   const logger = createLogger({ level: "debug", sink: (line) => lines.push(JSON.parse(line) as LogLine) });
   const messages = (level?: LogLevel) => lines.filter((l) => !level || l.level === level).map((l) => l.msg);
   return { logger, lines, messages };
-}
-
-/** The cluster's record of network "weave" (10.32.0.0/24), created by host "a". */
-export function clusterNetwork(clusterId: string, vni: number): ClusterNetwork {
-  const subnet = { pool: "10.32.0.0/24" };
-  return {
-    clusterId,
-    name: "weave",
-    vni,
-    ipv4: [subnet],
-    ipv6: [],
-    internal: false,
-    options: {},
-    host: "a",
-    createdAt: 0,
-  };
-}
-
-/** This host's copy of that network (bridge "weave", MTU 1350), bound to it by weave.cluster.id. */
-export function localNetwork(id: string, clusterId: string): NetworkRecord {
-  return {
-    id,
-    bridge: "weave",
-    mtu: 1350,
-    internal: false,
-    ipv4: [{ Pool: "10.32.0.0/24", Gateway: "10.32.0.1/24" }],
-    ipv6: [],
-    options: { "weave.cluster.id": clusterId },
-    createdAt: 0,
-  };
 }

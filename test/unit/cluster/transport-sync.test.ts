@@ -6,7 +6,8 @@ import type { ViewInputs } from "../../../src/cluster/transport-view.js";
 import { vxlanTransport } from "../../../src/cluster/transports/vxlan.js";
 import { type Clock, FakeClock } from "../../../src/core/index.js";
 import { FakeOverlay, OVERLAY_READS } from "../../../src/dataplane/index.js";
-import { captureLogger, clusterNetwork, localNetwork } from "./kit.js";
+import { clusterNetwork, localNetwork } from "../../helpers/cluster.js";
+import { captureLogger } from "./kit.js";
 
 const CID = "00000000000000c1";
 
