@@ -277,8 +277,16 @@ async function sample(host: Host): Promise<Usage & { rx: number; at: number }> {
   return { ...usage, rx: await rxBytes(host.name, host.links[0]?.ifname ?? ""), at: Date.now() };
 }
 
-/** Stops weave, removes its VXLAN devices, launches it again: time until the FDB is whole again. */
+/** How long a simulated host that died keeps its records (its lease's TTL, scale-sim.ts), plus a margin. */
+const DEAD_RECORDS_MS = 17_000;
+
+/**
+ * Stops weave, removes its VXLAN devices, launches it again: time until the FDB is whole again.
+ * Waits first for the records of the hosts that died in the churn to expire, so that the entries
+ * counted before the restart are the ones that should be there after it.
+ */
 async function restart(host: Host, etcdUrl: string): Promise<string> {
+  await sleep(DEAD_RECORDS_MS);
   const want = (await kernelEntries(host.name)).fdb;
   const stopped = await host.weave(["stop"], { timeoutMs: 60_000 });
   if (stopped.code !== 0) return `  restart: weave stop failed: ${stopped.stderr.trim()}`;
@@ -291,7 +299,9 @@ async function restart(host: Host, etcdUrl: string): Promise<string> {
   const launched = await host.weave(launchArgs(host, etcdUrl), { timeoutMs: 120_000 });
   if (launched.code !== 0) return `  restart: weave launch failed: ${launched.stderr.trim()}`;
   const launchMs = Date.now() - t0;
-  const ms = launchMs + (await untilEntries(host, want, 600_000));
+  const waited = await untilEntries(host, want, 120_000).catch((err: unknown) => String(err));
+  if (typeof waited === "string") return `  restart: ${waited}`;
+  const ms = launchMs + waited;
   const after = await sample(host);
   return (
     `  restart with the cluster present: launch returned in ${launchMs} ms, all ${want} FDB entries programmed ` +

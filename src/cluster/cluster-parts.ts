@@ -184,9 +184,13 @@ function transportSync(o: ClusterOptions, view: ClusterView): TransportSync {
             networks: o.state.listNetworks(),
             cluster: view.networks(),
             peers: view.peers(),
-            endpoints: view.endpoints(),
+            // Read on whole passes only: a slice pass looks up the endpoints that changed.
+            get endpoints() {
+              return view.endpoints();
+            },
           }
         : undefined,
+    endpoint: (key) => view.endpoint(key),
   });
 }
 

@@ -221,7 +221,7 @@ export class Cluster implements ClusterPort {
     switch (mirror) {
       case "peers":
         this.p.peers.changed(this.p.view.peers());
-        this.p.transportSync.kick();
+        this.p.transportSync.peersChanged();
         return;
       case "pools":
         this.kickNetworks();
@@ -231,7 +231,7 @@ export class Cluster implements ClusterPort {
         this.p.transportSync.kick();
         return;
       case "endpoints":
-        this.p.transportSync.kick();
+        this.p.transportSync.endpointChanged(change);
         return;
       case "dns":
         this.p.dnsReplica?.changed(change);

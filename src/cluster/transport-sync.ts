@@ -3,32 +3,52 @@
  * transport-neutral view, chooses the path to each peer, and runs every transport in order (the
  * WireGuard layer first: the others send into it). Containers of peers whose registration is gone
  * (lease expired) are left out, so their entries disappear everywhere within a second of the
- * expiry. Changes are coalesced (a burst of watch events costs one pass) and a full pass also runs
- * periodically, which repairs what was removed behind weave's back: only a full pass has the
- * transports read the kernel's state; a pass a change asked for plans against what they remember
- * (TransportPass), so that it costs work proportional to the change. The paths of the last pass are
+ * expiry. Changes are coalesced (a burst of watch events costs one pass) and a whole pass also runs
+ * periodically, which repairs what was removed behind weave's back. The paths of the last pass are
  * kept for `weave status peers` and the metrics.
  *
- * Pacing: a pass still builds the view and plans over the whole cluster (linear in its size: about
- * 40 ms at 10,000 remote containers on this project's 2-core test VM), so under a steady stream of
- * changes passes are spaced by PACE x the last change-driven pass's duration: those passes never
- * take more than 1 / (1 + PACE) of a core, and a change waits at most about (1 + PACE) x one pass.
- * A full pass (it reads the kernel: seconds at that size) does not set the pace: it comes at most
- * once per interval already, and pacing by it would hold every change back by several seconds.
+ * Work proportional to the change: a pass that containers' or peers' changes asked for is a slice
+ * pass (TransportSlice): the endpoints that changed are looked up by key (RemoteIndex keeps the
+ * cluster's endpoints by key, MAC, address and host), the view holds only the containers they
+ * touch, and the transports plan and fold only those entries against the state they remember. A
+ * whole pass (the view over every endpoint) runs the first time, after a failure, when a network,
+ * the tunnel or a routed path is involved, and at least every interval; only the periodic one has
+ * the transports read the kernel (full). Reading the kernel costs seconds at 100,000 entries, so
+ * full passes are spaced by at least FULL_PACE x the last one's duration (at most 1 / FULL_PACE of
+ * a core).
+ *
+ * Pacing: change-driven passes are spaced by PACE x the last one's duration, so that under a
+ * steady stream of changes whole ones never take more than 1 / (1 + PACE) of a core. After a slice
+ * pass the pause is at most SLICE_PACE_MAX_MS: a slice costs in proportion to the changes it
+ * carries, so a big one (a host with 100 containers joined) must not hold the next changes back
+ * for seconds; the pause still gathers a steady stream into few passes (each costs its processes).
  */
 import type { Clock, Logger } from "../core/index.js";
 import { errorMessage, realClock, Reconciler } from "../core/index.js";
+import type { MirrorChange } from "./mirror.js";
 import type { PathOptions, PeerPath } from "./paths.js";
 import { choosePaths, usablePaths } from "./paths.js";
-import type { ViewInputs } from "./transport-view.js";
-import { transportView } from "./transport-view.js";
-import type { TunnelSelf, Transport } from "./transports/transport.js";
+import type { PeerRecord } from "./records.js";
+import { endpointTags, RemoteIndex } from "./remote-index.js";
+import type { RemoteContainer, ViewInputs } from "./transport-view.js";
+import { localNetworks, remoteContainer, transportView } from "./transport-view.js";
+import type {
+  TransportInput,
+  TransportPass,
+  TransportSlice,
+  TunnelSelf,
+  Transport,
+} from "./transports/transport.js";
+import type { RemoteEndpointView } from "./view.js";
 
 export interface TransportSyncOptions {
   /** In order: the first runs first. */
   transports: readonly Transport[];
-  /** The cluster's records, undefined until the view is synced. */
+  /** The cluster's records, undefined until the view is synced. Its `endpoints` are read only on
+   * whole passes (the daemon gives a getter). */
   inputs: () => ViewInputs | undefined;
+  /** One endpoint by its store key. Without it every pass is a whole one. */
+  endpoint?: (key: string) => RemoteEndpointView | undefined;
   /** This host's underlay address. */
   local: string;
   paths: () => PathOptions;
@@ -45,6 +65,31 @@ export interface TransportSyncOptions {
 const RETRY_MS = 1_000;
 /** The pause after a pass, in multiples of its duration (see Pacing above). */
 export const PACE = 3;
+/** The longest pause after a slice pass (ms). */
+export const SLICE_PACE_MAX_MS = 300;
+/** The least spacing of full passes, in multiples of the last one's duration. */
+export const FULL_PACE = 20;
+
+/** What changed since the last pass. */
+interface Dirty {
+  /** Something only a whole pass handles (a network, the key, a reset of the endpoints). */
+  all: boolean;
+  peers: boolean;
+  /** The store keys of the endpoints that changed. */
+  endpoints: Set<string>;
+}
+
+/** What the last pass programmed, that a slice pass starts from. */
+interface LastPass {
+  peers: PeerRecord[];
+  paths: PeerPath[];
+  /** Each peer's record and path, as text. */
+  signatures: Map<string, string>;
+  tunnel: string;
+  networks: string;
+}
+
+const dirtyAll = (): Dirty => ({ all: true, peers: true, endpoints: new Set() });
 
 export class TransportSync {
   private readonly loop: Reconciler;
@@ -59,6 +104,15 @@ export class TransportSync {
   private lastFullAt: number | undefined;
   /** How long the last change-driven (not full) pass took (ms): it sets the pace. */
   lastPassMs = 0;
+  /** True when the last change-driven pass was a slice. */
+  private lastPassSliced = false;
+  /** How long the last full pass took (ms): it spaces full passes. */
+  lastFullMs = 0;
+  /** How many passes were slices (tests, metrics). */
+  slicePasses = 0;
+  private dirty: Dirty = dirtyAll();
+  private last: LastPass | undefined;
+  private readonly index = new RemoteIndex();
 
   constructor(private readonly o: TransportSyncOptions) {
     this.clock = o.clock ?? realClock;
@@ -69,10 +123,11 @@ export class TransportSync {
         this.lastError = errorMessage(err);
         this.programmed = false;
         this.lastFullAt = undefined;
+        this.last = undefined;
         o.logger.warning("programming the transports failed; retrying", { error: this.lastError });
       },
-      coalesceMs: () => Math.max(o.coalesceMs ?? 20, PACE * this.lastPassMs),
-      againDelayMs: () => PACE * this.lastPassMs,
+      coalesceMs: () => Math.max(o.coalesceMs ?? 20, this.paceMs()),
+      againDelayMs: () => this.paceMs(),
       intervalMs: this.intervalMs,
       backoff: { minMs: RETRY_MS, maxMs: RETRY_MS },
       clock: o.clock,
@@ -88,8 +143,22 @@ export class TransportSync {
     return this.loop.close();
   }
 
-  /** Schedules a pass (coalescing changes that come in a burst). */
+  /** Schedules a whole pass (coalescing changes that come in a burst). */
   kick(): void {
+    this.dirty.all = true;
+    this.loop.kick();
+  }
+
+  /** The peers changed: schedules a pass over the peers that did. */
+  peersChanged(): void {
+    this.dirty.peers = true;
+    this.loop.kick();
+  }
+
+  /** An endpoint changed (a watch event), or all of them did (a listing: undefined or reset). */
+  endpointChanged(change?: MirrorChange): void {
+    if (change?.kind === "key") this.dirty.endpoints.add(change.key);
+    else this.dirty.all = true;
     this.loop.kick();
   }
 
@@ -103,21 +172,132 @@ export class TransportSync {
     if (!inputs) return;
     const started = this.clock.now();
     const full = this.fullPassDue();
-    await this.pass(inputs, full);
-    if (!full) this.lastPassMs = this.clock.now() - started;
+    const dirty = this.dirty;
+    this.dirty = { all: false, peers: false, endpoints: new Set() };
+    const sliced = !full && !dirty.all && (await this.slicePass(inputs, dirty));
+    if (!sliced) await this.wholePass(inputs, full);
+    if (full) this.lastFullMs = this.clock.now() - started;
+    else {
+      this.lastPassMs = this.clock.now() - started;
+      this.lastPassSliced = sliced;
+    }
   }
 
-  private async pass(inputs: ViewInputs, full: boolean): Promise<void> {
+  /** The pause before a change-driven pass (see Pacing). */
+  private paceMs(): number {
+    const pace = PACE * this.lastPassMs;
+    return this.lastPassSliced ? Math.min(pace, SLICE_PACE_MAX_MS) : pace;
+  }
+
+  private async wholePass(inputs: ViewInputs, full: boolean): Promise<void> {
+    this.last = undefined;
+    if (this.o.endpoint) this.index.reset(inputs.endpoints);
     const view = transportView(inputs);
     const paths = choosePaths(view.peers, this.o.paths());
-    this.paths = paths;
     const tunnel = this.o.tunnel();
-    const input = { view, paths: usablePaths(paths), local: this.o.local, ...(tunnel ? { tunnel } : {}) };
-    const pass = { full };
+    await this.program(this.input(view, paths, tunnel), { full });
+    this.last = {
+      peers: view.peers,
+      paths,
+      signatures: signatures(view.peers, paths),
+      tunnel: JSON.stringify(tunnel ?? null),
+      networks: networksSignature(inputs),
+    };
+  }
+
+  /**
+   * Programs what the dirty endpoints and peers touch (see TransportSlice). Returns false, having
+   * done nothing, when the pass must be a whole one.
+   */
+  private async slicePass(inputs: ViewInputs, dirty: Dirty): Promise<boolean> {
+    const { last } = this;
+    const { endpoint } = this.o;
+    if (!last || !endpoint) return false;
+    const tunnel = this.o.tunnel();
+    if (JSON.stringify(tunnel ?? null) !== last.tunnel || networksSignature(inputs) !== last.networks)
+      return false;
+    const peers = dirty.peers ? inputs.peers.filter((p) => p.name !== inputs.host) : last.peers;
+    const paths = dirty.peers ? choosePaths(peers, this.o.paths()) : last.paths;
+    if ([...last.paths, ...paths].some((p) => p.transport === "routed")) return false;
+    const now = dirty.peers ? signatures(peers, paths) : last.signatures;
+    const changedPeers = dirty.peers ? changedKeys(last.signatures, now) : [];
+    this.last = { ...last, peers, paths, signatures: now };
+
+    const macs = new Set<string>();
+    const ips = new Set<string>();
+    const touch = (ep: RemoteEndpointView | undefined): void => {
+      if (!ep) return;
+      const tags = endpointTags(ep);
+      macs.add(tags.mac);
+      for (const ip of tags.ips) ips.add(ip);
+    };
+    let flood = changedPeers.length > 0;
+    for (const key of dirty.endpoints) {
+      const change = this.index.set(key, endpoint(key));
+      touch(change.before);
+      touch(change.after);
+      flood ||= change.hostsChanged;
+    }
+    for (const peer of changedPeers) for (const ep of this.index.ofHost(peer)) touch(ep);
+    this.slicePasses++;
+    if (macs.size === 0 && ips.size === 0 && !flood) {
+      this.paths = paths;
+      return true;
+    }
+    const view = this.sliceView(inputs, peers, macs, ips);
+    const slice: TransportSlice = { macs, ips, flood, peers: changedPeers.length > 0 };
+    await this.program(this.input(view, paths, tunnel), { full: false, slice });
+    return true;
+  }
+
+  /** The view with only the registered remote containers that carry one of these MACs or addresses. */
+  private sliceView(
+    inputs: ViewInputs,
+    peers: PeerRecord[],
+    macs: ReadonlySet<string>,
+    ips: ReadonlySet<string>,
+  ): TransportInput["view"] {
+    const registered = new Set(peers.map((p) => p.name));
+    const byNetwork = new Map<string, RemoteContainer[]>();
+    for (const ep of this.index.matching(macs, ips)) {
+      if (!registered.has(ep.host)) continue;
+      const list = byNetwork.get(ep.clusterId);
+      if (list) list.push(remoteContainer(ep));
+      else byNetwork.set(ep.clusterId, [remoteContainer(ep)]);
+    }
+    const networks = localNetworks(inputs, (clusterId) => ({
+      remotes: byNetwork.get(clusterId) ?? [],
+      peers: this.index
+        .hostsIn(clusterId)
+        .filter((h) => registered.has(h))
+        .sort(),
+    }));
+    return { self: inputs.host, peers, networks };
+  }
+
+  private input(
+    view: TransportInput["view"],
+    paths: PeerPath[],
+    tunnel: TunnelSelf | undefined,
+  ): TransportInput {
+    this.paths = paths;
+    return { view, paths: usablePaths(paths), local: this.o.local, ...(tunnel ? { tunnel } : {}) };
+  }
+
+  /** Runs every transport in order, and logs how long each took at debug level. */
+  private async program(input: TransportInput, pass: TransportPass): Promise<void> {
+    const ms: Record<string, number> = {};
     for (const t of this.o.transports) {
+      const t1 = this.clock.now();
       const report = await t.apply(input, pass);
+      ms[t.name] = this.clock.now() - t1;
       if (report.applied.length > 0) this.o.logger.debug(`${t.name} programmed`, { applied: report.applied });
     }
+    this.o.logger.debug("transport pass", {
+      full: pass.full,
+      ...(pass.slice ? { slice: { macs: pass.slice.macs.size, ips: pass.slice.ips.size } } : {}),
+      ms,
+    });
     this.lastError = "";
     this.programmed = true;
   }
@@ -125,12 +305,33 @@ export class TransportSync {
   /**
    * True when this pass reads the kernel for real: the first, the one after a failure, and one
    * at least every `intervalMs` (the periodic pass, or a pass a change asked for when changes come
-   * so often that the periodic one never comes). Marks the pass's start as the last full one's.
+   * so often that the periodic one never comes), but not sooner than FULL_PACE x the last one's
+   * duration. Marks the pass's start as the last full one's.
    */
   private fullPassDue(): boolean {
     const now = this.clock.now();
-    const due = this.lastFullAt === undefined || now - this.lastFullAt >= this.intervalMs;
+    const spacing = Math.max(this.intervalMs, FULL_PACE * this.lastFullMs);
+    const due = this.lastFullAt === undefined || now - this.lastFullAt >= spacing;
     if (due) this.lastFullAt = now;
     return due;
   }
+}
+
+/** Each peer's record and path as text, by name. */
+function signatures(peers: readonly PeerRecord[], paths: readonly PeerPath[]): Map<string, string> {
+  const pathOf = new Map(paths.map((p) => [p.peer, p]));
+  return new Map(peers.map((p) => [p.name, JSON.stringify([p, pathOf.get(p.name) ?? null])]));
+}
+
+/** The keys whose value differs between the maps, or that only one of them has. */
+function changedKeys(before: ReadonlyMap<string, string>, after: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of after) if (before.get(k) !== v) out.push(k);
+  for (const k of before.keys()) if (!after.has(k)) out.push(k);
+  return out;
+}
+
+/** The local networks that span hosts, as text: a change of one needs a whole pass. */
+function networksSignature(inputs: ViewInputs): string {
+  return JSON.stringify(localNetworks(inputs, () => ({ remotes: [], peers: [] })));
 }

@@ -47,19 +47,25 @@ class ParseCache<T> {
     const seen = new Set<string>();
     for (const kv of entries) {
       seen.add(kv.key);
-      let hit = this.cache.get(kv.key);
-      if (!hit || hit.rev !== kv.modRevision) {
-        hit = { rev: kv.modRevision, value: this.parse(kv) };
-        this.cache.set(kv.key, hit);
-        if (hit.value === undefined && !this.warned.has(kv.key)) {
-          this.warned.add(kv.key);
-          this.logger.warning("ignoring a cluster record weave cannot read", { key: kv.key });
-        }
-      }
-      if (hit.value !== undefined) out.push(hit.value);
+      const value = this.one(kv);
+      if (value !== undefined) out.push(value);
     }
     for (const key of this.cache.keys()) if (!seen.has(key)) this.cache.delete(key);
     return out;
+  }
+
+  /** The parsed value of one record (cached by key and modRevision). */
+  one(kv: KeyValue): T | undefined {
+    let hit = this.cache.get(kv.key);
+    if (!hit || hit.rev !== kv.modRevision) {
+      hit = { rev: kv.modRevision, value: this.parse(kv) };
+      this.cache.set(kv.key, hit);
+      if (hit.value === undefined && !this.warned.has(kv.key)) {
+        this.warned.add(kv.key);
+        this.logger.warning("ignoring a cluster record weave cannot read", { key: kv.key });
+      }
+    }
+    return hit.value;
   }
 }
 
@@ -119,5 +125,11 @@ export class ClusterView {
 
   endpoints(): RemoteEndpointView[] {
     return this.endpointCache.all(this.m.endpoints.entries());
+  }
+
+  /** The endpoint of one store key, if it is there and parses. */
+  endpoint(key: string): RemoteEndpointView | undefined {
+    const kv = this.m.endpoints.get(key);
+    return kv ? this.endpointCache.one(kv) : undefined;
   }
 }

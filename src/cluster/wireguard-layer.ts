@@ -7,7 +7,7 @@
 import type { WireguardDataplane } from "../dataplane/index.js";
 import type { PeerRecord, PeerWireguard } from "./records.js";
 import { peerCheck, verifyPeerCheck } from "./encryption.js";
-import type { Transport, TransportInput, TunnelSelf } from "./transports/transport.js";
+import type { Transport, TransportInput, TransportPass, TunnelSelf } from "./transports/transport.js";
 import { wireguardSpec } from "./transports/wireguard.js";
 import type { ReconcileReport } from "../dataplane/index.js";
 
@@ -83,7 +83,9 @@ export class WireguardLayer implements Transport {
     return this.keys.publicKey;
   }
 
-  async apply(input: TransportInput): Promise<ReconcileReport> {
+  async apply(input: TransportInput, pass?: TransportPass): Promise<ReconcileReport> {
+    // Without routed paths (always so in a slice) the device's peers depend on the peers alone.
+    if (pass?.slice && !pass.slice.peers) return { applied: [] };
     const { device, port, tunnel, mtu, presharedKey } = this.o;
     const spec = wireguardSpec(input, {
       device,

@@ -7,13 +7,7 @@
  */
 import { WeaveError } from "../core/index.js";
 import { CommandRecorder } from "./fake-commands.js";
-import {
-  describeOverlayOp,
-  FLOOD_MAC,
-  overlayOpTool,
-  overlayPlan,
-  renderOverlayOp,
-} from "./overlay-planner.js";
+import { describeOverlayOp, FLOOD_MAC, overlayOpTool, renderOverlayOp } from "./overlay-planner.js";
 import type {
   ObservedFdb,
   ObservedNeigh,
@@ -21,11 +15,13 @@ import type {
   ObservedVxlan,
   OverlayOp,
 } from "./overlay-planner.js";
-import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
-import type { ReconcileOptions, ReconcileReport } from "./types.js";
+import type { OverlayDataplane, OverlayNetwork, OverlayReconcileOptions } from "./overlay-types.js";
+import type { ReconcileReport } from "./types.js";
 import { CachedState } from "./cached-state.js";
 import { overlayScope } from "./iproute-overlay.js";
-import { foldOverlayOps } from "./overlay-state.js";
+import type { OverlayModel } from "./overlay-state.js";
+import { applyOverlayOps, overlayModel } from "./overlay-state.js";
+import { overlayModelPlan } from "./overlay-slice.js";
 
 /** The commands IprouteOverlay observes with, in order. */
 export const OVERLAY_READS = [
@@ -37,7 +33,7 @@ export const OVERLAY_READS = [
 /** In-memory implementation of the OverlayDataplane port that records its commands. */
 export class FakeOverlay extends CommandRecorder implements OverlayDataplane {
   /** What the adapter remembers between full passes (as IprouteOverlay's). */
-  readonly cache = new CachedState<ObservedOverlay, OverlayOp>(foldOverlayOps);
+  readonly cache = new CachedState<OverlayModel, OverlayOp>(applyOverlayOps);
   /** The fake kernel's VXLAN devices by name (foreign ones included). */
   readonly links = new Map<string, ObservedVxlan>();
   fdb: ObservedFdb[] = [];
@@ -70,9 +66,9 @@ export class FakeOverlay extends CommandRecorder implements OverlayDataplane {
    */
   async reconcile(
     desired: readonly OverlayNetwork[],
-    options: ReconcileOptions = {},
+    options: OverlayReconcileOptions = {},
   ): Promise<ReconcileReport> {
-    const plan = overlayPlan(desired);
+    const plan = overlayModelPlan(desired, options.only);
     const observed = await this.cache.get(async () => this.read(), {
       fresh: options.full ?? true,
       scope: overlayScope(desired),
@@ -92,9 +88,9 @@ export class FakeOverlay extends CommandRecorder implements OverlayDataplane {
   }
 
   /** Records the commands the real adapter reads with and returns the model as it would read it. */
-  private read(): ObservedOverlay {
+  private read(): OverlayModel {
     for (const cmd of OVERLAY_READS) this.run(cmd);
-    return this.observe();
+    return overlayModel(this.observe());
   }
 
   async routeMtu(address: string): Promise<number | undefined> {

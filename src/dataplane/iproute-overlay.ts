@@ -12,13 +12,7 @@
  */
 import { isIP } from "node:net";
 import { WeaveError } from "../core/index.js";
-import {
-  describeOverlayOp,
-  isWeaveVxlanName,
-  overlayOpTool,
-  overlayPlan,
-  renderOverlayOp,
-} from "./overlay-planner.js";
+import { describeOverlayOp, isWeaveVxlanName, overlayOpTool, renderOverlayOp } from "./overlay-planner.js";
 import type {
   ObservedFdb,
   ObservedNeigh,
@@ -26,14 +20,16 @@ import type {
   ObservedVxlan,
   OverlayOp,
 } from "./overlay-planner.js";
-import type { OverlayDataplane, OverlayNetwork } from "./overlay-types.js";
+import type { OverlayDataplane, OverlayNetwork, OverlayReconcileOptions } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
 import { list, num, obj, parseJsonArray, str } from "./ip-json.js";
 import type { Obj } from "./ip-json.js";
 import { IprouteAdapter } from "./iproute-adapter.js";
-import type { ReconcileOptions, ReconcileReport } from "./types.js";
+import type { ReconcileReport } from "./types.js";
 import { CachedState } from "./cached-state.js";
-import { foldOverlayOps } from "./overlay-state.js";
+import type { OverlayModel } from "./overlay-state.js";
+import { applyOverlayOps, overlayModel } from "./overlay-state.js";
+import { overlayModelPlan } from "./overlay-slice.js";
 import { logApplied } from "./applied-log.js";
 
 /** Converts `ip -json -details link show type vxlan` output into observed VXLAN links. */
@@ -106,12 +102,13 @@ export function overlayScope(desired: readonly OverlayNetwork[]): string {
 
 /**
  * The iproute2 implementation of the OverlayDataplane port. It remembers the state it read and the
- * operations it applied since (CachedState): a pass that is not `full` reads nothing when the
- * networks are the same as the last pass's.
+ * operations it applied since (CachedState, over an indexed OverlayModel): a pass that is not
+ * `full` reads nothing when the networks are the same as the last pass's, and a pass given a slice
+ * (`only`) plans and folds in work proportional to the slice.
  */
 export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
   /** The state last read plus the operations applied since. */
-  readonly cache = new CachedState<ObservedOverlay, OverlayOp>(foldOverlayOps);
+  readonly cache = new CachedState<OverlayModel, OverlayOp>(applyOverlayOps);
 
   /** Reads weave's VXLAN devices and their FDB remotes and neighbour entries. */
   async observe(): Promise<ObservedOverlay> {
@@ -131,11 +128,11 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
 
   async reconcile(
     desired: readonly OverlayNetwork[],
-    options: ReconcileOptions = {},
+    options: OverlayReconcileOptions = {},
   ): Promise<ReconcileReport> {
-    const plan = overlayPlan(desired);
+    const plan = overlayModelPlan(desired, options.only);
     const applied = await this.converge({
-      observe: () => this.observe(),
+      observe: async () => overlayModel(await this.observe()),
       plan,
       apply: (ops) => this.apply(ops),
       describe: describeOverlayOp,

@@ -11,7 +11,7 @@
  */
 import { isMacAddress } from "../core/index.js";
 import { vxlanName, VXLAN_PREFIX } from "./overlay-types.js";
-import type { OverlayNetwork, VxlanSpec } from "./overlay-types.js";
+import type { OverlayNetwork, OverlaySlice, VxlanSpec } from "./overlay-types.js";
 import { normalizeCidr } from "./planner.js";
 import { bad, checkInt, checkInterfaceName, checkIp, checkMtu } from "./spec-checks.js";
 
@@ -117,23 +117,80 @@ export function validateOverlay(desired: readonly OverlayNetwork[]): void {
   }
 }
 
-/** The FDB remotes (`mac dst` -> entry) and neighbours (ip -> mac) a network's device should hold. */
-function wantedEntries(net: OverlayNetwork): { fdb: Map<string, ObservedFdb>; neigh: Map<string, string> } {
+/** The FDB remotes (`mac dst` -> entry) and neighbours (ip -> mac) a device should hold. */
+export interface WantedEntries {
+  fdb: Map<string, ObservedFdb>;
+  neigh: Map<string, string>;
+}
+
+/**
+ * The entries a network's device should hold; with `only`, just those of its MACs and addresses
+ * (and the flood entries when `only.flood`).
+ */
+export function wantedEntries(net: OverlayNetwork, only?: OverlaySlice): WantedEntries {
   const dev = net.spec.name;
   const fdb = new Map<string, ObservedFdb>();
   const neigh = new Map<string, string>();
   const addFdb = (mac: string, dst: string): void => {
     fdb.set(`${mac} ${dst}`, { dev, mac, dst, permanent: true });
   };
-  for (const peer of net.floodPeers) addFdb(FLOOD_MAC, normalizeCidr(peer));
+  if (!only || only.flood) for (const peer of net.floodPeers) addFdb(FLOOD_MAC, normalizeCidr(peer));
   for (const ep of net.endpoints) {
     const mac = ep.mac.toLowerCase();
-    addFdb(mac, normalizeCidr(ep.peer));
-    if (ep.ipv4 !== undefined) neigh.set(ep.ipv4, mac);
-    if (ep.ipv6 !== undefined) neigh.set(normalizeCidr(ep.ipv6), mac);
+    if (!only || only.macs.has(mac)) addFdb(mac, normalizeCidr(ep.peer));
+    const v6 = ep.ipv6 === undefined ? undefined : normalizeCidr(ep.ipv6);
+    for (const ip of [ep.ipv4, v6]) if (ip !== undefined && (!only || only.ips.has(ip))) neigh.set(ip, mac);
   }
   return { fdb, neigh };
 }
+
+/**
+ * Appends to `out` the operations that make a device's entries `have` exactly `want`: non-permanent
+ * or unwanted entries go, missing or different ones come.
+ */
+export function diffEntries(
+  dev: string,
+  want: WantedEntries,
+  have: { fdb: readonly ObservedFdb[]; neigh: readonly ObservedNeigh[] },
+  out: EntryOps,
+): void {
+  const keptFdb = new Set<string>();
+  for (const e of have.fdb) {
+    const key = `${e.mac} ${e.dst}`;
+    if (want.fdb.has(key) && e.permanent) keptFdb.add(key);
+    else out.fdbDel.push({ op: "del-fdb", dev, mac: e.mac, dst: e.dst });
+  }
+  for (const [key, e] of want.fdb) {
+    if (!keptFdb.has(key)) out.fdbAdd.push({ op: "add-fdb", dev, mac: e.mac, dst: e.dst });
+  }
+  const keptNeigh = new Set<string>();
+  for (const e of have.neigh) {
+    const mac = want.neigh.get(e.ip);
+    if (mac === undefined) out.neighDel.push({ op: "del-neigh", dev, ip: e.ip });
+    else if (mac === e.mac && e.permanent) keptNeigh.add(e.ip);
+  }
+  for (const [ip, mac] of want.neigh) {
+    if (!keptNeigh.has(ip)) out.neighSet.push({ op: "set-neigh", dev, ip, mac });
+  }
+}
+
+/** The entry operations of a plan by kind, in the order they run. */
+export interface EntryOps {
+  fdbDel: OverlayOp[];
+  fdbAdd: OverlayOp[];
+  neighDel: OverlayOp[];
+  neighSet: OverlayOp[];
+}
+
+export const noEntryOps = (): EntryOps => ({ fdbDel: [], fdbAdd: [], neighDel: [], neighSet: [] });
+
+/** The entry operations in the order they run: deletes first, so a moved MAC ends with one remote. */
+export const entryOpsInOrder = (o: EntryOps): OverlayOp[] => [
+  ...o.fdbDel,
+  ...o.fdbAdd,
+  ...o.neighDel,
+  ...o.neighSet,
+];
 
 /** True when the device must be deleted and created again (attributes the kernel cannot change). */
 function needsRecreate(spec: VxlanSpec, link: ObservedVxlan): boolean {
@@ -150,12 +207,11 @@ function needsRecreate(spec: VxlanSpec, link: ObservedVxlan): boolean {
 export function planOverlay(desired: readonly OverlayNetwork[], observed: ObservedOverlay): OverlayOp[] {
   const byName = new Map(observed.links.filter((l) => isWeaveVxlanName(l.name)).map((l) => [l.name, l]));
   const wanted = new Set(desired.map((n) => n.spec.name));
+  const fdbOf = byDev(observed.fdb);
+  const neighOf = byDev(observed.neigh);
   const deletes: OverlayOp[] = [];
   const links: OverlayOp[] = [];
-  const fdbDel: OverlayOp[] = [];
-  const fdbAdd: OverlayOp[] = [];
-  const neighDel: OverlayOp[] = [];
-  const neighSet: OverlayOp[] = [];
+  const entries = noEntryOps();
   for (const name of byName.keys()) if (!wanted.has(name)) deletes.push({ op: "delete-vxlan", name });
 
   for (const net of desired) {
@@ -179,30 +235,24 @@ export function planOverlay(desired: readonly OverlayNetwork[], observed: Observ
         });
       }
     }
-    const want = wantedEntries(net);
     const dev = spec.name;
-    const haveFdb = fresh ? [] : observed.fdb.filter((e) => e.dev === dev);
-    const haveNeigh = fresh ? [] : observed.neigh.filter((e) => e.dev === dev);
-    const keptFdb = new Set<string>();
-    for (const e of haveFdb) {
-      const key = `${e.mac} ${e.dst}`;
-      if (want.fdb.has(key) && e.permanent) keptFdb.add(key);
-      else fdbDel.push({ op: "del-fdb", dev, mac: e.mac, dst: e.dst });
-    }
-    for (const [key, e] of want.fdb) {
-      if (!keptFdb.has(key)) fdbAdd.push({ op: "add-fdb", dev, mac: e.mac, dst: e.dst });
-    }
-    const keptNeigh = new Set<string>();
-    for (const e of haveNeigh) {
-      const mac = want.neigh.get(e.ip);
-      if (mac === undefined) neighDel.push({ op: "del-neigh", dev, ip: e.ip });
-      else if (mac === e.mac && e.permanent) keptNeigh.add(e.ip);
-    }
-    for (const [ip, mac] of want.neigh) {
-      if (!keptNeigh.has(ip)) neighSet.push({ op: "set-neigh", dev, ip, mac });
-    }
+    const have = fresh
+      ? { fdb: [], neigh: [] }
+      : { fdb: fdbOf.get(dev) ?? [], neigh: neighOf.get(dev) ?? [] };
+    diffEntries(dev, wantedEntries(net), have, entries);
   }
-  return [...deletes, ...links, ...fdbDel, ...fdbAdd, ...neighDel, ...neighSet];
+  return [...deletes, ...links, ...entryOpsInOrder(entries)];
+}
+
+/** Items grouped by their device. */
+function byDev<T extends { dev: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const list = out.get(item.dev);
+    if (list) list.push(item);
+    else out.set(item.dev, [item]);
+  }
+  return out;
 }
 
 /**

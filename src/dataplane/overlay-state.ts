@@ -17,65 +17,72 @@ const fdbKey = (dev: string, mac: string, dst: string): string => `${dev} ${mac}
 const neighKey = (dev: string, ip: string): string => `${dev} ${ip}`;
 
 /**
- * The state's entries by key. Entries are never changed in place (the state folded from is not
- * changed): a changed entry is a new object.
+ * The observed overlay indexed by key, so that a change is folded in and a slice of it is read in
+ * work proportional to the change (IprouteOverlay's and FakeOverlay's cache hold one and update it
+ * in place). Entries are never changed in place: a changed entry is a new object.
  */
-interface Model {
+export interface OverlayModel {
   links: Map<string, ObservedVxlan>;
+  /** By `dev mac dst`. */
   fdb: Map<string, ObservedFdb>;
-  /** The keys of the remotes of each `dev mac`, in the kernel's order (the first is replaced);
-   * built the first time a replace needs it (rare: plans delete a moved MAC's remote first). */
-  remotes: Map<string, string[]> | undefined;
+  /** The keys of the remotes of each `dev mac`, in the kernel's order (the first is replaced). */
+  remotes: Map<string, string[]>;
+  /** By `dev ip`. */
   neigh: Map<string, ObservedNeigh>;
 }
 
-function modelOf(state: ObservedOverlay): Model {
-  return {
-    links: new Map(state.links.map((l) => [l.name, l])),
-    fdb: new Map(state.fdb.map((e) => [fdbKey(e.dev, e.mac, e.dst), e])),
-    remotes: undefined,
-    neigh: new Map(state.neigh.map((e) => [neighKey(e.dev, e.ip), e])),
-  };
+/** The model of an observed overlay (linear in its size). */
+export function overlayModel(state: ObservedOverlay): OverlayModel {
+  const m: OverlayModel = { links: new Map(), fdb: new Map(), remotes: new Map(), neigh: new Map() };
+  for (const l of state.links) m.links.set(l.name, l);
+  for (const e of state.fdb) addRemote(m, e);
+  for (const e of state.neigh) m.neigh.set(neighKey(e.dev, e.ip), e);
+  return m;
 }
 
-function remotesOf(m: Model): Map<string, string[]> {
-  if (m.remotes) return m.remotes;
-  const remotes = new Map<string, string[]>();
-  for (const [key, e] of m.fdb) {
-    const mac = `${e.dev} ${e.mac}`;
-    const list = remotes.get(mac);
-    if (list) list.push(key);
-    else remotes.set(mac, [key]);
-  }
-  m.remotes = remotes;
-  return remotes;
+/** The observed overlay a model stands for (linear in its size). */
+export function observedOf(m: OverlayModel): ObservedOverlay {
+  return { links: [...m.links.values()], fdb: [...m.fdb.values()], neigh: [...m.neigh.values()] };
 }
 
-function addRemote(m: Model, e: ObservedFdb): void {
+/** The FDB remotes of `mac` on `dev`, in the kernel's order. */
+export function remotesOfMac(m: OverlayModel, dev: string, mac: string): ObservedFdb[] {
+  const keys = m.remotes.get(`${dev} ${mac}`) ?? [];
+  return keys.map((k) => m.fdb.get(k)).filter((e): e is ObservedFdb => e !== undefined);
+}
+
+/** The neighbour entry of `ip` on `dev`, if any. */
+export function neighOf(m: OverlayModel, dev: string, ip: string): ObservedNeigh | undefined {
+  return m.neigh.get(neighKey(dev, ip));
+}
+
+function addRemote(m: OverlayModel, e: ObservedFdb): void {
   const key = fdbKey(e.dev, e.mac, e.dst);
-  if (!m.fdb.has(key) && m.remotes) {
+  if (!m.fdb.has(key)) {
     const mac = `${e.dev} ${e.mac}`;
-    m.remotes.set(mac, [...(m.remotes.get(mac) ?? []), key]);
+    const list = m.remotes.get(mac);
+    if (list) list.push(key);
+    else m.remotes.set(mac, [key]);
   }
   m.fdb.set(key, e);
 }
 
-function deleteRemote(m: Model, dev: string, mac: string, dst: string): void {
+function deleteRemote(m: OverlayModel, dev: string, mac: string, dst: string): void {
   const key = fdbKey(dev, mac, dst);
-  if (!m.fdb.delete(key) || !m.remotes) return;
+  if (!m.fdb.delete(key)) return;
   const rest = (m.remotes.get(`${dev} ${mac}`) ?? []).filter((k) => k !== key);
   if (rest.length > 0) m.remotes.set(`${dev} ${mac}`, rest);
   else m.remotes.delete(`${dev} ${mac}`);
 }
 
-function deleteDevice(m: Model, name: string): void {
+function deleteDevice(m: OverlayModel, name: string): void {
   m.links.delete(name);
   for (const e of [...m.fdb.values()]) if (e.dev === name) deleteRemote(m, e.dev, e.mac, e.dst);
   for (const [key, e] of m.neigh) if (e.dev === name) m.neigh.delete(key);
 }
 
 /** Applies one operation as the kernel does (see FakeOverlay, which models the same). */
-function applyOp(m: Model, op: OverlayOp): void {
+function applyOp(m: OverlayModel, op: OverlayOp): void {
   switch (op.op) {
     case "delete-vxlan":
       return deleteDevice(m, op.name);
@@ -116,7 +123,7 @@ function applyOp(m: Model, op: OverlayOp): void {
         return;
       }
       // replace: the MAC's first remote becomes `dst`; append (the flood MAC): one more remote.
-      const first = op.mac === FLOOD_MAC ? undefined : remotesOf(m).get(`${op.dev} ${op.mac}`)?.[0];
+      const first = op.mac === FLOOD_MAC ? undefined : m.remotes.get(`${op.dev} ${op.mac}`)?.[0];
       const old = first === undefined ? undefined : m.fdb.get(first);
       if (old) deleteRemote(m, old.dev, old.mac, old.dst);
       addRemote(m, { dev: op.dev, mac: op.mac, dst: op.dst, permanent: true });
@@ -132,11 +139,18 @@ function applyOp(m: Model, op: OverlayOp): void {
 }
 
 /**
+ * Applies `ops` (a plan that was applied without error) to the model, in place, as the kernel ran
+ * them: work proportional to the operations (a device delete: to the model). Returns the model.
+ */
+export function applyOverlayOps(m: OverlayModel, ops: readonly OverlayOp[]): OverlayModel {
+  for (const op of ops) applyOp(m, op);
+  return m;
+}
+
+/**
  * The observed overlay once `ops` (a plan that was applied without error) have run on the kernel
  * that `state` describes. Pure: `state` is not changed. Linear in the size of the state plus ops.
  */
 export function foldOverlayOps(state: ObservedOverlay, ops: readonly OverlayOp[]): ObservedOverlay {
-  const m = modelOf(state);
-  for (const op of ops) applyOp(m, op);
-  return { links: [...m.links.values()], fdb: [...m.fdb.values()], neigh: [...m.neigh.values()] };
+  return observedOf(applyOverlayOps(overlayModel(state), ops));
 }

@@ -45,6 +45,22 @@ export interface OverlayNetwork {
  * The overlay data-plane port. Idempotent; failures reject with WeaveError WEAVE_DATAPLANE, invalid
  * specs with WEAVE_BAD_REQUEST before anything is run.
  */
+/**
+ * A part of the overlay's entries: the FDB entries of these MACs, the neighbour entries of these
+ * addresses (canonical text), and the flood entries when `flood`. Lower-case MACs.
+ */
+export interface OverlaySlice {
+  macs: ReadonlySet<string>;
+  ips: ReadonlySet<string>;
+  flood: boolean;
+}
+
+export interface OverlayReconcileOptions extends ReconcileOptions {
+  /** Change only these entries (see OverlaySlice and overlay-slice.ts): `desired` then needs to hold
+   * only the endpoints with one of the slice's MACs or addresses, and devices are left as they are. */
+  only?: OverlaySlice;
+}
+
 export interface OverlayDataplane {
   /** Makes the kernel's weave VXLAN devices (names vxw*) exactly `desired`: creates or fixes devices
    * (attributes: id, dstport, local, nolearning, proxy, mtu, master, up; a device whose id/port/local
@@ -53,7 +69,7 @@ export interface OverlayDataplane {
    * Idempotent; returns the human-readable operations applied. Rejects with WeaveError WEAVE_DATAPLANE
    * (or WEAVE_BAD_REQUEST for invalid specs, checked before anything is run). With `full: false`
    * the kernel's state may be the one the port read last plus what it applied since. */
-  reconcile(desired: readonly OverlayNetwork[], options?: ReconcileOptions): Promise<ReconcileReport>;
+  reconcile(desired: readonly OverlayNetwork[], options?: OverlayReconcileOptions): Promise<ReconcileReport>;
   /** The MTU of the device that carries traffic to `address` (ip route get), or undefined. */
   routeMtu(address: string): Promise<number | undefined>;
 }

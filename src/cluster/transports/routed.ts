@@ -35,6 +35,8 @@ export function sameFamily(ip: string, nextHop: string): boolean {
 export function routedTransport(routed: RoutedDataplane): Transport {
   return {
     name: "routed",
-    apply: (input, pass) => routed.reconcile(routedNetworks(input), { full: pass.full }),
+    // A slice comes only when no path is routed, before or after: nothing of this transport's changes.
+    apply: async (input, pass) =>
+      pass.slice ? { applied: [] } : routed.reconcile(routedNetworks(input), { full: pass.full }),
   };
 }

@@ -34,6 +34,26 @@ export interface TransportPass {
    * change asked for: the transport may plan against the state it remembers (see
    * src/dataplane/cached-state.ts), so that the pass costs work proportional to the change. */
   full: boolean;
+  /** Set on a pass that only some containers' or peers' changes asked for (see TransportSlice). */
+  slice?: TransportSlice;
+}
+
+/**
+ * What a change-driven pass is about, so that it costs work proportional to the change. The view's
+ * networks then hold only the remote containers with one of these MACs or addresses (their
+ * `peers`, the view's peers and the paths stay complete). TransportSync gives a slice only when no
+ * path is routed, before or after, the tunnel and the networks are as in the last pass, and every
+ * container that changed since is in it; a transport then changes only what the slice touches.
+ */
+export interface TransportSlice {
+  /** MACs (lower case) of the containers that changed, as they were and as they are. */
+  macs: ReadonlySet<string>;
+  /** Their addresses (plain). */
+  ips: ReadonlySet<string>;
+  /** True when a network's peers or a peer's path may have changed (the flood lists with them). */
+  flood: boolean;
+  /** True when a peer's record or path changed. */
+  peers: boolean;
 }
 
 export interface Transport {

@@ -27,10 +27,13 @@ export function vxlanNetworks(input: TransportInput, port: number): OverlayNetwo
   return input.view.networks.map((n) => {
     const endpoints: RemoteEndpoint[] = [];
     const flood = new Set<string>();
+    for (const peer of n.peers) {
+      const path = paths.get(peer) ?? routed.get(peer);
+      if (path) flood.add(path.vxlanTo);
+    }
     for (const r of n.remotes) {
       const path = paths.get(r.peer);
       if (path) {
-        flood.add(path.vxlanTo);
         endpoints.push({
           mac: r.mac,
           peer: path.vxlanTo,
@@ -41,7 +44,6 @@ export function vxlanNetworks(input: TransportInput, port: number): OverlayNetwo
       }
       const viaRouted = routed.get(r.peer);
       if (!viaRouted) continue;
-      flood.add(viaRouted.vxlanTo);
       const unroutable =
         !input.tunnel && r.ipv6 !== undefined && !sameFamily(r.ipv6, viaRouted.nextHop) ? r.ipv6 : undefined;
       endpoints.push({
@@ -67,6 +69,12 @@ export function vxlanTransport(overlay: OverlayDataplane, port: number, limits?:
     name: "vxlan",
     apply: async (input, pass) => {
       const networks = vxlanNetworks(input, port);
+      const { slice } = pass;
+      if (slice) {
+        // Limits are checked on the other passes (at least every interval): a slice adds few entries.
+        const only = { macs: slice.macs, ips: slice.ips, flood: slice.flood };
+        return overlay.reconcile(networks, { full: false, only });
+      }
       await limits?.ensure(neighCounts(networks), pass.full);
       return overlay.reconcile(networks, { full: pass.full });
     },

@@ -62,5 +62,9 @@ export function wireguardSpec(input: TransportInput, self: WireguardSelf): Wireg
 
 /** Without a password: removes the device a previous run with one left behind. */
 export function noWireguard(wireguard: WireguardDataplane): Transport {
-  return { name: "wireguard", apply: () => wireguard.reconcile(undefined) };
+  return {
+    name: "wireguard",
+    // A slice changes nothing of a device that should not be there (full passes still remove it).
+    apply: async (_input, pass) => (pass.slice ? { applied: [] } : wireguard.reconcile(undefined)),
+  };
 }

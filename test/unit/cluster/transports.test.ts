@@ -96,6 +96,7 @@ void describe("transportView", () => {
           { peer: "b", mac: "02:42:0a:20:00:12", ipv4: "10.32.0.18", ipv6: "fd00:1::12" },
           { peer: "c", mac: "02:42:0a:20:00:23", ipv4: "10.32.0.35" },
         ],
+        peers: ["b", "c"],
       },
     ]);
   });

@@ -10,6 +10,7 @@ import {
   OVERLAY_READS,
   ROUTED_READS,
 } from "../../../src/dataplane/index.js";
+import { observedOf, overlayModel } from "../../../src/dataplane/overlay-state.js";
 import type {
   ObservedOverlay,
   ObservedRouted,
@@ -152,7 +153,7 @@ void describe("FakeOverlay between full passes", () => {
               });
             await fake.reconcile(desired, { full });
             assert.deepEqual(
-              sortOverlay(fake.cache.current ?? { links: [], fdb: [], neigh: [] }),
+              sortOverlay(observedOf(fake.cache.current ?? overlayModel({ links: [], fdb: [], neigh: [] }))),
               sortOverlay(fake.observe()),
             );
           }
