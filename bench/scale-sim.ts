@@ -30,6 +30,8 @@ export interface SimConfig {
   networks: string[];
   changesPerS: number;
   seconds: number;
+  /** True (the default): 10 % of the changes are hosts joining and 10 % hosts dying; false: containers only. */
+  hostChurn?: boolean;
 }
 
 /** One container as the simulation knows it. */
@@ -255,7 +257,8 @@ async function main(): Promise<void> {
   clearInterval(renew);
 }
 
-/** Changes at config.changesPerS for config.seconds: 80 % containers, 20 % hosts (join or die). */
+/** Changes at config.changesPerS for config.seconds: 80 % containers, 20 % hosts (join or die), or
+ * only containers without config.hostChurn. */
 async function churn(hosts: Map<string, SimHost>, nets: Net[], nextIndex: () => number): Promise<number> {
   const total = Math.round(config.changesPerS * config.seconds);
   const start = Date.now();
@@ -266,7 +269,7 @@ async function churn(hosts: Map<string, SimHost>, nets: Net[], nextIndex: () => 
     const live = [...hosts.values()].filter((h) => h.renewing);
     const h = live[Math.floor(Math.random() * live.length)];
     if (!h) break;
-    const kind = n % 10;
+    const kind = config.hostChurn !== false ? n % 10 : 0;
     if (kind === 8) {
       const joined = await addHost(nextIndex(), nets);
       hosts.set(joined.name, joined);

@@ -1,14 +1,15 @@
 /**
  * bench:scale: weave's control plane at cluster size, on one machine.
  *
- *   npm run bench:scale -- HOSTS CONTAINERS_PER_HOST NETWORKS CHANGES_PER_S SECONDS
- *   (defaults 100 100 10 20 60; needs root, dockerd, etcd and busybox: scripts/test.sh installs them)
+ *   npm run bench:scale -- HOSTS CONTAINERS_PER_HOST NETWORKS CHANGES_PER_S SECONDS [MIX]
+ *   (defaults 100 100 10 20 60 mixed; needs root, dockerd, etcd and busybox: scripts/test.sh installs them)
  *
  * One real weave host (a test-harness host with its own dockerd) joins an etcd on the harness's
  * underlay and creates NETWORKS weave networks. The simulator (bench/scale-sim.ts, in the switch's
  * namespace) writes HOSTS synthetic hosts with CONTAINERS_PER_HOST containers each into etcd, with
  * weave's own record code, waits for the real host to program them, then churns at CHANGES_PER_S
- * for SECONDS: containers started and stopped, hosts joining, hosts dying by lease expiry.
+ * for SECONDS: containers started and stopped, hosts joining, hosts dying by lease expiry (MIX
+ * `mixed`: 80 % containers, 10 % joins, 10 % deaths), or containers only (MIX `containers`).
  * Probes (bench/scale-probe.ts) in the real host's namespace and in one of its containers time each
  * change to its effect: FDB and neighbour entries present or gone, weaveDNS answering.
  *
@@ -38,8 +39,10 @@ import type { SimConfig, SimEvent } from "./scale-sim.js";
 import { kernelEntries, processTree, rxBytes, type Usage } from "./scale-host.js";
 
 const [HOSTS = 100, PER_HOST = 100, NETWORKS = 10, RATE = 20, SECONDS = 60] = process.argv
-  .slice(2)
+  .slice(2, 7)
   .map((a) => Number.parseInt(a, 10));
+const MIX = process.argv[7] ?? "mixed";
+if (MIX !== "mixed" && MIX !== "containers") throw new Error(`MIX must be mixed or containers, not "${MIX}"`);
 
 interface Probe {
   child: ChildProcess;
@@ -124,6 +127,7 @@ async function main(): Promise<void> {
     networks: nets,
     changesPerS: RATE,
     seconds: SECONDS,
+    hostChurn: MIX === "mixed",
   };
   const sim = spawn(
     "ip",

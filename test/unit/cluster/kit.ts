@@ -2,7 +2,10 @@
  * Test helpers for the cluster parts: a store that can be cut off and a logger that keeps its lines
  * (the records of one cluster network are in test/helpers/cluster.ts).
  */
-import type { Logger, LogLevel } from "../../../src/core/index.js";
+import { TransportSync } from "../../../src/cluster/transport-sync.js";
+import type { TransportSyncOptions } from "../../../src/cluster/transport-sync.js";
+import type { TransportPass } from "../../../src/cluster/transports/transport.js";
+import type { Clock, Logger, LogLevel } from "../../../src/core/index.js";
 import { createLogger, WeaveError } from "../../../src/core/index.js";
 import type { ClusterStore, KeyValue, PutOptions, Watch, WatchEvent } from "../../../src/store/index.js";
 import type { MemoryClusterStore } from "../../../src/store/index.js";
@@ -113,4 +116,32 @@ export function captureLogger(): {
   const logger = createLogger({ level: "debug", sink: (line) => lines.push(JSON.parse(line) as LogLine) });
   const messages = (level?: LogLevel) => lines.filter((l) => !level || l.level === level).map((l) => l.msg);
   return { logger, lines, messages };
+}
+
+/**
+ * A TransportSync (VXLAN paths, no tunnel) over one transport that calls `seen` with each pass and
+ * programs nothing; `o` gives the cluster's records (and the endpoint lookup, for slice passes).
+ */
+export function probeSync(
+  clock: Clock,
+  seen: (pass: TransportPass) => void,
+  o: Pick<TransportSyncOptions, "inputs" | "endpoint">,
+): TransportSync {
+  return new TransportSync({
+    transports: [
+      {
+        name: "probe",
+        apply: async (_input, pass) => {
+          seen(pass);
+          return { applied: [] };
+        },
+      },
+    ],
+    local: "192.168.1.1",
+    paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
+    tunnel: () => undefined,
+    logger: captureLogger().logger,
+    clock,
+    ...o,
+  });
 }

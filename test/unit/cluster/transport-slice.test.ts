@@ -16,7 +16,7 @@ import { FakeClock } from "../../../src/core/index.js";
 import { FakeOverlay, OVERLAY_READS } from "../../../src/dataplane/index.js";
 import type { ObservedOverlay } from "../../../src/dataplane/index.js";
 import { clusterNetwork, localNetwork } from "../../helpers/cluster.js";
-import { captureLogger } from "./kit.js";
+import { captureLogger, probeSync } from "./kit.js";
 
 const NETS = ["00000000000000c1", "00000000000000c2"];
 const HOSTS = ["b", "c", "d"];
@@ -215,25 +215,14 @@ void describe("TransportSync slice passes", () => {
     const passes: [number, boolean][] = [];
     const world = new World();
     world.peers.set("b", peer("b", 2));
-    const s = new TransportSync({
-      transports: [
-        {
-          name: "probe",
-          apply: async (_input, pass) => {
-            passes.push([fake.now(), pass.slice !== undefined]);
-            spent += pass.full ? 50 : 1_000; // a host with many containers joined: a big slice
-            return { applied: [] };
-          },
-        },
-      ],
-      local: "192.168.1.1",
-      paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
-      tunnel: () => undefined,
-      logger: captureLogger().logger,
+    const s = probeSync(
       clock,
-      inputs: () => world.inputs(),
-      endpoint: (key) => world.endpoints.get(key),
-    });
+      (pass) => {
+        passes.push([fake.now(), pass.slice !== undefined]);
+        spent += pass.full ? 50 : 1_000; // a host with many containers joined: a big slice
+      },
+      { inputs: () => world.inputs(), endpoint: (key) => world.endpoints.get(key) },
+    );
     s.start();
     await fake.advance(0);
     const change = (id: number) => {

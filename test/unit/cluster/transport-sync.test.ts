@@ -2,12 +2,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PACE, TransportSync } from "../../../src/cluster/transport-sync.js";
+import type { TransportPass } from "../../../src/cluster/transports/transport.js";
 import type { ViewInputs } from "../../../src/cluster/transport-view.js";
 import { vxlanTransport } from "../../../src/cluster/transports/vxlan.js";
 import { type Clock, FakeClock } from "../../../src/core/index.js";
 import { FakeOverlay, OVERLAY_READS } from "../../../src/dataplane/index.js";
 import { clusterNetwork, localNetwork } from "../../helpers/cluster.js";
-import { captureLogger } from "./kit.js";
+import { captureLogger, probeSync } from "./kit.js";
 
 const CID = "00000000000000c1";
 
@@ -43,26 +44,9 @@ function setup() {
   return { ...h, sync, set: (i: ViewInputs | undefined) => (h.inputs = i) };
 }
 
-/** A TransportSync over one transport that calls `seen` with each pass (and programs nothing). */
-function probeSync(clock: Clock, seen: (pass: { full: boolean }) => void): TransportSync {
-  return new TransportSync({
-    transports: [
-      {
-        name: "probe",
-        apply: async (_input, pass) => {
-          seen(pass);
-          return { applied: [] };
-        },
-      },
-    ],
-    local: "192.168.1.1",
-    paths: () => ({ mode: "vxlan", attached: [], underlayMtu: 1400 }),
-    tunnel: () => undefined,
-    logger: captureLogger().logger,
-    clock,
-    inputs: () => INPUTS,
-  });
-}
+/** probeSync over the fixed INPUTS. */
+const probe = (clock: Clock, seen: (pass: TransportPass) => void): TransportSync =>
+  probeSync(clock, seen, { inputs: () => INPUTS });
 
 void describe("TransportSync", () => {
   void it("reconciles at start, then every 10 s after the last reconcile", async () => {
@@ -167,7 +151,7 @@ void describe("TransportSync", () => {
     const clock = new FakeClock(0);
     const fulls: [number, boolean][] = [];
     let fail = false;
-    const sync = probeSync(clock, (pass) => {
+    const sync = probe(clock, (pass) => {
       fulls.push([clock.now(), pass.full]);
       if (fail) {
         fail = false;
@@ -205,7 +189,7 @@ void describe("TransportSync", () => {
     let spent = 0; // time the passes "took": the clock reads it on top of the fake time
     const clock = { now: () => fake.now() + spent, setTimeout: fake.setTimeout.bind(fake) };
     const passes: [number, boolean][] = [];
-    const sync = probeSync(clock, (pass) => {
+    const sync = probe(clock, (pass) => {
       passes.push([fake.now(), pass.full]);
       spent += pass.full ? 5_000 : 100; // a full pass reads the kernel: slow
     });
