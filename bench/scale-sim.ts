@@ -90,6 +90,19 @@ const newMac = () => {
   return `02:5c:${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, "0")).join(":")}`;
 };
 
+/** Runs `write` again (up to 5 times, 1 s apart) when etcd is too busy to answer in time. */
+async function retried<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      process.stderr.write(`scale-sim: etcd write failed, retrying: ${String(err)}\n`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
 async function txn(ops: { key: string; value?: string; lease?: string }[]): Promise<void> {
   for (let i = 0; i < ops.length; i += TXN_OPS) {
     const success = ops.slice(i, i + TXN_OPS).map((op) =>
@@ -103,7 +116,9 @@ async function txn(ops: { key: string; value?: string; lease?: string }[]): Prom
             },
           },
     );
-    await etcdPost(nodeHttp, config.etcd, "/v3/kv/txn", { compare: [], success }, txnAnswer, 20_000);
+    await retried(() =>
+      etcdPost(nodeHttp, config.etcd, "/v3/kv/txn", { compare: [], success }, txnAnswer, 20_000),
+    );
     writes += success.length;
   }
 }

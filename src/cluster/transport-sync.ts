@@ -68,7 +68,7 @@ export const PACE = 3;
 /** The longest pause after a slice pass (ms). */
 export const SLICE_PACE_MAX_MS = 300;
 /** The least spacing of full passes, in multiples of the last one's duration. */
-export const FULL_PACE = 20;
+export const FULL_PACE = 50;
 
 /** What changed since the last pass. */
 interface Dirty {
