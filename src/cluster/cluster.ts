@@ -14,7 +14,7 @@ import type { ClusterOptions, ClusterParts, MirrorEvent } from "./cluster-parts.
 import { buildClusterParts } from "./cluster-parts.js";
 import type { ClusterPort, ClusterStatus } from "./port.js";
 import { removePeer } from "./peers.js";
-import { endpointKey } from "./records.js";
+import { endpointKey, keyParts, PEERS } from "./records.js";
 import { sweep } from "./sweeper.js";
 import { withPaths } from "./peer-paths.js";
 import { ENCRYPTION_OFF } from "./wireguard-layer.js";
@@ -219,10 +219,15 @@ export class Cluster implements ClusterPort {
 
   private mirrorChanged({ mirror, change }: MirrorEvent): void {
     switch (mirror) {
-      case "peers":
-        this.p.peers.changed(this.p.view.peers());
+      case "peers": {
+        // One event costs one peer's work: at 1,000 peers a listing per event made joins quadratic.
+        const name = change?.kind === "key" ? keyParts(change.key, PEERS)?.[0] : undefined;
+        if (change?.kind === "key" && name !== undefined)
+          this.p.peers.peerChanged(name, this.p.view.peer(change.key));
+        else this.p.peers.changed(this.p.view.peers());
         this.p.transportSync.peersChanged();
         return;
+      }
       case "pools":
         this.kickNetworks();
         return;

@@ -111,6 +111,12 @@ export class ClusterView {
     return this.peerCache.all(this.m.peers.entries());
   }
 
+  /** The peer of one store key, if it is registered and its record parses. */
+  peer(key: string): PeerRecord | undefined {
+    const kv = this.m.peers.get(key);
+    return kv ? this.peerCache.one(kv) : undefined;
+  }
+
   pools(): (PoolClaim & { pool: string })[] {
     return this.poolCache.all(this.m.pools.entries());
   }

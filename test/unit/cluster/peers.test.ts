@@ -33,4 +33,38 @@ void describe("PeerTracker", () => {
       "the record's own stamps (1, 2, 3) are not what is shown",
     );
   });
+
+  void it("one peer's event logs and lists as a listing of every peer does", () => {
+    let now = 1_000_000;
+    const each = captureLogger();
+    const all = captureLogger();
+    const byEvent = new PeerTracker("self", each.logger, () => now);
+    const byList = new PeerTracker("self", all.logger, () => now);
+    const registered = new Map<string, PeerRecord>();
+    const step = (name: string, record: PeerRecord | undefined) => {
+      if (record) registered.set(name, record);
+      else registered.delete(name);
+      byEvent.peerChanged(name, record);
+      byList.changed([...registered.values()]);
+      now += 1_000;
+    };
+    step("self", peer("self", 1));
+    step("b", peer("b", 2));
+    step("c", peer("c", 3));
+    step("b", peer("b", 4)); // b restarted: not a join
+    step("c", undefined);
+    step("d", undefined); // never known: nothing
+    step("c", peer("c", 5));
+    step("self", undefined);
+    const logged = (c: typeof each) => c.lines.map(({ msg, peer, address }) => ({ msg, peer, address }));
+    assert.deepEqual(logged(each), logged(all));
+    assert.deepEqual(each.messages("info"), [
+      "peer joined the cluster",
+      "peer joined the cluster",
+      "peer left the cluster",
+      "peer joined the cluster",
+    ]);
+    const list = [...registered.values()];
+    assert.deepEqual(byEvent.list(list, "10.0.0.4"), byList.list(list, "10.0.0.4"));
+  });
 });
