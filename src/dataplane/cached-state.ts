@@ -8,10 +8,14 @@
  * apply may have applied part of its operations; a failed read leaves nothing), and when the pass's
  * scope differs from the last one's. The scope names what the state hangs on that other components
  * own (the bridges, the WireGuard device): a device deleted and made again takes its entries along.
- * Otherwise the state last read, with every operation applied since folded in by a pure function
+ * Otherwise the state last read, with every operation applied since folded in by a function
  * that follows the kernel's semantics, stands for the kernel's.
  */
-/** The state last read plus the operations applied since; `fold` applies operations (pure). */
+/**
+ * The state last read plus the operations applied since. `fold` applies operations; it may update
+ * the state in place and return it (the cache owns the state: the overlay's indexed model is folded
+ * in work proportional to the operations, see overlay-state.ts).
+ */
 export class CachedState<State, Op> {
   private state: State | undefined;
   private scope: string | undefined;
