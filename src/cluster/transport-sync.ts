@@ -108,7 +108,7 @@ export class TransportSync {
   private lastPassSliced = false;
   /** How long the last full pass took (ms): it spaces full passes. */
   lastFullMs = 0;
-  /** How many passes were slices (tests, metrics). */
+  /** How many passes were slices (tests). */
   slicePasses = 0;
   private dirty: Dirty = dirtyAll();
   private last: LastPass | undefined;
@@ -189,8 +189,9 @@ export class TransportSync {
     return this.lastPassSliced ? Math.min(pace, SLICE_PACE_MAX_MS) : pace;
   }
 
-  private async wholePass(inputs: ViewInputs, full: boolean): Promise<void> {
+  private async wholePass(given: ViewInputs, full: boolean): Promise<void> {
     this.last = undefined;
+    const inputs = { ...given }; // reads the endpoints (a getter in the daemon) once
     if (this.o.endpoint) this.index.reset(inputs.endpoints);
     const view = transportView(inputs);
     const paths = choosePaths(view.peers, this.o.paths());

@@ -205,6 +205,9 @@ void describe("TransportSync slice passes", () => {
       "bridge fdb replace 02:42:0a:20:00:fa dev vxw4096 dst 192.168.1.3 self permanent",
       "ip neigh replace 10.32.0.250 lladdr 02:42:0a:20:00:fa dev vxw4096 nud permanent",
     ]);
+    s.kick();
+    await s.runNow();
+    assert.equal(seen, 1, "a whole pass lists the endpoints once");
     await s.close();
   });
 
