@@ -21,6 +21,7 @@ import {
   ExecSysctl,
   IprouteDataplane,
   IprouteOverlay,
+  KeptBatches,
   IprouteRouted,
   WireguardDevice,
 } from "../dataplane/index.js";
@@ -144,7 +145,7 @@ async function hostAdapters(
         storeUrl.endpoints,
       ),
     ),
-    overlay: new IprouteOverlay({ exec, logger: log.child("overlay") }),
+    overlay: new IprouteOverlay({ exec, logger: log.child("overlay"), batches: new KeptBatches() }),
     routed: new IprouteRouted({ exec, logger: log.child("routed") }),
     wireguard: new WireguardDevice({ exec, logger: log.child("wireguard") }),
     sysctl: new ExecSysctl(exec),

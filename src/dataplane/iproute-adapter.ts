@@ -8,12 +8,17 @@ import { errorMessage, WeaveError } from "../core/index.js";
 import type { Exec, ExecResult, Logger } from "../core/index.js";
 import { BATCH_LINES, chunkOps, converge } from "./cached-state.js";
 import type { ConvergeSteps } from "./cached-state.js";
+import { spawnedBatches } from "./batch-runner.js";
+import type { BatchRunner, BatchTool } from "./batch-runner.js";
 
 export interface IprouteOptions {
   exec: Exec;
   logger: Logger;
   /** The most lines one `-batch` run gets (default BATCH_LINES, 5,000). */
   batchLines?: number;
+  /** Where the batches of FDB and neighbour lines run (default: one process per batch through
+   * `exec`; the daemon keeps one process per tool, see batch-runner.ts). */
+  batches?: BatchRunner;
 }
 
 /** What iproute2 prints when the object to delete is already gone. */
@@ -24,11 +29,13 @@ export class IprouteAdapter {
   protected readonly exec: Exec;
   protected readonly logger: Logger;
   protected readonly batchLines: number;
+  protected readonly batches: BatchRunner;
 
   constructor(options: IprouteOptions) {
     this.exec = options.exec;
     this.logger = options.logger;
     this.batchLines = Math.max(1, options.batchLines ?? BATCH_LINES);
+    this.batches = options.batches ?? spawnedBatches(options.exec);
   }
 
   /**
@@ -51,6 +58,7 @@ export class IprouteAdapter {
    * WEAVE_DATAPLANE naming the link as `kind` ("bridge", "veth", "VXLAN device").
    */
   protected async deleteLink(name: string, kind: string): Promise<void> {
+    this.batches.reset();
     const res = await this.exec("ip", ["link", "del", name], { check: false });
     if (res.code === 0 || GONE.test(res.stderr)) return;
     throw new WeaveError("WEAVE_DATAPLANE", `Cannot delete ${kind} "${name}": ${res.stderr.trim()}`);
@@ -71,18 +79,34 @@ export class IprouteAdapter {
 
   /**
    * Runs `tool -batch -` with the lines of `ops`, at most `batchLines` lines per run (a resync of
-   * 100,000 entries is 20 runs, not one giant stdin), naming the first operation of each run.
+   * 100,000 entries is 20 runs, not one giant stdin), naming the first operation of each run. Lines
+   * that name devices only (FDB and neighbour entries: `kept`) go to the BatchRunner; lines that
+   * create, change or delete devices run in a process of their own, after which the runner's kept
+   * processes are reset (they cache device indexes).
    */
   protected async runBatches<Op>(
-    tool: string,
+    tool: BatchTool,
     ops: readonly Op[],
     render: (op: Op) => string[],
     describe: (op: Op) => string,
+    kept = false,
   ): Promise<void> {
+    if (!kept) this.batches.reset();
     for (const chunk of chunkOps(ops, render, this.batchLines)) {
       const first = chunk[0] as Op;
       const what = chunk.length === 1 ? describe(first) : `${describe(first)} (+${chunk.length - 1})`;
-      await this.run(tool, ["-batch", "-"], what, chunk.flatMap(render).join("\n") + "\n");
+      const input = chunk.flatMap(render).join("\n") + "\n";
+      if (!kept) {
+        await this.run(tool, ["-batch", "-"], what, input);
+        continue;
+      }
+      const res = await this.batches.run(tool, input);
+      if (res.code !== 0) {
+        throw new WeaveError(
+          "WEAVE_DATAPLANE",
+          `Cannot ${what} with "${tool} -batch -" (exit ${res.code}): ${res.stderr.trim()}`,
+        );
+      }
     }
   }
 }

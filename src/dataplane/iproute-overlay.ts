@@ -100,6 +100,11 @@ export function overlayScope(desired: readonly OverlayNetwork[]): string {
     .join(" ");
 }
 
+/** FDB and neighbour operations: they name devices, never create or change them (see runBatches). */
+function isEntryOp(op: OverlayOp): boolean {
+  return op.op === "add-fdb" || op.op === "del-fdb" || op.op === "set-neigh" || op.op === "del-neigh";
+}
+
 /**
  * The iproute2 implementation of the OverlayDataplane port. It remembers the state it read and the
  * operations it applied since (CachedState, over an indexed OverlayModel): a pass that is not
@@ -179,7 +184,7 @@ export class IprouteOverlay extends IprouteAdapter implements OverlayDataplane {
         if (next.op === "delete-vxlan" || overlayOpTool(next) !== tool) break;
         batch.push(next);
       }
-      await this.runBatches(tool, batch, renderOverlayOp, describeOverlayOp);
+      await this.runBatches(tool, batch, renderOverlayOp, describeOverlayOp, batch.every(isEntryOp));
     }
     const applied = ops.map(describeOverlayOp);
     logApplied(this.logger, "Overlay changed", applied);

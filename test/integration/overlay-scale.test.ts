@@ -2,7 +2,9 @@
  * IprouteOverlay at scale against the real kernel, in one scratch "host" namespace: 5,000 remote
  * endpoints, then one more. Between full passes the adapter reads nothing and runs only the
  * operations of the change; the kernel ends with every entry. Also the real ExecSysctl and
- * NeighLimits inside the namespace (where the kernel's neighbour table limits are not visible).
+ * NeighLimits inside the namespace (where the kernel's neighbour table limits are not visible), and
+ * kept batch processes (one `ip` and one `bridge` for many changes), repaired when a device is
+ * replaced behind their back.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +13,7 @@ import type { Exec } from "../../src/core/index.js";
 import {
   ExecSysctl,
   IprouteOverlay,
+  KeptBatches,
   NeighLimits,
   neighCounts,
   vxlanName,
@@ -135,5 +138,43 @@ void describe("IprouteOverlay with 5,000 remote endpoints (root)", { skip: rootS
       sysctl.write([["net.ipv4.neigh.default.gc_thresh3", "4096"]]),
       /Cannot write sysctl/,
     );
+  });
+
+  void it("kept batch processes: 50 changes in 2 processes; a device replaced behind weave's back is repaired", async (t) => {
+    const { exec, calls } = counting(nsExec(host));
+    const batches = new KeptBatches({ prefix: ["nsenter", `--net=/run/netns/${host}`, "--"] });
+    const overlay = new IprouteOverlay({ exec, logger: silentLogger, batches });
+    try {
+      await overlay.reconcile(desired(COUNT + 1), { full: true });
+      calls.length = 0;
+      const started = performance.now();
+      for (let n = COUNT + 2; n <= COUNT + 51; n++) {
+        // A slice, as TransportSync passes one change: the endpoint's entries only.
+        const [net] = desired(0) as [OverlayNetwork];
+        const e = endpoint(n);
+        const only = { macs: new Set([e.mac]), ips: new Set([e.ipv4 as string]), flood: false };
+        await overlay.reconcile([{ ...net, endpoints: [e] }], { full: false, only });
+      }
+      const perChange = (performance.now() - started) / 50;
+      assert.deepEqual(calls, [], "no process per change");
+      assert.equal(batches.started, 2, "one ip and one bridge process for all 50 changes");
+      assert.deepEqual(await kernelCounts(), { fdb: COUNT + 51, neigh: COUNT + 51 });
+
+      // The device is deleted and made again by someone else: the kept processes' cached index is
+      // stale, the next change fails with it, and the retry reads the kernel and refills the device.
+      const dev = vxlanName(4343);
+      await netns.ip(host, `link del ${dev}`);
+      await netns.ip(
+        host,
+        `link add ${dev} mtu 1350 type vxlan id 4343 local ${LOCAL} dstport 4789 nolearning proxy`,
+      );
+      await netns.ip(host, `link set ${dev} master ${BRIDGE} up`);
+      await overlay.reconcile(desired(COUNT + 52), { full: false });
+      assert.deepEqual(await kernelCounts(), { fdb: COUNT + 52, neigh: COUNT + 52 });
+      assert.ok(batches.started >= 4, "the stale processes were replaced");
+      t.diagnostic(`one endpoint through kept processes: ${perChange.toFixed(1)} ms per change`);
+    } finally {
+      batches.reset();
+    }
   });
 });
