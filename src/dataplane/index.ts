@@ -5,7 +5,7 @@ export * from "./nft-rules.js";
 export * from "./iptables-compat.js";
 export { IprouteDataplane, parseIpAddrJson, parseRoutesJson, randomMac } from "./iproute-dataplane.js";
 export type { IprouteOptions } from "./iproute-adapter.js";
-export { KeptBatches, spawnedBatches } from "./batch-runner.js";
+export { KEPT_LINES, KeptBatches, spawnedBatches } from "./batch-runner.js";
 export type { BatchRunner, BatchTool, KeptBatchesOptions } from "./batch-runner.js";
 export { FakeDataplane } from "./fake-dataplane.js";
 export type { FakeLink } from "./fake-dataplane.js";

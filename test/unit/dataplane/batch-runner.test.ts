@@ -40,8 +40,8 @@ void describe("KeptBatches", () => {
     runner.reset();
     rmSync(dir, { recursive: true, force: true });
   });
-  const make = (timeoutMs = 5_000): KeptBatches =>
-    (runner = new KeptBatches({ prefix: ["sh", join(dir, "tool.sh")], timeoutMs }));
+  const make = (timeoutMs = 5_000, maxLines = 1_000): KeptBatches =>
+    (runner = new KeptBatches({ prefix: ["sh", join(dir, "tool.sh")], timeoutMs, maxLines }));
 
   void it("runs batch after batch in one process", async () => {
     const r = make();
@@ -85,6 +85,13 @@ void describe("KeptBatches", () => {
       return true;
     });
     assert.equal((await r.run("bridge", "ok\n")).code, 0);
+    assert.equal(r.started, 3);
+  });
+
+  void it("a process is replaced once it has run maxLines lines (iproute2 grows with each line)", async () => {
+    const r = make(5_000, 6);
+    // Each batch is 2 lines + the sentinel: the process ends after its second batch.
+    for (let i = 0; i < 6; i++) assert.equal((await r.run("ip", "a\nb\n")).code, 0);
     assert.equal(r.started, 3);
   });
 
