@@ -21,18 +21,32 @@ const neigh = (i: number): string =>
   `neigh replace 10.32.0.${i} lladdr 02:42:0a:20:00:0${i} dev vxw4096 nud permanent`;
 
 void describe("IprouteOverlay batches", () => {
-  void it("runs at most batchLines lines per batch, in order", async () => {
+  void it("runs at most batchLines lines per batch, in order per tool", async () => {
     const { exec, calls } = scriptedExec({}, () => undefined);
     const overlay = new IprouteOverlay({ exec, logger: silentLogger, batchLines: 3 });
     await overlay.reconcile([network([1, 2, 3, 4])]);
-    assert.deepEqual(calls, [
+    assert.deepEqual(calls.slice(0, OVERLAY_READS.length + 1), [
       ...OVERLAY_READS,
       "ip -batch - <<< link add vxw4096 mtu 1350 type vxlan id 4096 local 192.168.1.1 dstport 4789 nolearning proxy\nlink set vxw4096 master weave-a up",
-      `bridge -batch - <<< fdb append 00:00:00:00:00:00 dev vxw4096 dst 192.168.1.2 self permanent\n${fdb(1)}\n${fdb(2)}`,
-      `bridge -batch - <<< ${fdb(3)}\n${fdb(4)}`,
-      `ip -batch - <<< ${neigh(1)}\n${neigh(2)}\n${neigh(3)}`,
-      `ip -batch - <<< ${neigh(4)}`,
     ]);
+    // Then the FDB and the neighbour batches, two chains at once.
+    const entries = calls.slice(OVERLAY_READS.length + 1);
+    assert.deepEqual(
+      entries.filter((c) => c.startsWith("bridge")),
+      [
+        `bridge -batch - <<< fdb append 00:00:00:00:00:00 dev vxw4096 dst 192.168.1.2 self permanent\n${fdb(1)}\n${fdb(2)}`,
+        `bridge -batch - <<< ${fdb(3)}\n${fdb(4)}`,
+      ],
+    );
+    assert.deepEqual(
+      entries.filter((c) => !c.startsWith("bridge")),
+      [`ip -batch - <<< ${neigh(1)}\n${neigh(2)}\n${neigh(3)}`, `ip -batch - <<< ${neigh(4)}`],
+    );
+    assert.deepEqual(
+      entries.slice(0, 2).map((c) => c.split(" ")[0]),
+      ["bridge", "ip"],
+      "both chains start at once",
+    );
   });
 
   void it("a change between full passes runs its operations only; a full pass reads", async () => {
