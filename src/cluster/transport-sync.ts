@@ -98,6 +98,8 @@ export class TransportSync {
   paths: PeerPath[] = [];
   /** True once a pass has programmed every transport without an error. */
   programmed = false;
+  /** When start() ran, until the first pass has programmed (then undefined). */
+  private startedAt: number | undefined;
   private readonly clock: Clock;
   private readonly intervalMs: number;
   /** When the last full pass started (undefined: none yet, or the last pass failed). */
@@ -136,6 +138,7 @@ export class TransportSync {
 
   /** Runs a pass at once, then every `intervalMs`. */
   start(): void {
+    this.startedAt = this.clock.now();
     this.loop.start();
   }
 
@@ -288,11 +291,20 @@ export class TransportSync {
   /** Runs every transport in order, and logs how long each took at debug level. */
   private async program(input: TransportInput, pass: TransportPass): Promise<void> {
     const ms: Record<string, number> = {};
+    let operations = 0;
     for (const t of this.o.transports) {
       const t1 = this.clock.now();
       const report = await t.apply(input, pass);
       ms[t.name] = this.clock.now() - t1;
+      operations += report.applied.length;
       if (report.applied.length > 0) this.o.logger.debug(`${t.name} programmed`, { applied: report.applied });
+    }
+    if (this.startedAt !== undefined) {
+      // How long a start takes with the cluster present: the listing, then this first pass.
+      const sinceStartMs = this.clock.now() - this.startedAt;
+      this.startedAt = undefined;
+      const remotes = input.view.networks.reduce((n, net) => n + net.remotes.length, 0);
+      this.o.logger.info("transports programmed", { remotes, operations, sinceStartMs, ms });
     }
     this.o.logger.debug("transport pass", {
       full: pass.full,

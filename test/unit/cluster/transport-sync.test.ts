@@ -64,6 +64,23 @@ void describe("TransportSync", () => {
     await h.sync.close();
   });
 
+  void it("logs once, at info, how long the start took until the first pass programmed", async () => {
+    const h = setup();
+    h.set(undefined);
+    h.sync.start();
+    await h.clock.advance(1_500); // the listing: the view is not synced yet
+    h.set(INPUTS);
+    h.sync.kick();
+    await h.clock.advance(25_000);
+    const infos = h.log.lines.filter((l) => l.msg === "transports programmed");
+    assert.equal(infos.length, 1, "the first pass only");
+    const [first] = infos;
+    assert.equal(first?.level, "info");
+    assert.ok(Number(first?.["sinceStartMs"]) >= 1_500);
+    assert.ok(Number(first?.["operations"]) > 0, "the device was created");
+    await h.sync.close();
+  });
+
   void it("gathers a burst of changes into one reconcile 20 ms after the first", async () => {
     const h = setup();
     h.sync.kick();
