@@ -19,7 +19,7 @@
  * and the time a restarted daemon takes to program the whole cluster again from nothing.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
@@ -92,6 +92,49 @@ function launchArgs(host: Host, etcdUrl: string): string[] {
   return ["launch", "--store", etcdUrl, "--advertise-addr", host.address, "--name", host.name];
 }
 
+/**
+ * WEAVE_BENCH_HEAPSNAPSHOT=DIR (opt-in, for finding what holds the memory): the daemon runs with
+ * --heapsnapshot-signal=SIGUSR2, and once synced (and again after the restart) writes a heap
+ * snapshot that is copied to DIR with the daemon's /proc smaps_rollup.
+ */
+const SNAPSHOT_DIR = process.env["WEAVE_BENCH_HEAPSNAPSHOT"];
+const HOST_SNAPSHOT_DIR = "/run/weave-heap";
+
+function launchEnv(): Record<string, string> {
+  return SNAPSHOT_DIR
+    ? {
+        NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${HOST_SNAPSHOT_DIR} --import=${join(REPO_ROOT, "bench/mem-stats.mjs")}`,
+        WEAVE_MEM_STATS_DIR: HOST_SNAPSHOT_DIR,
+      }
+    : {};
+}
+
+async function heapSnapshot(host: Host, label: string): Promise<void> {
+  if (!SNAPSHOT_DIR) return;
+  await sleep(5_000);
+  const pid = Number.parseInt(readFileSync(host.rootPath("/run/weave/weave.pid"), "utf8"), 10);
+  const dir = host.rootPath(HOST_SNAPSHOT_DIR);
+  const had = new Set(readdirSync(dir));
+  const smaps = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const stats = readFileSync(join(dir, `mem-${pid}.json`), "utf8");
+  process.kill(pid, "SIGUSR2");
+  for (let last = -1; ; ) {
+    await sleep(2_000);
+    const file = readdirSync(dir).find((f) => !had.has(f) && f.endsWith(".heapsnapshot"));
+    if (!file) continue;
+    const size = statSync(join(dir, file)).size;
+    if (size > 0 && size === last) {
+      await sleep(2_000);
+      copyFileSync(join(dir, file), join(SNAPSHOT_DIR, `${label}.heapsnapshot`));
+      writeFileSync(join(SNAPSHOT_DIR, `${label}.smaps`), smaps);
+      writeFileSync(join(SNAPSHOT_DIR, `${label}.mem.json`), stats);
+      console.error(`bench:scale: heap snapshot ${label} (${mb(size)} MB) in ${SNAPSHOT_DIR}`);
+      return;
+    }
+    last = size;
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new Error("bench:scale needs root (it starts its own dockerd and etcd)");
@@ -103,7 +146,11 @@ async function main(): Promise<void> {
   await underlay.attach(host);
   const etcd = await startEtcd(underlay);
   await host.loadTestImage();
-  const launched = await host.weave(launchArgs(host, etcd.url), { timeoutMs: 60_000 });
+  if (SNAPSHOT_DIR) {
+    mkdirSync(SNAPSHOT_DIR, { recursive: true });
+    mkdirSync(host.rootPath(HOST_SNAPSHOT_DIR), { recursive: true });
+  }
+  const launched = await host.weave(launchArgs(host, etcd.url), { timeoutMs: 60_000, env: launchEnv() });
   if (launched.code !== 0) throw new Error(`weave launch: ${launched.stderr}`);
   const nets = Array.from({ length: NETWORKS }, (_, i) => `sc${i}`);
   for (const [i, n] of nets.entries()) {
@@ -186,6 +233,7 @@ async function drive(
     `  first sync: all ${populated.endpoints} remote endpoints in the FDB ${syncMs} ms after the last write`,
   );
   const before = await sample(host);
+  await heapSnapshot(host, "synced");
   const changesBefore = await kernelCount(kernel);
   sim.stdin!.write("go\n");
   const tally = await churn(events, kernel, dns, () => next("done"));
@@ -300,13 +348,14 @@ async function restart(host: Host, etcdUrl: string): Promise<string> {
     `ip -n ${host.name} -o link show type vxlan | awk -F': ' '{print $2}' | cut -d@ -f1 | xargs -r -n1 ip -n ${host.name} link del`,
   ]);
   const t0 = Date.now();
-  const launched = await host.weave(launchArgs(host, etcdUrl), { timeoutMs: 120_000 });
+  const launched = await host.weave(launchArgs(host, etcdUrl), { timeoutMs: 120_000, env: launchEnv() });
   if (launched.code !== 0) return `  restart: weave launch failed: ${launched.stderr.trim()}`;
   const launchMs = Date.now() - t0;
   const waited = await untilEntries(host, want, 120_000).catch((err: unknown) => String(err));
   if (typeof waited === "string") return `  restart: ${waited}`;
   const ms = launchMs + waited;
   const after = await sample(host);
+  await heapSnapshot(host, "restarted");
   return (
     `  restart with the cluster present: launch returned in ${launchMs} ms, all ${want} FDB entries programmed ` +
     `${ms} ms after launch; RSS then ${mb(after.rss)} MB`
