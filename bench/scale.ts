@@ -118,7 +118,7 @@ async function heapSnapshot(host: Host, label: string): Promise<void> {
   const smaps = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
   const stats = readFileSync(join(dir, `mem-${pid}.json`), "utf8");
   process.kill(pid, "SIGUSR2");
-  for (let last = -1; ; ) {
+  for (let last = -1; ;) {
     await sleep(2_000);
     const file = readdirSync(dir).find((f) => !had.has(f) && f.endsWith(".heapsnapshot"));
     if (!file) continue;
@@ -249,6 +249,7 @@ async function drive(
     `    FDB+neighbour entries: p50 ${ms(tally.kernel, 0.5)} ms, p99 ${ms(tally.kernel, 0.99)} ms, max ${ms(tally.kernel, 1)} ms`,
     `    weaveDNS answer:       p50 ${ms(tally.dns, 0.5)} ms, p99 ${ms(tally.dns, 0.99)} ms, max ${ms(tally.dns, 1)} ms`,
     `  daemon + DNS workers (${after.pids} processes): RSS ${mb(after.rss)} MB after the churn (${mb(before.rss)} MB before)`,
+    `    by process: ${byName(after.rssByName)} after the churn (${byName(before.rssByName)} before)`,
     `  CPU during the churn: ${((100 * cpuS) / seconds).toFixed(1)} % of one core, ${((1000 * cpuS) / Math.max(1, changes)).toFixed(1)} ms per change`,
     `  etcd -> host: ${Math.round((after.rx - before.rx) / seconds)} bytes/s received on the underlay during the churn`,
     `  kernel changes: ${changesAfter.count - changesBefore.count} FDB/neighbour events ` +
@@ -320,6 +321,10 @@ async function kernelCount(kernel: Probe): Promise<{ count: number; deletes: num
 }
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+const byName = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([name, bytes]) => `${name} ${mb(bytes)} MB`)
+    .join(", ");
 
 async function sample(host: Host): Promise<Usage & { rx: number; at: number }> {
   const pids = readdirSync(host.rootPath("/run/weave"))
@@ -358,7 +363,7 @@ async function restart(host: Host, etcdUrl: string): Promise<string> {
   await heapSnapshot(host, "restarted");
   return (
     `  restart with the cluster present: launch returned in ${launchMs} ms, all ${want} FDB entries programmed ` +
-    `${ms} ms after launch; RSS then ${mb(after.rss)} MB`
+    `${ms} ms after launch; RSS then ${mb(after.rss)} MB (${byName(after.rssByName)})`
   );
 }
 
