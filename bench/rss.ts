@@ -44,14 +44,14 @@ async function docker(host: Host, args: string[], timeoutMs = 120_000): Promise<
 }
 
 /** RSS in bytes of the weave daemon(s) named by the host's /run/weave/*.pid, children included. */
-function rss(host: Host): { rss: number; pids: number } {
+function rss(host: Host): { rss: number; pids: number; rssByName: Record<string, number> } {
   const dir = host.rootPath("/run/weave");
   const roots = readdirSync(dir)
     .filter((f) => f.endsWith(".pid"))
     .map((f) => Number.parseInt(readFileSync(join(dir, f), "utf8"), 10))
     .filter((pid) => Number.isInteger(pid) && pid > 0);
   const usage = processTree(roots);
-  return { rss: usage.rss, pids: usage.pids };
+  return { rss: usage.rss, pids: usage.pids, rssByName: usage.rssByName };
 }
 
 /** Polls until `check` is true; throws `what` after `limitMs`. */
@@ -152,7 +152,10 @@ async function main(): Promise<void> {
     console.log(
       `  ${h.name} (${later[i]?.pids} processes): idle ${mb(base)} MB, synced ${mb(a)} MB, ` +
         `${IDLE_MS / 1000} s later ${mb(b)} MB (${signed(mb(b - base))} MB, ` +
-        `${signed(((b - base) / 1024 / endpoints).toFixed(1))} KB per cluster endpoint)`,
+        `${signed(((b - base) / 1024 / endpoints).toFixed(1))} KB per cluster endpoint; ` +
+        `${Object.entries(later[i]?.rssByName ?? {})
+          .map(([name, bytes]) => `${name} ${mb(bytes)} MB`)
+          .join(", ")})`,
     );
   }
   console.log(

@@ -23,6 +23,8 @@ export interface Usage {
   rss: number;
   /** User + system CPU time of all the processes, in seconds. */
   cpuS: number;
+  /** RSS in bytes by command name (`node` for the daemon and its DNS workers, `ip`, `bridge`...). */
+  rssByName: Record<string, number>;
 }
 
 const TICKS_PER_S = 100;
@@ -39,14 +41,18 @@ export function processTree(roots: readonly number[]): Usage {
   for (const [pid, ppid] of parent) if (tree.has(ppid)) tree.add(pid);
   let rss = 0;
   let ticks = 0;
+  const rssByName: Record<string, number> = {};
   for (const pid of tree) {
     const stat = statFields(pid);
     if (!stat) continue;
     ticks += Number(stat[11]) + Number(stat[12]);
     const status = readOr(`/proc/${pid}/status`);
-    rss += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    const bytes = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    const name = /Name:\s+(\S+)/.exec(status)?.[1] ?? "?";
+    rss += bytes;
+    rssByName[name] = (rssByName[name] ?? 0) + bytes;
   }
-  return { pids: tree.size, rss, cpuS: ticks / TICKS_PER_S };
+  return { pids: tree.size, rss, cpuS: ticks / TICKS_PER_S, rssByName };
 }
 
 /** /proc/PID/stat's fields after the command name: [state, ppid, ...]; utime is [11], stime [12]. */

@@ -19,7 +19,7 @@
  * and the time a restarted daemon takes to program the whole cluster again from nothing.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
@@ -92,6 +92,49 @@ function launchArgs(host: Host, etcdUrl: string): string[] {
   return ["launch", "--store", etcdUrl, "--advertise-addr", host.address, "--name", host.name];
 }
 
+/**
+ * WEAVE_BENCH_HEAPSNAPSHOT=DIR (opt-in, for finding what holds the memory): the daemon runs with
+ * --heapsnapshot-signal=SIGUSR2, and once synced (and again after the restart) writes a heap
+ * snapshot that is copied to DIR with the daemon's /proc smaps_rollup.
+ */
+const SNAPSHOT_DIR = process.env["WEAVE_BENCH_HEAPSNAPSHOT"];
+const HOST_SNAPSHOT_DIR = "/run/weave-heap";
+
+function launchEnv(): Record<string, string> {
+  return SNAPSHOT_DIR
+    ? {
+        NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${HOST_SNAPSHOT_DIR} --import=${join(REPO_ROOT, "bench/mem-stats.mjs")}`,
+        WEAVE_MEM_STATS_DIR: HOST_SNAPSHOT_DIR,
+      }
+    : {};
+}
+
+async function heapSnapshot(host: Host, label: string): Promise<void> {
+  if (!SNAPSHOT_DIR) return;
+  await sleep(5_000);
+  const pid = Number.parseInt(readFileSync(host.rootPath("/run/weave/weave.pid"), "utf8"), 10);
+  const dir = host.rootPath(HOST_SNAPSHOT_DIR);
+  const had = new Set(readdirSync(dir));
+  const smaps = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const stats = readFileSync(join(dir, `mem-${pid}.json`), "utf8");
+  process.kill(pid, "SIGUSR2");
+  for (let last = -1; ;) {
+    await sleep(2_000);
+    const file = readdirSync(dir).find((f) => !had.has(f) && f.endsWith(".heapsnapshot"));
+    if (!file) continue;
+    const size = statSync(join(dir, file)).size;
+    if (size > 0 && size === last) {
+      await sleep(2_000);
+      copyFileSync(join(dir, file), join(SNAPSHOT_DIR, `${label}.heapsnapshot`));
+      writeFileSync(join(SNAPSHOT_DIR, `${label}.smaps`), smaps);
+      writeFileSync(join(SNAPSHOT_DIR, `${label}.mem.json`), stats);
+      console.error(`bench:scale: heap snapshot ${label} (${mb(size)} MB) in ${SNAPSHOT_DIR}`);
+      return;
+    }
+    last = size;
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new Error("bench:scale needs root (it starts its own dockerd and etcd)");
@@ -103,7 +146,11 @@ async function main(): Promise<void> {
   await underlay.attach(host);
   const etcd = await startEtcd(underlay);
   await host.loadTestImage();
-  const launched = await host.weave(launchArgs(host, etcd.url), { timeoutMs: 60_000 });
+  if (SNAPSHOT_DIR) {
+    mkdirSync(SNAPSHOT_DIR, { recursive: true });
+    mkdirSync(host.rootPath(HOST_SNAPSHOT_DIR), { recursive: true });
+  }
+  const launched = await host.weave(launchArgs(host, etcd.url), { timeoutMs: 60_000, env: launchEnv() });
   if (launched.code !== 0) throw new Error(`weave launch: ${launched.stderr}`);
   const nets = Array.from({ length: NETWORKS }, (_, i) => `sc${i}`);
   for (const [i, n] of nets.entries()) {
@@ -186,6 +233,7 @@ async function drive(
     `  first sync: all ${populated.endpoints} remote endpoints in the FDB ${syncMs} ms after the last write`,
   );
   const before = await sample(host);
+  await heapSnapshot(host, "synced");
   const changesBefore = await kernelCount(kernel);
   sim.stdin!.write("go\n");
   const tally = await churn(events, kernel, dns, () => next("done"));
@@ -201,6 +249,7 @@ async function drive(
     `    FDB+neighbour entries: p50 ${ms(tally.kernel, 0.5)} ms, p99 ${ms(tally.kernel, 0.99)} ms, max ${ms(tally.kernel, 1)} ms`,
     `    weaveDNS answer:       p50 ${ms(tally.dns, 0.5)} ms, p99 ${ms(tally.dns, 0.99)} ms, max ${ms(tally.dns, 1)} ms`,
     `  daemon + DNS workers (${after.pids} processes): RSS ${mb(after.rss)} MB after the churn (${mb(before.rss)} MB before)`,
+    `    by process: ${byName(after.rssByName)} after the churn (${byName(before.rssByName)} before)`,
     `  CPU during the churn: ${((100 * cpuS) / seconds).toFixed(1)} % of one core, ${((1000 * cpuS) / Math.max(1, changes)).toFixed(1)} ms per change`,
     `  etcd -> host: ${Math.round((after.rx - before.rx) / seconds)} bytes/s received on the underlay during the churn`,
     `  kernel changes: ${changesAfter.count - changesBefore.count} FDB/neighbour events ` +
@@ -272,6 +321,10 @@ async function kernelCount(kernel: Probe): Promise<{ count: number; deletes: num
 }
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+const byName = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([name, bytes]) => `${name} ${mb(bytes)} MB`)
+    .join(", ");
 
 async function sample(host: Host): Promise<Usage & { rx: number; at: number }> {
   const pids = readdirSync(host.rootPath("/run/weave"))
@@ -300,16 +353,17 @@ async function restart(host: Host, etcdUrl: string): Promise<string> {
     `ip -n ${host.name} -o link show type vxlan | awk -F': ' '{print $2}' | cut -d@ -f1 | xargs -r -n1 ip -n ${host.name} link del`,
   ]);
   const t0 = Date.now();
-  const launched = await host.weave(launchArgs(host, etcdUrl), { timeoutMs: 120_000 });
+  const launched = await host.weave(launchArgs(host, etcdUrl), { timeoutMs: 120_000, env: launchEnv() });
   if (launched.code !== 0) return `  restart: weave launch failed: ${launched.stderr.trim()}`;
   const launchMs = Date.now() - t0;
   const waited = await untilEntries(host, want, 120_000).catch((err: unknown) => String(err));
   if (typeof waited === "string") return `  restart: ${waited}`;
   const ms = launchMs + waited;
   const after = await sample(host);
+  await heapSnapshot(host, "restarted");
   return (
     `  restart with the cluster present: launch returned in ${launchMs} ms, all ${want} FDB entries programmed ` +
-    `${ms} ms after launch; RSS then ${mb(after.rss)} MB`
+    `${ms} ms after launch; RSS then ${mb(after.rss)} MB (${byName(after.rssByName)})`
   );
 }
 

@@ -17,12 +17,12 @@ import { VERSION } from "../core/index.js";
 import { DEFAULT_BRIDGE } from "../dataplane/index.js";
 import type { DockerApi } from "../docker/index.js";
 import type { IpamService } from "../ipam/index.js";
-import type { ClusterStore, LocalState } from "../store/index.js";
+import type { ClusterStore, KeyValue, LocalState } from "../store/index.js";
 import { ClusterIpam } from "./cluster-ipam.js";
 import type { ReplicaZone } from "./dns-replica.js";
 import { DnsReplica } from "./dns-replica.js";
 import { StoreHealth } from "./health.js";
-import { type MirrorChange, PrefixMirror } from "./mirror.js";
+import { type MirrorChange, type MirrorOptions, PrefixMirror } from "./mirror.js";
 import { NetworkSync } from "./network-sync.js";
 import type { TransportMode } from "./paths.js";
 import { TransportSync } from "./transport-sync.js";
@@ -32,7 +32,8 @@ import { PeerTracker } from "./peers.js";
 import { LeasedPublisher } from "./publisher.js";
 import { DNS, dnsPrefix, endpointPrefix, ENDPOINTS, NETWORKS, PEERS, POOLS } from "./records.js";
 import { Session } from "./session.js";
-import { ClusterView } from "./view.js";
+import type { RemoteEndpointView } from "./view.js";
+import { ClusterView, endpointKeeper } from "./view.js";
 
 export interface ClusterOptions {
   store: ClusterStore;
@@ -76,13 +77,19 @@ export type MirrorName = "peers" | "pools" | "networks" | "endpoints" | "dns";
 /** A change of one mirror (undefined `change`: a change not described, as after a listing). */
 export interface MirrorEvent {
   mirror: MirrorName;
-  change: MirrorChange | undefined;
+  change: MirrorChange;
 }
 
 export interface ClusterParts {
   health: StoreHealth;
   session: Session;
-  mirrors: Record<MirrorName, PrefixMirror>;
+  mirrors: {
+    peers: PrefixMirror;
+    pools: PrefixMirror;
+    networks: PrefixMirror;
+    endpoints: PrefixMirror<RemoteEndpointView | undefined>;
+    dns: PrefixMirror<never>;
+  };
   view: ClusterView;
   ipam: ClusterIpam;
   networkSync: NetworkSync;
@@ -105,21 +112,23 @@ export function buildClusterParts(o: ClusterOptions, changes: EventStream<Mirror
     ...(o.encryption ? { wireguard: o.encryption.record() } : {}),
   };
   const session = new Session({ store, health, state, logger, now, clock, peer });
-  const mirror = (name: MirrorName, prefix: string) =>
-    new PrefixMirror({
+  const mirror = <T = KeyValue>(name: MirrorName, prefix: string, keep?: MirrorOptions<T>["keep"]) =>
+    new PrefixMirror<T>({
       store,
       prefix,
       logger,
       clock,
       onChange: (change) => changes.emit({ mirror: name, change }),
       onHealth: (ok, error) => (ok ? health.ok() : health.failed(error ?? "")),
+      ...(keep !== undefined ? { keep } : {}),
     });
   const mirrors = {
     peers: mirror("peers", PEERS),
     pools: mirror("pools", POOLS),
     networks: mirror("networks", NETWORKS),
-    endpoints: mirror("endpoints", ENDPOINTS),
-    dns: mirror("dns", DNS),
+    // One representation per record: the endpoints parsed, the DNS records in the zone alone.
+    endpoints: mirror("endpoints", ENDPOINTS, endpointKeeper(logger)),
+    dns: mirror<never>("dns", DNS, false),
   };
   const view = new ClusterView(mirrors, logger);
   const ipam = new ClusterIpam({
@@ -150,8 +159,7 @@ export function buildClusterParts(o: ClusterOptions, changes: EventStream<Mirror
     new LeasedPublisher({ store, health, session, prefix, logger, clock });
   const dnsPublisher = publisher(dnsPrefix(o.name));
   const dnsReplica =
-    o.dnsZone &&
-    new DnsReplica({ zone: o.dnsZone, host: o.name, mirror: mirrors.dns, publisher: dnsPublisher, logger });
+    o.dnsZone && new DnsReplica({ zone: o.dnsZone, host: o.name, publisher: dnsPublisher, logger });
   return {
     health,
     session,

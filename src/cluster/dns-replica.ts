@@ -4,11 +4,14 @@
  * records are copied into the local zone as owners `r:<host>:<owner>`, so each host answers for
  * every container from memory, and keeps answering with the last known records while the store is
  * unreachable. A host whose lease expires loses its names everywhere.
+ *
+ * The zone holds the only copy of the other hosts' records: the DNS mirror keeps nothing (`keep:
+ * false`), and the replica follows its changes, listings included (they carry their records).
  */
 import type { Logger } from "../core/index.js";
 import type { NormalizedEntry, ZoneChange, ZoneEntry } from "../dns/index.js";
 import type { KeyValue } from "../store/index.js";
-import type { MirrorChange, PrefixMirror } from "./mirror.js";
+import type { MirrorChange } from "./mirror.js";
 import type { LeasedPublisher } from "./publisher.js";
 import { DNS, dnsKey, keyParts, parseDnsRecordSet } from "./records.js";
 
@@ -34,7 +37,6 @@ export class DnsReplica {
     private readonly o: {
       zone: ReplicaZone;
       host: string;
-      mirror: PrefixMirror;
       publisher: LeasedPublisher;
       logger: Logger;
     },
@@ -60,9 +62,9 @@ export class DnsReplica {
    * expiries costs 100,000 small steps, not 100,000 passes over the zone); a (re)listing compares
    * everything.
    */
-  changed(change?: MirrorChange): void {
-    if (change?.kind !== "key") {
-      this.apply();
+  changed(change: MirrorChange): void {
+    if (change.kind === "reset") {
+      this.apply(change.items);
       return;
     }
     const owner = this.ownerOf(change.key);
@@ -71,10 +73,10 @@ export class DnsReplica {
     else if (this.applied.delete(owner)) this.o.zone.remove(owner);
   }
 
-  /** Copies the other hosts' records from the mirror into the zone, and drops those gone. */
-  apply(): void {
+  /** Copies the other hosts' records of a listing into the zone, and drops those gone. */
+  private apply(items: readonly KeyValue[]): void {
     const wanted = new Set<string>();
-    for (const kv of this.o.mirror.entries()) {
+    for (const kv of items) {
       const owner = this.ownerOf(kv.key);
       if (owner === undefined) continue;
       wanted.add(owner);

@@ -9,33 +9,49 @@
  * store is fine but the changes since the listing are gone: the mirror lists again at once, without a
  * delay or a failure report (a second compaction in a row, with no event between, waits the delay:
  * no tight loop of listings). Either way a successful re-list replaces the content as a whole, so
- * deletes missed meanwhile are noticed, and onChange says so with `{ kind: "reset" }`.
+ * deletes missed meanwhile are noticed, and onChange says so with `{ kind: "reset" }`, which carries
+ * the listing.
+ *
+ * Memory: at 1,000 hosts a prefix holds 100,000 records. An owner that reads them only parsed
+ * gives `keep`, and the mirror holds the parsed form alone (not the raw value and again a parsed
+ * copy); an owner that keeps its own copy (the DNS zone) gives `keep: false`, and the mirror holds
+ * nothing per key: the owner follows the changes, the listing included.
  */
 import type { Clock, Logger, Timer } from "../core/index.js";
 import { errorMessage, realClock } from "../core/index.js";
 import type { ClusterStore, KeyValue, Watch, WatchEvent } from "../store/index.js";
 import { isWatchCompacted } from "../store/index.js";
 
-/** What changed: the whole content (a listing), or one key (a watch event; `value` undefined = deleted). */
-export type MirrorChange = { kind: "reset" } | { kind: "key"; key: string; value: KeyValue | undefined };
+/**
+ * What changed: the whole content (a listing, whose records are `items`), or one key (a watch
+ * event; `value` undefined = deleted).
+ */
+export type MirrorChange =
+  { kind: "reset"; items: readonly KeyValue[] } | { kind: "key"; key: string; value: KeyValue | undefined };
 
-export interface MirrorOptions {
+export interface MirrorOptions<T = KeyValue> {
   store: ClusterStore;
   prefix: string;
   logger: Logger;
   /** Called after every change of the content (a listing or a watch event), saying what changed. */
-  onChange: (change?: MirrorChange) => void;
+  onChange: (change: MirrorChange) => void;
   /** Reports whether the store answered (true) or failed (false). */
   onHealth?: (ok: boolean, error?: string) => void;
   /** The retry timer's clock (default: the real clock). */
   clock?: Clock | undefined;
+  /**
+   * What the mirror keeps of each record, by key (default: the record itself, with its
+   * createRevision and lease carried over watch events, which do not say them). `false`: nothing;
+   * get() and entries() then find nothing, and the owner keeps what it needs from the changes.
+   */
+  keep?: ((kv: KeyValue) => T) | false;
 }
 
 const MIN_RETRY_MS = 500;
 const MAX_RETRY_MS = 5_000;
 
-export class PrefixMirror {
-  private readonly items = new Map<string, KeyValue>();
+export class PrefixMirror<T = KeyValue> {
+  private readonly items = new Map<string, T>();
   private watch: Watch | undefined;
   private timer: Timer | undefined;
   private retryMs = MIN_RETRY_MS;
@@ -46,7 +62,7 @@ export class PrefixMirror {
   /** True once a listing has succeeded. */
   synced = false;
 
-  constructor(private readonly o: MirrorOptions) {}
+  constructor(private readonly o: MirrorOptions<T>) {}
 
   start(): void {
     void this.relist();
@@ -58,12 +74,17 @@ export class PrefixMirror {
     this.watch?.close();
   }
 
-  /** The mirrored keys and values. */
-  entries(): IterableIterator<KeyValue> {
+  /** What the mirror keeps of each record (see `keep`). */
+  entries(): IterableIterator<T> {
     return this.items.values();
   }
 
-  get(key: string): KeyValue | undefined {
+  /** The keys with what the mirror keeps of each. */
+  keyed(): IterableIterator<[string, T]> {
+    return this.items.entries();
+  }
+
+  get(key: string): T | undefined {
     return this.items.get(key);
   }
 
@@ -93,11 +114,12 @@ export class PrefixMirror {
     }
     if (this.closed || generation !== this.generation) return;
     this.items.clear();
-    for (const kv of listing.items) this.items.set(kv.key, kv);
+    const { keep } = this.o;
+    if (keep !== false) for (const kv of listing.items) this.items.set(kv.key, keep ? keep(kv) : (kv as T));
     this.synced = true;
     this.retryMs = MIN_RETRY_MS;
     this.o.onHealth?.(true);
-    this.o.onChange({ kind: "reset" });
+    this.o.onChange({ kind: "reset", items: listing.items });
     const from = listing.revision + 1;
     this.watch = store.watch(
       prefix,
@@ -125,15 +147,16 @@ export class PrefixMirror {
       this.o.onChange({ kind: "key", key: e.key, value: undefined });
       return;
     }
-    const old = this.items.get(e.key);
-    const kv = {
+    const { keep } = this.o;
+    const old = keep === undefined ? (this.items.get(e.key) as KeyValue | undefined) : undefined;
+    const kv: KeyValue = {
       key: e.key,
       value: e.value,
       createRevision: old?.createRevision ?? e.modRevision,
       modRevision: e.modRevision,
       lease: old?.lease ?? "",
     };
-    this.items.set(e.key, kv);
+    if (keep !== false) this.items.set(e.key, keep ? keep(kv) : (kv as T));
     this.o.onChange({ kind: "key", key: e.key, value: kv });
   }
 

@@ -2,8 +2,13 @@
  * The cluster as this host sees it: typed, parsed views over the mirrored prefixes (peers, pools,
  * networks, endpoints, DNS). Parsing is cached per key and modRevision, so reading a view on every
  * change costs little. Records that do not parse are skipped (and logged once by their key).
+ *
+ * The endpoints (100,000 at 1,000 hosts) are parsed once, as the mirror takes them (endpointKeeper):
+ * the mirror holds the parsed endpoint alone, with its host's name and its network's cluster ID
+ * interned, and its store key the same string as the mirror's.
  */
 import type { Logger } from "../core/index.js";
+import { Interner } from "../core/index.js";
 import type { KeyValue } from "../store/index.js";
 import type { PrefixMirror } from "./mirror.js";
 import type { ClusterNetwork, PeerRecord, PoolClaim, PublishedEndpoint } from "./records.js";
@@ -23,14 +28,46 @@ import {
 export interface RemoteEndpointView extends PublishedEndpoint {
   host: string;
   clusterId: string;
-  endpointId: string;
+  /** Its store key (endpoints/<host>/<cluster id>/<endpoint id>). */
+  key: string;
 }
 
 export interface Mirrors {
   peers: PrefixMirror;
   pools: PrefixMirror;
   networks: PrefixMirror;
-  endpoints: PrefixMirror;
+  /** Parsed as they come (endpointKeeper): undefined for a record that does not parse. */
+  endpoints: PrefixMirror<RemoteEndpointView | undefined>;
+}
+
+/**
+ * What the endpoints' mirror keeps of a record: the parsed endpoint, or undefined (logged once per
+ * key) when it does not parse. Hosts' names and cluster IDs are interned: each is held once, not
+ * once per endpoint.
+ */
+export function endpointKeeper(logger: Logger): (kv: KeyValue) => RemoteEndpointView | undefined {
+  const names = new Interner();
+  const warned = new Set<string>();
+  return (kv) => {
+    const parts = keyParts(kv.key, ENDPOINTS);
+    const ep = parsePublishedEndpoint(kv.value);
+    if (!parts || parts.length !== 3 || !ep) {
+      if (!warned.has(kv.key)) {
+        warned.add(kv.key);
+        logger.warning("ignoring a cluster record weave cannot read", { key: kv.key });
+      }
+      return undefined;
+    }
+    const [host = "", clusterId = ""] = parts;
+    return {
+      mac: ep.mac,
+      ipv4: ep.ipv4,
+      ipv6: ep.ipv6,
+      host: names.intern(host),
+      clusterId: names.intern(clusterId),
+      key: kv.key,
+    };
+  };
 }
 
 class ParseCache<T> {
@@ -73,7 +110,6 @@ export class ClusterView {
   private readonly peerCache: ParseCache<PeerRecord>;
   private readonly poolCache: ParseCache<PoolClaim & { pool: string }>;
   private readonly networkCache: ParseCache<ClusterNetwork>;
-  private readonly endpointCache: ParseCache<RemoteEndpointView>;
 
   constructor(
     private readonly m: Mirrors,
@@ -91,13 +127,6 @@ export class ClusterView {
     this.networkCache = new ParseCache((kv) => {
       const n = parseClusterNetwork(kv.value);
       return n && keyParts(kv.key, NETWORKS)?.[0] === n.name ? n : undefined;
-    }, logger);
-    this.endpointCache = new ParseCache((kv) => {
-      const parts = keyParts(kv.key, ENDPOINTS);
-      const ep = parsePublishedEndpoint(kv.value);
-      if (!parts || parts.length !== 3 || !ep) return undefined;
-      const [host = "", clusterId = "", endpointId = ""] = parts;
-      return { ...ep, host, clusterId, endpointId };
     }, logger);
   }
 
@@ -130,12 +159,13 @@ export class ClusterView {
   }
 
   endpoints(): RemoteEndpointView[] {
-    return this.endpointCache.all(this.m.endpoints.entries());
+    const out: RemoteEndpointView[] = [];
+    for (const ep of this.m.endpoints.entries()) if (ep) out.push(ep);
+    return out;
   }
 
   /** The endpoint of one store key, if it is there and parses. */
   endpoint(key: string): RemoteEndpointView | undefined {
-    const kv = this.m.endpoints.get(key);
-    return kv ? this.endpointCache.one(kv) : undefined;
+    return this.m.endpoints.get(key);
   }
 }

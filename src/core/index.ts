@@ -15,3 +15,4 @@ export * from "./netdev.js";
 export * from "./ip6.js";
 export * from "./cidr.js";
 export * from "./listen-address.js";
+export * from "./intern.js";

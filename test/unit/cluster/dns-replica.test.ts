@@ -43,19 +43,20 @@ async function member(store: MemoryClusterStore, name: string, zone = new Zone()
     logger: silentLogger,
   });
   const ref: { replica?: DnsReplica } = {};
-  const mirror = new PrefixMirror({
+  // As Cluster composes it: the mirror keeps nothing, the zone holds the records.
+  const mirror = new PrefixMirror<never>({
     store,
     prefix: DNS,
     logger: silentLogger,
     onChange: (change) => ref.replica?.changed(change),
+    keep: false,
   });
-  const scans = { count: 0 };
-  const entries = mirror.entries.bind(mirror);
-  mirror.entries = () => {
-    scans.count++;
-    return entries();
-  };
-  const replica = new DnsReplica({ zone, host: name, mirror, publisher, logger: silentLogger });
+  // The zone's work: how many owners the replica set and removed.
+  const work = { sets: 0, removes: 0 };
+  const { set, remove } = { set: zone.set.bind(zone), remove: zone.remove.bind(zone) };
+  zone.set = (owner, entries) => (work.sets++, set(owner, entries));
+  zone.remove = (owner) => (work.removes++, remove(owner));
+  const replica = new DnsReplica({ zone, host: name, publisher, logger: silentLogger });
   ref.replica = replica;
   mirror.start();
   replica.start();
@@ -67,7 +68,7 @@ async function member(store: MemoryClusterStore, name: string, zone = new Zone()
   );
   while (!mirror.synced) await new Promise((r) => setImmediate(r));
   await publisher.flush();
-  return { zone, session, publisher, replica, lease: session.lease, scans };
+  return { zone, session, publisher, replica, mirror, lease: session.lease, work };
 }
 
 /** What dns/<host>/ holds: owner (decoded) → parsed value, and the leases the keys hang on. */
@@ -136,21 +137,32 @@ void describe("DnsReplica", () => {
     assert.deepEqual(a.zone.get("r:c:m:ext.weave.local."), [EXT], "other hosts' records stay");
   });
 
-  void it("follows a watch event by its key alone: a burst of changes never scans the whole mirror", async () => {
+  void it("follows a watch event by its key alone, and a listing by comparing it with what it copied", async () => {
     const store = new MemoryClusterStore();
     const a = await member(store, "a");
-    const before = a.scans.count;
+    const before = { ...a.work };
     for (let i = 0; i < 200; i++)
       await store.put(
         dnsKey("b", `c:${i}`),
         JSON.stringify({ entries: [{ ...DB, name: `n${i}.weave.local.` }] }),
       );
     assert.equal(a.zone.ownerKeys().filter((o) => o.startsWith("r:b:")).length, 200);
-    for (let i = 0; i < 200; i++) await store.delete(dnsKey("b", `c:${i}`));
-    assert.equal(a.zone.ownerKeys().filter((o) => o.startsWith("r:b:")).length, 0);
-    assert.equal(a.scans.count, before, "400 key changes, no scan of the mirror");
-    a.replica.changed({ kind: "reset" });
-    assert.equal(a.scans.count, before + 1, "a listing compares everything once");
+    for (let i = 100; i < 200; i++) await store.delete(dnsKey("b", `c:${i}`));
+    assert.equal(a.zone.ownerKeys().filter((o) => o.startsWith("r:b:")).length, 100);
+    assert.deepEqual(a.work, { sets: before.sets + 200, removes: before.removes + 100 }, "one step per key");
+    assert.equal(a.mirror.size, 0, "the mirror keeps nothing: the zone has the records");
+
+    // A listing after a broken watch: c:0 was deleted and c:1 changed meanwhile (events missed).
+    const renamed = JSON.stringify({ entries: [{ ...DB, name: "renamed.weave.local." }] });
+    const items = (await store.list(DNS)).items
+      .filter((kv) => kv.key !== dnsKey("b", "c:0"))
+      .map((kv) => (kv.key === dnsKey("b", "c:1") ? { ...kv, value: renamed, modRevision: 1e6 } : kv));
+    const mid = { ...a.work };
+    a.replica.changed({ kind: "reset", items });
+    assert.equal(a.zone.get("r:b:c:0"), undefined);
+    assert.deepEqual(addresses(a.zone, "renamed.weave.local."), ["10.32.0.2"]);
+    assert.equal(a.zone.ownerKeys().filter((o) => o.startsWith("r:b:")).length, 99);
+    assert.deepEqual(a.work, { sets: mid.sets + 1, removes: mid.removes + 1 }, "only c:0 and c:1 changed");
   });
 
   void it("skips records it cannot read and keys of another shape, and keeps the rest", async () => {

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { MirrorChange } from "../../../src/cluster/mirror.js";
 import { PrefixMirror } from "../../../src/cluster/mirror.js";
-import { FakeClock } from "../../../src/core/index.js";
+import { FakeClock, silentLogger } from "../../../src/core/index.js";
 import type { KeyValue } from "../../../src/store/index.js";
 import { MemoryClusterStore } from "../../../src/store/index.js";
 import { captureLogger, FlakyStore } from "./kit.js";
@@ -84,6 +84,63 @@ void describe("PrefixMirror", () => {
     assert.equal(h.mirror.size, 1);
     assert.equal(h.changes(), 4, "one call per event");
     h.mirror.close();
+  });
+
+  void it("keeps only what `keep` makes of each record, or nothing, and hands the listing to its owner", async () => {
+    const clock = new FakeClock(1_000_000);
+    const memory = new MemoryClusterStore(() => clock.now());
+    await memory.put(PREFIX + "a", "1");
+    await memory.put(PREFIX + "b", "2");
+    const seen: MirrorChange[] = [];
+    const parsed = new PrefixMirror<number>({
+      store: memory,
+      prefix: PREFIX,
+      logger: silentLogger,
+      clock,
+      onChange: (change) => seen.push(change),
+      keep: (kv) => Number(kv.value) * 10,
+    });
+    const none = new PrefixMirror<never>({
+      store: memory,
+      prefix: PREFIX,
+      logger: silentLogger,
+      clock,
+      onChange: (change) => seen.push(change),
+      keep: false,
+    });
+    parsed.start();
+    none.start();
+    await clock.settle();
+    assert.deepEqual(
+      [...parsed.keyed()],
+      [
+        [PREFIX + "a", 10],
+        [PREFIX + "b", 20],
+      ],
+    );
+    assert.equal(none.size, 0);
+    assert.equal(none.synced, true);
+    const resets = seen.filter((c) => c.kind === "reset");
+    assert.deepEqual(
+      resets.map((c) => c.items.map((kv) => kv.value)),
+      [
+        ["1", "2"],
+        ["1", "2"],
+      ],
+      "each listing's records, for owners that keep their own copy",
+    );
+    await memory.put(PREFIX + "a", "3");
+    await memory.delete(PREFIX + "b");
+    assert.deepEqual([...parsed.keyed()], [[PREFIX + "a", 30]]);
+    assert.equal(none.size, 0);
+    assert.deepEqual(described(seen.filter((c) => c.kind === "key")), [
+      "put a=3",
+      "put a=3",
+      "delete b",
+      "delete b",
+    ]);
+    parsed.close();
+    none.close();
   });
 
   void it("retries a failed listing after 0.5 s, doubling to 5 s, and starts from 0.5 s again after a success", async () => {

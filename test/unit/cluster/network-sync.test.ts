@@ -23,7 +23,7 @@ import {
 } from "../../../src/cluster/index.js";
 import { PrefixMirror } from "../../../src/cluster/mirror.js";
 import { FIRST_VNI, NetworkSync } from "../../../src/cluster/network-sync.js";
-import { ClusterView } from "../../../src/cluster/view.js";
+import { ClusterView, endpointKeeper } from "../../../src/cluster/view.js";
 import { isWeaveError, silentLogger, WeaveError } from "../../../src/core/index.js";
 import type { CreateNetworkBody } from "../../../src/docker/index.js";
 import { FakeDocker } from "../../../src/docker/index.js";
@@ -115,7 +115,13 @@ async function mirroredView(store: MemoryClusterStore, listed: boolean): Promise
     peers: mirror(PEERS),
     pools: mirror(POOLS),
     networks: mirror(NETWORKS),
-    endpoints: mirror(ENDPOINTS),
+    endpoints: new PrefixMirror({
+      store,
+      prefix: ENDPOINTS,
+      logger: silentLogger,
+      onChange: () => undefined,
+      keep: endpointKeeper(silentLogger),
+    }),
   };
   for (const m of Object.values(mirrors)) {
     if (listed) m.start();

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { endpointKey } from "../../../src/cluster/records.js";
 import type { ViewInputs } from "../../../src/cluster/transport-view.js";
 import {
   choosePaths,
@@ -64,7 +65,7 @@ void describe("VXLAN plan from the transport-neutral view", () => {
         {
           host: "a",
           clusterId: "c1",
-          endpointId: "e0",
+          key: endpointKey("a", "c1", "e0"),
           mac: "02:42:0a:20:00:02",
           ipv4: "10.32.0.2/24",
           ipv6: "",
@@ -72,7 +73,7 @@ void describe("VXLAN plan from the transport-neutral view", () => {
         {
           host: "b",
           clusterId: "c1",
-          endpointId: "e1",
+          key: endpointKey("b", "c1", "e1"),
           mac: "02:42:0a:20:00:12",
           ipv4: "10.32.0.18/24",
           ipv6: "",
@@ -80,7 +81,7 @@ void describe("VXLAN plan from the transport-neutral view", () => {
         {
           host: "b",
           clusterId: "c1",
-          endpointId: "e2",
+          key: endpointKey("b", "c1", "e2"),
           mac: "02:42:0a:20:00:13",
           ipv4: "10.32.0.19/24",
           ipv6: "fd00::13/64",
@@ -89,7 +90,7 @@ void describe("VXLAN plan from the transport-neutral view", () => {
         {
           host: "gone",
           clusterId: "c1",
-          endpointId: "e3",
+          key: endpointKey("gone", "c1", "e3"),
           mac: "02:42:0a:20:00:22",
           ipv4: "10.32.0.34/24",
           ipv6: "",
@@ -97,7 +98,7 @@ void describe("VXLAN plan from the transport-neutral view", () => {
         {
           host: "c",
           clusterId: "c3",
-          endpointId: "e4",
+          key: endpointKey("c", "c3", "e4"),
           mac: "02:42:0a:20:00:23",
           ipv4: "10.32.0.35/24",
           ipv6: "",

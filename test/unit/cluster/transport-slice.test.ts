@@ -47,7 +47,7 @@ function endpoint(id: number, ip: number, host: string, net: number): RemoteEndp
   return {
     host,
     clusterId: NETS[net] ?? "",
-    endpointId: `e${id}`,
+    key: endpointKey(host, NETS[net] ?? "", `e${id}`),
     mac: `02:42:0a:20:00:${hex(id)}`,
     ipv4: `10.32.0.${ip}/24`,
     ipv6: "",
@@ -102,8 +102,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
  * endpoint keeps a unique MAC (its id) and address (a free one), as IPAM guarantees.
  */
 function apply(world: World, op: Op, nextIp: () => number): { keys: string[]; peers: boolean } {
-  const keyOf = (ep: RemoteEndpointView) => endpointKey(ep.host, ep.clusterId, ep.endpointId);
-  const find = (id: number) => [...world.endpoints.values()].find((e) => e.endpointId === `e${id}`);
+  const keyOf = (ep: RemoteEndpointView) => ep.key;
+  const find = (id: number) => [...world.endpoints.values()].find((e) => e.key.endsWith(`/e${id}`));
   switch (op.kind) {
     case "put": {
       const old = find(op.id);
@@ -178,13 +178,13 @@ void describe("TransportSync slice passes", () => {
     for (const [i, h] of HOSTS.entries()) world.peers.set(h, peer(h, 2 + i));
     for (let id = 1; id <= 200; id++) {
       const ep = endpoint(id % 250, id, HOSTS[id % 3] ?? "b", id % 2);
-      world.endpoints.set(endpointKey(ep.host, ep.clusterId, ep.endpointId), ep);
+      world.endpoints.set(ep.key, ep);
     }
     const overlay = new FakeOverlay();
     const s = sync(world, overlay, true);
     await s.runNow();
     const ep = endpoint(250, 250, "c", 0);
-    const key = endpointKey(ep.host, ep.clusterId, ep.endpointId);
+    const key = ep.key;
     world.endpoints.set(key, ep);
     s.endpointChanged({ kind: "key", key, value: undefined });
     let seen = 0;
@@ -230,7 +230,7 @@ void describe("TransportSync slice passes", () => {
     await fake.advance(0);
     const change = (id: number) => {
       const ep = endpoint(id, id, "b", 0);
-      const key = endpointKey(ep.host, ep.clusterId, ep.endpointId);
+      const key = ep.key;
       world.endpoints.set(key, ep);
       s.endpointChanged({ kind: "key", key, value: undefined });
     };

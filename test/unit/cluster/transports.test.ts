@@ -6,6 +6,7 @@ import type { PathOptions } from "../../../src/cluster/paths.js";
 import { withPaths } from "../../../src/cluster/peer-paths.js";
 import type { PeerStatus } from "../../../src/cluster/peers.js";
 import type { PeerRecord } from "../../../src/cluster/records.js";
+import { endpointKey } from "../../../src/cluster/records.js";
 import { transportView } from "../../../src/cluster/transport-view.js";
 import type { TransportInput } from "../../../src/cluster/transports/transport.js";
 import { routedNetworks } from "../../../src/cluster/transports/routed.js";
@@ -43,7 +44,7 @@ const network: NetworkRecord = {
 const ep = (host: string, n: number, ipv6 = "") => ({
   host,
   clusterId: "c1",
-  endpointId: `e${n}`,
+  key: endpointKey(host, "c1", `e${n}`),
   mac: `02:42:0a:20:00:${n.toString(16).padStart(2, "0")}`,
   ipv4: `10.32.0.${n}/24`,
   ipv6,
