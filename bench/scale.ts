@@ -363,7 +363,33 @@ async function restart(host: Host, etcdUrl: string): Promise<string> {
   await heapSnapshot(host, "restarted");
   return (
     `  restart with the cluster present: launch returned in ${launchMs} ms, all ${want} FDB entries programmed ` +
-    `${ms} ms after launch; RSS then ${mb(after.rss)} MB (${byName(after.rssByName)})`
+    `${ms} ms after launch; RSS then ${mb(after.rss)} MB (${byName(after.rssByName)})\n` +
+    `    ${startBreakdown(host)}`
+  );
+}
+
+/**
+ * The daemon's own account of its last start (its info log "transports programmed"): the time from
+ * its start to the first pass's end, and each transport's part of that pass.
+ */
+function startBreakdown(host: Host): string {
+  let log = "";
+  try {
+    log = readFileSync(host.rootPath("/var/log/weave.log"), "utf8");
+  } catch {
+    return "start breakdown: no daemon log";
+  }
+  const line = log
+    .split("\n")
+    .filter((l) => l.includes('"transports programmed"'))
+    .pop();
+  if (line === undefined) return 'start breakdown: no "transports programmed" log line';
+  const f = JSON.parse(line) as { sinceStartMs: number; operations: number; ms: Record<string, number> };
+  const parts = Object.entries(f.ms).map(([name, ms]) => `${name} ${ms} ms`);
+  return (
+    `start breakdown (daemon log): first pass ended ${f.sinceStartMs} ms after the cluster part started, ` +
+    `listing and view ${f.sinceStartMs - Object.values(f.ms).reduce((a, b) => a + b, 0)} ms, ` +
+    `the pass (${f.operations} operations): ${parts.join(", ")}`
   );
 }
 
