@@ -384,12 +384,19 @@ function startBreakdown(host: Host): string {
     .filter((l) => l.includes('"transports programmed"'))
     .pop();
   if (line === undefined) return 'start breakdown: no "transports programmed" log line';
+  const warnings = new Map<string, number>();
+  for (const l of log.split("\n").filter((x) => x.includes('"level":"warning"'))) {
+    const w = JSON.parse(l) as { msg: string; error?: string };
+    const text = `${w.msg}${w.error ? `: ${w.error.slice(0, 160)}` : ""}`;
+    warnings.set(text, (warnings.get(text) ?? 0) + 1);
+  }
+  const warned = [...warnings].map(([w, n]) => `\n    warning (${n}x) ${w}`).join("");
   const f = JSON.parse(line) as { sinceStartMs: number; operations: number; ms: Record<string, number> };
   const parts = Object.entries(f.ms).map(([name, ms]) => `${name} ${ms} ms`);
   return (
     `start breakdown (daemon log): first pass ended ${f.sinceStartMs} ms after the cluster part started, ` +
     `listing and view ${f.sinceStartMs - Object.values(f.ms).reduce((a, b) => a + b, 0)} ms, ` +
-    `the pass (${f.operations} operations): ${parts.join(", ")}`
+    `the pass (${f.operations} operations): ${parts.join(", ")}${warned}`
   );
 }
 
