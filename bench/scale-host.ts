@@ -21,7 +21,7 @@ export interface Usage {
   pids: number;
   /** Resident set of all the processes, in bytes. */
   rss: number;
-  /** User + system CPU time of all the processes, in seconds. */
+  /** User + system CPU time of all the processes and of the children they reaped, in seconds. */
   cpuS: number;
   /** RSS in bytes by command name (`node` for the daemon and its DNS workers, `ip`, `bridge`...). */
   rssByName: Record<string, number>;
@@ -45,7 +45,9 @@ export function processTree(roots: readonly number[]): Usage {
   for (const pid of tree) {
     const stat = statFields(pid);
     if (!stat) continue;
-    ticks += Number(stat[11]) + Number(stat[12]);
+    // utime + stime, and cutime + cstime: the children it has reaped (commands it ran, batch
+    // processes it ended) count too.
+    ticks += Number(stat[11]) + Number(stat[12]) + Number(stat[13]) + Number(stat[14]);
     const status = readOr(`/proc/${pid}/status`);
     const bytes = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
     const name = /Name:\s+(\S+)/.exec(status)?.[1] ?? "?";
@@ -55,7 +57,10 @@ export function processTree(roots: readonly number[]): Usage {
   return { pids: tree.size, rss, cpuS: ticks / TICKS_PER_S, rssByName };
 }
 
-/** /proc/PID/stat's fields after the command name: [state, ppid, ...]; utime is [11], stime [12]. */
+/**
+ * /proc/PID/stat's fields after the command name: [state, ppid, ...]; utime is [11], stime [12],
+ * cutime [13], cstime [14].
+ */
 function statFields(pid: number): string[] | undefined {
   const stat = readOr(`/proc/${pid}/stat`);
   return stat ? stat.slice(stat.lastIndexOf(")") + 2).split(" ") : undefined;
