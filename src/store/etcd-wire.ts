@@ -162,9 +162,9 @@ export async function etcdPost<T>(
     const why = failure.message || failure.error || res.body;
     if (res.status === 503 || failure.code === GRPC_UNAVAILABLE) {
       // A member without a leader (an election), or one that lost it during the request.
-      const err = new WeaveError("WEAVE_TIMEOUT", `etcd ${endpoint}${path} cannot serve now: ${why}`);
-      unavailableAnswers.add(err);
-      throw err;
+      throw markUnavailable(
+        new WeaveError("WEAVE_TIMEOUT", `etcd ${endpoint}${path} cannot serve now: ${why}`),
+      );
     }
     throw new WeaveError("WEAVE_STATE", `etcd ${path} failed: ${why}`);
   }
@@ -181,8 +181,14 @@ const GRPC_UNAVAILABLE = 14;
 /** The errors of etcdPost that are an etcd member's answer that it cannot serve now. */
 const unavailableAnswers = new WeakSet<Error>();
 
+/** Marks `err` as an etcd member's answer that it cannot serve now (see {@link answeredUnavailable}). */
+export function markUnavailable(err: WeaveError): WeaveError {
+  unavailableAnswers.add(err);
+  return err;
+}
+
 /**
- * True when `err` (from {@link etcdPost}) is an etcd member's answer that it cannot serve now
+ * True when `err` (from {@link etcdPost} or a gRPC call) is an etcd member's answer that it cannot serve now
  * (HTTP 503, gRPC UNAVAILABLE: no leader, leader changed, request timed out): a transient state of
  * that member during an election, worth asking another member or again shortly. It is a
  * WEAVE_TIMEOUT, as for an endpoint that cannot be reached.

@@ -70,9 +70,9 @@ void describe("EtcdStore.list paging", () => {
     http.assertDone();
   });
 
-  void it("pages 1000 keys at a time by default, and one page is enough for a small prefix", async () => {
+  void it("pages 5000 keys at a time by default, and one page is enough for a small prefix", async () => {
     const http = new ScriptedHttp().expect(RANGE, page(9, false, kv("/p/a", 3)), {
-      json: { key: b64("/p/"), range_end: END, limit: "1000" },
+      json: { key: b64("/p/"), range_end: END, limit: "5000" },
     });
     assert.deepEqual(
       (await store(http).list("/p/")).items.map((x) => x.key),

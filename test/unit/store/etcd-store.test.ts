@@ -48,7 +48,7 @@ void describe("EtcdStore requests and answers", () => {
             kvs: [kv("/p/x", "é", 8, "694d7a1f6e7c4b05"), kv("/p/y", "", 9)],
           },
         },
-        { json: { key: b64("/p/"), range_end: b64("/p0"), limit: "1000" } },
+        { json: { key: b64("/p/"), range_end: b64("/p0"), limit: "5000" } },
       );
     const s = store(http);
     assert.deepEqual(await s.get("/a"), {
