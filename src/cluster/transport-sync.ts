@@ -82,7 +82,11 @@ interface Dirty {
 /** What the last pass programmed, that a slice pass starts from. */
 interface LastPass {
   peers: PeerRecord[];
+  /** The names of `peers`. */
+  registered: ReadonlySet<string>;
   paths: PeerPath[];
+  /** The usable of `paths` (usablePaths), one array while the paths stay: transports index it once. */
+  usable: PeerPath[];
   /** Each peer's record and path, as text. */
   signatures: Map<string, string>;
   tunnel: string;
@@ -198,11 +202,14 @@ export class TransportSync {
     if (this.o.endpoint) this.index.reset(inputs.endpoints);
     const view = transportView(inputs);
     const paths = choosePaths(view.peers, this.o.paths());
+    const usable = usablePaths(paths);
     const tunnel = this.o.tunnel();
-    await this.program(this.input(view, paths, tunnel), { full });
+    await this.program(this.input(view, paths, usable, tunnel), { full });
     this.last = {
       peers: view.peers,
+      registered: new Set(view.peers.map((p) => p.name)),
       paths,
+      usable,
       signatures: signatures(view.peers, paths),
       tunnel: JSON.stringify(tunnel ?? null),
       networks: networksSignature(inputs),
@@ -225,7 +232,17 @@ export class TransportSync {
     if ([...last.paths, ...paths].some((p) => p.transport === "routed")) return false;
     const now = dirty.peers ? signatures(peers, paths) : last.signatures;
     const changedPeers = dirty.peers ? changedKeys(last.signatures, now) : [];
-    this.last = { ...last, peers, paths, signatures: now };
+    this.last = dirty.peers
+      ? {
+          ...last,
+          peers,
+          registered: new Set(peers.map((p) => p.name)),
+          paths,
+          usable: usablePaths(paths),
+          signatures: now,
+        }
+      : last;
+    const { registered, usable } = this.last;
 
     const macs = new Set<string>();
     const ips = new Set<string>();
@@ -248,20 +265,23 @@ export class TransportSync {
       this.paths = paths;
       return true;
     }
-    const view = this.sliceView(inputs, peers, macs, ips);
+    const view = this.sliceView(inputs, peers, registered, { macs, ips, flood });
     const slice: TransportSlice = { macs, ips, flood, peers: changedPeers.length > 0 };
-    await this.program(this.input(view, paths, tunnel), { full: false, slice });
+    await this.program(this.input(view, paths, usable, tunnel), { full: false, slice });
     return true;
   }
 
-  /** The view with only the registered remote containers that carry one of these MACs or addresses. */
+  /**
+   * The view with only the registered remote containers that carry one of the slice's MACs or
+   * addresses. The networks' peers are listed only when the slice changes flooding: otherwise no
+   * transport reads them, and listing them would cost O(hosts) per pass.
+   */
   private sliceView(
     inputs: ViewInputs,
     peers: PeerRecord[],
-    macs: ReadonlySet<string>,
-    ips: ReadonlySet<string>,
+    registered: ReadonlySet<string>,
+    { macs, ips, flood }: { macs: ReadonlySet<string>; ips: ReadonlySet<string>; flood: boolean },
   ): TransportInput["view"] {
-    const registered = new Set(peers.map((p) => p.name));
     const byNetwork = new Map<string, RemoteContainer[]>();
     for (const ep of this.index.matching(macs, ips)) {
       if (!registered.has(ep.host)) continue;
@@ -271,10 +291,12 @@ export class TransportSync {
     }
     const networks = localNetworks(inputs, (clusterId) => ({
       remotes: byNetwork.get(clusterId) ?? [],
-      peers: this.index
-        .hostsIn(clusterId)
-        .filter((h) => registered.has(h))
-        .sort(),
+      peers: flood
+        ? this.index
+            .hostsIn(clusterId)
+            .filter((h) => registered.has(h))
+            .sort()
+        : [],
     }));
     return { self: inputs.host, peers, networks };
   }
@@ -282,10 +304,11 @@ export class TransportSync {
   private input(
     view: TransportInput["view"],
     paths: PeerPath[],
+    usable: PeerPath[],
     tunnel: TunnelSelf | undefined,
   ): TransportInput {
     this.paths = paths;
-    return { view, paths: usablePaths(paths), local: this.o.local, ...(tunnel ? { tunnel } : {}) };
+    return { view, paths: usable, local: this.o.local, ...(tunnel ? { tunnel } : {}) };
   }
 
   /** Runs every transport in order, and logs how long each took at debug level. */

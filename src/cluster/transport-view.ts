@@ -28,7 +28,7 @@ export interface RemoteNetwork {
   subnets: string[];
   remotes: RemoteContainer[];
   /** The peers that hold at least one of the network's containers, sorted (complete even when
-   * `remotes` is a slice, see TransportSlice). */
+   * `remotes` is a slice, except in a slice that does not change flooding: see TransportSlice). */
   peers: string[];
 }
 

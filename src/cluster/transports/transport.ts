@@ -40,8 +40,9 @@ export interface TransportPass {
 
 /**
  * What a change-driven pass is about, so that it costs work proportional to the change. The view's
- * networks then hold only the remote containers with one of these MACs or addresses (their
- * `peers`, the view's peers and the paths stay complete). TransportSync gives a slice only when no
+ * networks then hold only the remote containers with one of these MACs or addresses; their `peers`
+ * are complete when `flood` is true and empty otherwise (nothing reads them then); the view's peers
+ * and the paths stay complete. TransportSync gives a slice only when no
  * path is routed, before or after, the tunnel and the networks are as in the last pass, and every
  * container that changed since is in it; a transport then changes only what the slice touches.
  */
@@ -64,5 +65,19 @@ export interface Transport {
 
 /** The paths of one transport by peer name. */
 export function pathsOf(input: TransportInput, transport: string): Map<string, PeerPath> {
-  return new Map(input.paths.filter((p) => p.transport === transport).map((p) => [p.peer, p]));
+  let byTransport = pathIndexes.get(input.paths);
+  if (!byTransport) pathIndexes.set(input.paths, (byTransport = new Map<string, Map<string, PeerPath>>()));
+  let index = byTransport.get(transport);
+  if (!index) {
+    index = new Map(input.paths.filter((p) => p.transport === transport).map((p) => [p.peer, p]));
+    byTransport.set(transport, index);
+  }
+  return index;
 }
+
+/**
+ * The indexes of pathsOf by paths array: a slice pass reuses the last pass's array (TransportSync
+ * keeps it while the paths stay), so its O(hosts) index is built once, not per pass. The arrays are
+ * never changed once made.
+ */
+const pathIndexes = new WeakMap<readonly PeerPath[], Map<string, Map<string, PeerPath>>>();
