@@ -9,6 +9,7 @@
  * false`), and the replica follows its changes, listings included (they carry their records).
  */
 import type { Logger } from "../core/index.js";
+import { errorMessage } from "../core/index.js";
 import type { NormalizedEntry, ZoneChange, ZoneEntry } from "../dns/index.js";
 import type { KeyValue } from "../store/index.js";
 import type { MirrorChange } from "./mirror.js";
@@ -25,6 +26,13 @@ export interface ReplicaZone {
 }
 
 export const REMOTE_OWNER_PREFIX = "r:";
+/**
+ * A listing longer than this is copied in chunks of this many records, yielding to the event loop
+ * between them: 100,000 records take the zone about 2 s, which would otherwise stall everything
+ * else in the daemon (at a start: the first programming of the kernel). Changes that come meanwhile
+ * wait, in order, until the listing is in.
+ */
+export const LISTING_CHUNK = 2_000;
 const isLocalOwner = (owner: string): boolean => owner.startsWith("c:") || owner.startsWith("m:");
 
 export class DnsReplica {
@@ -32,6 +40,9 @@ export class DnsReplica {
   /** Zone owners copied from the mirror, with the revision of the record they were copied from. */
   private readonly applied = new Map<string, number>();
   private unsubscribe: (() => void) | undefined;
+  /** Changes that came while a long listing is being copied (undefined: none under way). */
+  private waiting: MirrorChange[] | undefined;
+  private closed = false;
 
   constructor(
     private readonly o: {
@@ -54,6 +65,7 @@ export class DnsReplica {
   }
 
   close(): void {
+    this.closed = true;
     this.unsubscribe?.();
   }
 
@@ -63,8 +75,16 @@ export class DnsReplica {
    * everything.
    */
   changed(change: MirrorChange): void {
+    if (this.waiting) {
+      this.waiting.push(change);
+      return;
+    }
     if (change.kind === "reset") {
-      this.apply(change.items);
+      if (change.items.length <= LISTING_CHUNK) this.apply(change.items);
+      else
+        this.applyInChunks(change.items).catch((err: unknown) =>
+          this.o.logger.warning("copying the DNS records of a listing failed", { error: errorMessage(err) }),
+        );
       return;
     }
     const owner = this.ownerOf(change.key);
@@ -76,12 +96,50 @@ export class DnsReplica {
   /** Copies the other hosts' records of a listing into the zone, and drops those gone. */
   private apply(items: readonly KeyValue[]): void {
     const wanted = new Set<string>();
-    for (const kv of items) {
-      const owner = this.ownerOf(kv.key);
-      if (owner === undefined) continue;
+    this.copyAll(items, 0, items.length, wanted);
+    this.dropUnwanted(wanted);
+  }
+
+  /** As apply, LISTING_CHUNK records at a time; then the changes that came meanwhile, in order. */
+  private async applyInChunks(items: readonly KeyValue[]): Promise<void> {
+    this.waiting = [];
+    try {
+      const wanted = new Set<string>();
+      for (let from = 0; from < items.length; from += LISTING_CHUNK) {
+        if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closed) return;
+        this.copyAll(items, from, Math.min(items.length, from + LISTING_CHUNK), wanted);
+      }
+      this.dropUnwanted(wanted);
+    } finally {
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      if (!this.closed) this.replay(waiting);
+    }
+  }
+
+  /** Follows `changes` in order; when one is a long listing, the rest waits for it. */
+  private replay(changes: readonly MirrorChange[]): void {
+    for (const [i, change] of changes.entries()) {
+      this.changed(change);
+      if (this.waiting) {
+        this.waiting.push(...changes.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  private copyAll(items: readonly KeyValue[], from: number, to: number, wanted: Set<string>): void {
+    for (let i = from; i < to; i++) {
+      const kv = items[i];
+      const owner = kv && this.ownerOf(kv.key);
+      if (!kv || owner === undefined) continue;
       wanted.add(owner);
       this.copy(owner, kv);
     }
+  }
+
+  private dropUnwanted(wanted: ReadonlySet<string>): void {
     for (const owner of [...this.applied.keys()]) {
       if (wanted.has(owner)) continue;
       this.o.zone.remove(owner);

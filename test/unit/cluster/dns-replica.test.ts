@@ -6,7 +6,7 @@
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DNS, dnsKey, dnsPrefix, StoreHealth } from "../../../src/cluster/index.js";
-import { DnsReplica } from "../../../src/cluster/dns-replica.js";
+import { DnsReplica, LISTING_CHUNK } from "../../../src/cluster/dns-replica.js";
 import { PrefixMirror } from "../../../src/cluster/mirror.js";
 import { LeasedPublisher } from "../../../src/cluster/publisher.js";
 import { Session } from "../../../src/cluster/session.js";
@@ -210,5 +210,74 @@ void describe("DnsReplica", () => {
     a.zone.set("c:abc", [DB]);
     await a.publisher.flush();
     assert.equal(await store.get(dnsKey("a", "c:abc")), undefined);
+  });
+});
+
+void describe("DnsReplica with a listing longer than LISTING_CHUNK", () => {
+  const record = (name: string, ip: string) =>
+    JSON.stringify({ entries: [{ name: `${name}.weave.local.`, ipv4: [ip], ipv6: [] }] });
+  const kv = (host: string, owner: string, value: string, modRevision: number) => ({
+    key: dnsKey(host, owner),
+    value,
+    createRevision: 1,
+    modRevision,
+    lease: "",
+  });
+  const listing = (count: number, revision: number, host = "b") =>
+    Array.from({ length: count }, (_, i) => kv(host, `c:${i}`, record(`n${i}`, "10.32.0.1"), revision));
+
+  function replicaOf(zone: Zone): DnsReplica {
+    const publisher = { replace: () => undefined } as unknown as LeasedPublisher;
+    const replica = new DnsReplica({ zone, host: "a", publisher, logger: silentLogger });
+    closers.push(() => replica.close());
+    return replica;
+  }
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  void it("copies it in chunks, yielding between them, and applies what came meanwhile after it, in order", async () => {
+    const zone = new Zone();
+    const replica = replicaOf(zone);
+    const count = 3 * LISTING_CHUNK + 10;
+    replica.changed({ kind: "reset", items: listing(count, 5) });
+    assert.equal(zone.ownerKeys().length, LISTING_CHUNK, "one chunk, then the event loop's turn");
+    // Newer than the listing: they must win over its copies, whenever the chunks reach them.
+    replica.changed({
+      kind: "key",
+      key: dnsKey("b", "c:5000"),
+      value: kv("b", "c:5000", record("moved", "10.32.0.9"), 6),
+    });
+    replica.changed({ kind: "key", key: dnsKey("b", "c:1"), value: undefined });
+    replica.changed({
+      kind: "key",
+      key: dnsKey("c", "c:new"),
+      value: kv("c", "c:new", record("new", "10.32.0.8"), 7),
+    });
+    await settle();
+    assert.equal(zone.ownerKeys().length, count - 1 + 1);
+    assert.equal(zone.get("r:b:c:1"), undefined, "deleted after the listing listed it");
+    assert.deepEqual(zone.get("r:b:c:5000")?.[0]?.ipv4, ["10.32.0.9"]);
+    assert.deepEqual(zone.get("r:c:c:new")?.[0]?.ipv4, ["10.32.0.8"]);
+    assert.equal(zone.lookup("n6009.weave.local.", RRType.A).kind, "answer");
+  });
+
+  void it("lets a second long listing that came meanwhile replace the first, and drops what it lacks", async () => {
+    const zone = new Zone();
+    const replica = replicaOf(zone);
+    replica.changed({ kind: "reset", items: listing(2 * LISTING_CHUNK + 1, 5) });
+    replica.changed({ kind: "reset", items: listing(LISTING_CHUNK + 1, 9, "d") });
+    await settle();
+    assert.equal(zone.ownerKeys().length, LISTING_CHUNK + 1);
+    assert.ok(zone.ownerKeys().every((o) => o.startsWith("r:d:")));
+  });
+
+  void it("stops copying when closed", async () => {
+    const zone = new Zone();
+    const replica = replicaOf(zone);
+    replica.changed({ kind: "reset", items: listing(3 * LISTING_CHUNK, 5) });
+    replica.close();
+    await settle();
+    assert.equal(zone.ownerKeys().length, LISTING_CHUNK);
   });
 });
