@@ -387,16 +387,23 @@ async function restart(host: Host, etcdUrl: string): Promise<string> {
   const launched = await host.weave(launchArgs(host, etcdUrl), { timeoutMs: 120_000, env: launchEnv() });
   if (launched.code !== 0) return `  restart: weave launch failed: ${launched.stderr.trim()}`;
   const launchMs = Date.now() - t0;
+  // Entries counted by the first dump after the daemon's log line were programmed when it logged
+  // it (the dump itself takes about a second at 100,000 entries); otherwise, when a dump saw them.
   const waited = await untilProgrammed(host, logged, 120_000)
-    .then(() => untilEntries(host, want, 120_000, 1_000))
+    .then(async () => {
+      const loggedMs = Date.now() - t0;
+      if ((await kernelEntries(host.name)).fdb >= want) return { ms: loggedMs, by: "the daemon's log line" };
+      await untilEntries(host, want, 120_000, 1_000);
+      return { ms: Date.now() - t0, by: "a dump" };
+    })
     .catch((err: unknown) => String(err));
   if (typeof waited === "string") return `  restart: ${waited}`;
-  const ms = Date.now() - t0;
+  const { ms, by } = waited;
   const after = await sample(host);
   await heapSnapshot(host, "restarted");
   return (
     `  restart with the cluster present: launch returned in ${launchMs} ms, all ${want} FDB entries programmed ` +
-    `${ms} ms after launch; RSS then ${mb(after.rss)} MB (${byName(after.rssByName)})\n` +
+    `${ms} ms after launch (by ${by}); RSS then ${mb(after.rss)} MB (${byName(after.rssByName)})\n` +
     `    ${startBreakdown(host)}`
   );
 }
