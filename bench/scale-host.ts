@@ -25,6 +25,11 @@ export interface Usage {
   cpuS: number;
   /** RSS in bytes by command name (`node` for the daemon and its DNS workers, `ip`, `bridge`...). */
   rssByName: Record<string, number>;
+  /**
+   * CPU seconds by command name, as rssByName; "NAME's reaped children" for the children a process
+   * of that name ran and reaped (commands, ended batch processes).
+   */
+  cpuByName: Record<string, number>;
 }
 
 const TICKS_PER_S = 100;
@@ -42,19 +47,25 @@ export function processTree(roots: readonly number[]): Usage {
   let rss = 0;
   let ticks = 0;
   const rssByName: Record<string, number> = {};
+  const cpuByName: Record<string, number> = {};
   for (const pid of tree) {
     const stat = statFields(pid);
     if (!stat) continue;
     // utime + stime, and cutime + cstime: the children it has reaped (commands it ran, batch
     // processes it ended) count too.
-    ticks += Number(stat[11]) + Number(stat[12]) + Number(stat[13]) + Number(stat[14]);
+    const own = Number(stat[11]) + Number(stat[12]);
+    const reaped = Number(stat[13]) + Number(stat[14]);
+    ticks += own + reaped;
     const status = readOr(`/proc/${pid}/status`);
     const bytes = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
     const name = /Name:\s+(\S+)/.exec(status)?.[1] ?? "?";
     rss += bytes;
     rssByName[name] = (rssByName[name] ?? 0) + bytes;
+    cpuByName[name] = (cpuByName[name] ?? 0) + own / TICKS_PER_S;
+    const children = `${name}'s reaped children`;
+    cpuByName[children] = (cpuByName[children] ?? 0) + reaped / TICKS_PER_S;
   }
-  return { pids: tree.size, rss, cpuS: ticks / TICKS_PER_S, rssByName };
+  return { pids: tree.size, rss, cpuS: ticks / TICKS_PER_S, rssByName, cpuByName };
 }
 
 /**

@@ -278,6 +278,7 @@ async function drive(
     `  daemon + DNS workers (${after.pids} processes): RSS ${mb(after.rss)} MB after the churn (${mb(before.rss)} MB before)`,
     `    by process: ${byName(after.rssByName)} after the churn (${byName(before.rssByName)} before)`,
     `  CPU during the churn: ${((100 * cpuS) / seconds).toFixed(1)} % of one core, ${((1000 * cpuS) / Math.max(1, changes)).toFixed(1)} ms per change`,
+    `    by process: ${cpuShares(before.cpuByName, after.cpuByName, seconds)}`,
     `  etcd -> host: ${Math.round((after.rx - before.rx) / seconds)} bytes/s received on the underlay during the churn`,
     `  kernel changes: ${changesAfter.count - changesBefore.count} FDB/neighbour events ` +
       `(${changesAfter.deletes - changesBefore.deletes} deletions) for ${changes} cluster changes ` +
@@ -351,6 +352,16 @@ async function kernelCount(kernel: Probe): Promise<{ count: number; deletes: num
 }
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+/** The CPU of each process name between two samples, in % of one core, largest first. */
+function cpuShares(before: Record<string, number>, after: Record<string, number>, seconds: number): string {
+  return Object.entries(after)
+    .map(([name, s]) => [name, (100 * (s - (before[name] ?? 0))) / seconds] as const)
+    .filter(([, pct]) => pct >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, pct]) => `${name} ${pct.toFixed(1)} %`)
+    .join(", ");
+}
+
 const byName = (r: Record<string, number>) =>
   Object.entries(r)
     .map(([name, bytes]) => `${name} ${mb(bytes)} MB`)
