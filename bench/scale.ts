@@ -255,7 +255,7 @@ async function drive(
       `${RATE} changes/s for ${SECONDS} s`,
     `  populate: ${populated.endpoints} endpoints written in ${populated.ms} ms`,
   ];
-  const syncMs = await untilEntries(host, populated.endpoints, 600_000);
+  const syncMs = await untilEntries(host, populated.endpoints, 600_000, 1_000);
   lines.push(
     `  first sync: all ${populated.endpoints} remote endpoints in the FDB ${syncMs} ms after the last write`,
   );
