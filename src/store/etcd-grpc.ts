@@ -167,7 +167,14 @@ export class EtcdGrpc {
             cause: err,
           },
         );
-    return unreachable(endpoint, path, err);
+    // A request made while the session connects fails with "The pending stream has been canceled"
+    // and the session's failure (refused, TLS...) as its cause: that cause says what went wrong.
+    const cause = err instanceof Error ? err.cause : undefined;
+    return unreachable(
+      endpoint,
+      path,
+      code === "ERR_HTTP2_STREAM_CANCEL" && cause instanceof Error ? cause : err,
+    );
   }
 }
 

@@ -194,6 +194,33 @@ void describe(
       }
     });
 
+    void it("says why an endpoint cannot be reached: refused, or TLS spoken to a plain server", async () => {
+      const refused = createTcpServer();
+      const refusedUrl = await listen(refused);
+      await closeServer(refused); // nothing listens there now
+      const plain = new EtcdStore({ endpoints: [refusedUrl], timeoutMs: 1_000 });
+      const tls = new EtcdStore({ endpoints: [endpoint().replace("http:", "https:")], timeoutMs: 1_000 });
+      try {
+        await assert.rejects(
+          plain.list("/x/"),
+          (err: unknown) =>
+            isWeaveError(err, "WEAVE_TIMEOUT") &&
+            err.message === `Cannot reach etcd at ${refusedUrl}: connect ECONNREFUSED ${refusedUrl.slice(7)}`,
+        );
+        await assert.rejects(
+          tls.list("/x/"),
+          (err: unknown) =>
+            // The session's failure, not "The pending stream has been canceled".
+            isWeaveError(err, "WEAVE_TIMEOUT") &&
+            /TLS/.test(err.message) &&
+            !/pending stream/.test(err.message),
+        );
+      } finally {
+        await plain.close();
+        await tls.close();
+      }
+    });
+
     void it("moves on from an endpoint that accepts and never answers, after the timeout", async () => {
       const prefix = await fill();
       const silent = createTcpServer((s) => sockets.add(s));
