@@ -2,7 +2,8 @@
  * This host's encryption: its WireGuard identity (key pair kept in the state directory, the
  * preshared key the password yields, the tunnel address), what it publishes in its peer record, how
  * it checks a peer's record, `weave rotate-key`, and the WireGuard layer that runs first among the
- * transports. The handshake times the device reports are read after every pass, for the status.
+ * transports. The handshake times the device reports are read after every pass, for the status,
+ * and again when the status reads them and they are older than HANDSHAKES_STALE_MS.
  */
 import type { WireguardDataplane } from "../dataplane/index.js";
 import type { PeerRecord, PeerWireguard } from "./records.js";
@@ -46,11 +47,22 @@ export interface EncryptionStatus {
   port: number | null;
 }
 
+/**
+ * Handshake times older than this are read again when the status asks for one (without waiting: the
+ * next read has them). Passes read them too, but a slice pass that changes no peer does not, and
+ * full passes may be a minute apart: a handshake made by traffic alone (no change in the store)
+ * would stay unseen, and the peer shown down, until then.
+ */
+export const HANDSHAKES_STALE_MS = 2_000;
+
 export class WireguardLayer implements Transport {
   readonly name = "wireguard";
   private keys: WireguardKeys;
   /** Last handshake (ms) by peer public key, as read after the last pass. */
   private handshakes = new Map<string, number>();
+  /** When `handshakes` was read (0: never). */
+  private handshakesAt = 0;
+  private reading: Promise<void> | undefined;
 
   constructor(private readonly o: WireguardLayerOptions) {
     this.keys = o.keys.load();
@@ -96,15 +108,27 @@ export class WireguardLayer implements Transport {
       privateKey: this.keys.privateKey,
     });
     const report = await this.o.dataplane.reconcile(spec);
-    const peers = await this.o.dataplane.peers();
-    this.handshakes = new Map(peers.map((p) => [p.publicKey, p.latestHandshake]));
+    await this.readHandshakes();
     return report;
   }
 
-  /** Seconds since the last handshake with the peer of `publicKey`; null when there was none. */
+  /**
+   * Seconds since the last handshake with the peer of `publicKey`; null when there was none. Reads
+   * the device again, for the next call, when what it has is older than HANDSHAKES_STALE_MS.
+   */
   handshakeAgeS(publicKey: string): number | null {
+    if (this.o.now() - this.handshakesAt > HANDSHAKES_STALE_MS && !this.reading)
+      this.reading = this.readHandshakes()
+        .catch(() => undefined) // the next pass or read tries again; passes report their failures
+        .finally(() => (this.reading = undefined));
     const at = this.handshakes.get(publicKey) ?? 0;
     return at > 0 ? Math.max(0, Math.round((this.o.now() - at) / 1000)) : null;
+  }
+
+  private async readHandshakes(): Promise<void> {
+    const peers = await this.o.dataplane.peers();
+    this.handshakes = new Map(peers.map((p) => [p.publicKey, p.latestHandshake]));
+    this.handshakesAt = this.o.now();
   }
 
   status(): EncryptionStatus {

@@ -13,6 +13,9 @@ import { routedNetworks } from "../../../src/cluster/transports/routed.js";
 import { vxlanNetworks } from "../../../src/cluster/transports/vxlan.js";
 import { KEEPALIVE_S, wireguardSpec } from "../../../src/cluster/transports/wireguard.js";
 import type { NetworkRecord } from "../../../src/store/index.js";
+import { HANDSHAKES_STALE_MS, WireguardLayer } from "../../../src/cluster/wireguard-layer.js";
+import { FakeWireguard } from "../../../src/dataplane/index.js";
+import { MemoryKeyStore } from "../../helpers/transport-fakes.js";
 
 const TUNNEL = { a: "fd77:6561:7665:0:1::1", b: "fd77:6561:7665:0:2::2", c: "fd77:6561:7665:0:3::3" };
 
@@ -291,5 +294,55 @@ void describe("withPaths", () => {
     });
     assert.equal(b?.up, false);
     assert.equal(b?.mtu, 1340);
+  });
+});
+
+void describe("WireguardLayer's handshake times", () => {
+  void it("reads them after a pass, and again when the status asks and they are stale: traffic alone shows", async () => {
+    let now = 1_700_000_000_000;
+    const key = (n: number) => Buffer.alloc(32, n).toString("base64");
+    const KEY: Record<string, string> = { b: key(1), c: key(2) };
+    const given = input(true);
+    const withKeys: TransportInput = {
+      ...given,
+      view: {
+        ...given.view,
+        peers: given.view.peers.map((p) =>
+          p.wireguard ? { ...p, wireguard: { ...p.wireguard, publicKey: KEY[p.name] ?? "" } } : p,
+        ),
+      },
+    };
+    const dataplane = new FakeWireguard();
+    let reads = 0;
+    const peers = dataplane.peers.bind(dataplane);
+    dataplane.peers = () => (reads++, peers());
+    const layer = new WireguardLayer({
+      dataplane,
+      keys: new MemoryKeyStore(),
+      presharedKey: key(9),
+      device: "wvg00000001",
+      port: 51820,
+      tunnel: TUNNEL.a,
+      mtu: 1340,
+      now: () => now,
+    });
+    await layer.apply(withKeys, { full: true });
+    assert.equal(reads, 1, "read after the pass");
+    assert.equal(layer.handshakeAgeS(KEY["b"] ?? ""), null, "no handshake yet");
+    // A handshake made by traffic: no pass runs.
+    dataplane.setHandshake(KEY["b"] ?? "", now - 3_000);
+    assert.equal(layer.handshakeAgeS(KEY["b"] ?? ""), null, "not stale yet: not read again");
+    assert.equal(reads, 1);
+    now += HANDSHAKES_STALE_MS + 1;
+    assert.equal(
+      layer.handshakeAgeS(KEY["b"] ?? ""),
+      null,
+      "stale: answers what it has, reads for the next call",
+    );
+    assert.equal(layer.handshakeAgeS(KEY["c"] ?? ""), null);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(reads, 2, "one read for both calls");
+    assert.equal(layer.handshakeAgeS(KEY["b"] ?? ""), 5);
+    assert.equal(layer.handshakeAgeS(KEY["c"] ?? ""), null);
   });
 });
